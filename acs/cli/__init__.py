@@ -1,0 +1,13 @@
+"""The ``acs`` command: click groups, one module per noun."""
+
+from __future__ import annotations
+
+import click
+
+from acs import __version__
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="acs")
+def main() -> None:
+    """acs: TR-069 (CWMP) Auto-Configuration Server."""
