@@ -34,7 +34,7 @@ _LOCATIONS = {
 class _LocalResolver(etree.Resolver):
     """Serve imported schemas from this folder; refuse anything else."""
 
-    def resolve(self, url, pubid, context):  # noqa: ANN001, ANN201 - lxml's signature
+    def resolve(self, url: str, pubid: str | None, context: object) -> object:
         local = _LOCATIONS.get(url)
         if local is None and url.startswith("http://www.broadband-forum.org/cwmp/"):
             local = HERE / url.rsplit("/", 1)[1]
