@@ -1,0 +1,216 @@
+"""The CWMP session state machine: one message in, one message out, no I/O.
+
+The Twisted shell feeds it each POST body and carries out what it asks for:
+it records the ``effects`` in the store and, when the session ``wants_task``,
+claims the device's next queued task and hands it to :meth:`Session.send`.
+Keeping the protocol rules here means they are tested with plain bytes and
+every worker process behaves alike, whichever one a CPE's next POST reaches.
+
+    CPE                      Session
+    Inform            ->     InformResponse                 (state: cpe_turn)
+    TransferComplete  ->     TransferCompleteResponse       (CPE requests, unless held)
+    empty POST        ->     wants_task -> send(task) or 204 (state: acs_turn)
+    ...Response/Fault ->     TaskDone/TaskFailed, wants_task
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from acs import cwmp
+from acs.cwmp import rpc
+from acs.cwmp.faults import CwmpError, soap_faultcode
+
+#: the methods this ACS implements, as GetRPCMethods from a CPE is answered
+ACS_METHODS = ("Inform", "GetRPCMethods", "TransferComplete", "AutonomousTransferComplete", "RequestDownload")
+SUPPORTED_VERSIONS = ("1.0", "1.1", "1.2", "1.3", "1.4")
+
+
+# --- what the session asks the shell to record ------------------------------------------------
+
+
+@dataclass(slots=True, frozen=True)
+class InformReceived:
+    """A session started: store the device's identity, its events and the parameters it sent."""
+
+    device_id: str
+    inform: rpc.Inform
+    version: str
+
+
+@dataclass(slots=True, frozen=True)
+class TransferCompleted:
+    """The CPE reports a transfer finished (Download task with this CommandKey, or autonomous)."""
+
+    message: rpc.TransferComplete | rpc.AutonomousTransferComplete
+
+
+@dataclass(slots=True, frozen=True)
+class TaskDone:
+    task_id: int
+    response: rpc.Message
+
+
+@dataclass(slots=True, frozen=True)
+class TaskFailed:
+    """A task the CPE answered with a fault, or with something that was not its response."""
+
+    task_id: int
+    fault_code: int
+    fault_string: str
+    detail: rpc.Fault | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class SessionEnded:
+    reason: str
+
+
+Effect = InformReceived | TransferCompleted | TaskDone | TaskFailed | SessionEnded
+
+
+class ProtocolError(CwmpError):
+    """A message that breaks the session rules (e.g. no Inform first); HTTP 400 with the reason."""
+
+
+@dataclass(slots=True)
+class Step:
+    """What one POST produced: the reply envelope (None: end with HTTP 204) and the effects."""
+
+    reply: cwmp.Envelope | None = None
+    effects: list[Effect] = field(default_factory=list)
+    #: the shell must claim the next task and call Session.send (or Session.finish)
+    wants_task: bool = False
+
+
+def device_id(device: rpc.DeviceIdStruct) -> str:
+    """``OUI-ProductClass-SerialNumber``, the device key GenieACS made usual; no ProductClass -> two parts."""
+    parts = (device.OUI.upper(), device.ProductClass, device.SerialNumber)
+    return "-".join(p for p in parts if p) if device.ProductClass else f"{parts[0]}-{parts[2]}"
+
+
+@dataclass(slots=True)
+class Session:
+    """The state of one CWMP session; plain data, so a store can keep it between POSTs."""
+
+    id: str
+    device_id: str | None = None
+    ns: str = cwmp.NAMESPACES["1.0"]
+    version: str = "1.0"
+    #: awaiting_inform -> cpe_turn -> acs_turn -> ended
+    state: str = "awaiting_inform"
+    hold_requests: bool = False
+    #: the request in flight: task id, method and the cwmp:ID it was sent with
+    pending: dict[str, Any] | None = None
+    sent: int = 0
+
+    def receive(self, body: bytes, *, max_size: int = cwmp.codec.DEFAULT_MAX_SIZE) -> Step:
+        """Handle one POST body (empty means the CPE has nothing more to ask)."""
+        if self.state == "ended":
+            raise ProtocolError("this session has ended; a new one starts with an Inform")
+        if not body.strip():
+            return self._empty_post()
+        env = cwmp.parse(body, max_size=max_size)
+        message = env.body
+        if self.state == "awaiting_inform":
+            if not isinstance(message, rpc.Inform):
+                raise ProtocolError(f"a session starts with an Inform, not {message.method()}")
+            return self._inform(env, message)
+        if isinstance(message, rpc.Inform):
+            raise ProtocolError("a second Inform in one session; open a new session for it")
+        if self.pending is not None:
+            return self._response(env, message)
+        if isinstance(message, rpc.Response | rpc.Fault):
+            raise ProtocolError(f"{message.method()} answers nothing: no request is outstanding")
+        return self._cpe_request(env, message)
+
+    def send(self, task_id: int, request: rpc.Request) -> Step:
+        """The next queued request for the CPE, in the ACS's turn."""
+        if self.state != "acs_turn" or self.pending is not None:
+            raise RuntimeError(f"cannot send a request in state {self.state}")
+        self.sent += 1
+        message_id = f"{task_id}.{self.sent}"
+        self.pending = {"task": task_id, "method": request.method(), "id": message_id}
+        return Step(reply=cwmp.Envelope(body=request, ID=message_id, ns=self.ns))
+
+    def finish(self, reason: str = "nothing left to send") -> Step:
+        """Nothing is queued: the empty HTTP 204 that ends the session."""
+        self.state = "ended"
+        return Step(reply=None, effects=[SessionEnded(reason)])
+
+    # --- the rules ---------------------------------------------------------------------------
+
+    def _inform(self, env: cwmp.Envelope, inform: rpc.Inform) -> Step:
+        self.device_id = device_id(inform.DeviceId)
+        self.ns = env.ns
+        self.version = env.version
+        self.state = "cpe_turn"
+        reply = cwmp.Envelope(body=rpc.InformResponse(MaxEnvelopes=1), ID=env.ID, ns=self.ns)
+        if env.SupportedCWMPVersions:
+            common = [v for v in env.SupportedCWMPVersions if v in SUPPORTED_VERSIONS]
+            if common:
+                reply.UseCWMPVersion = self.version = max(common, key=lambda v: int(v.split(".")[1]))
+        if self.hold_requests:
+            reply.HoldRequests = True
+        return Step(reply=reply, effects=[InformReceived(self.device_id, inform, self.version)])
+
+    def _empty_post(self) -> Step:
+        if self.state == "awaiting_inform":
+            raise ProtocolError("an empty POST cannot open a session; send an Inform first")
+        if self.pending is not None:
+            # The CPE gave up on our request without answering: record it and move on.
+            task = self.pending["task"]
+            self.pending = None
+            self.state = "acs_turn"
+            failed = TaskFailed(task, 8003, "the CPE answered the request with an empty POST")
+            return Step(effects=[failed], wants_task=True)
+        self.state = "acs_turn"
+        return Step(wants_task=True)
+
+    def _cpe_request(self, env: cwmp.Envelope, message: rpc.Message) -> Step:
+        if self.hold_requests:
+            return self._fault(env, 8001, f"requests are held in this session; {message.method()} refused")
+        effects: list[Effect] = []
+        if isinstance(message, rpc.TransferComplete):
+            body: rpc.Message = rpc.TransferCompleteResponse()
+            effects.append(TransferCompleted(message))
+        elif isinstance(message, rpc.AutonomousTransferComplete):
+            body = rpc.AutonomousTransferCompleteResponse()
+            effects.append(TransferCompleted(message))
+        elif isinstance(message, rpc.GetRPCMethods):
+            body = rpc.GetRPCMethodsResponse(MethodList=list(ACS_METHODS))
+        elif isinstance(message, rpc.RequestDownload):
+            body = rpc.RequestDownloadResponse()
+        else:
+            return self._fault(env, 8000, f"method {message.method()} is not supported by this ACS")
+        return Step(reply=cwmp.Envelope(body=body, ID=env.ID, ns=self.ns), effects=effects)
+
+    def _response(self, env: cwmp.Envelope, message: rpc.Message) -> Step:
+        pending = self.pending
+        assert pending is not None
+        self.pending = None
+        task = pending["task"]
+        if isinstance(message, rpc.Fault):
+            code = message.FaultCode if message.FaultCode is not None else 9002
+            text = message.FaultString or message.faultstring
+            effect: Effect = TaskFailed(task, code, text, message)
+        elif message.is_response and message.method() == pending["method"]:
+            effect = TaskDone(task, message)
+        else:
+            effect = TaskFailed(task, 8003, f"expected {pending['method']}Response, got {message.method()}")
+        return Step(effects=[effect], wants_task=True)
+
+    def _fault(self, env: cwmp.Envelope, code: int, text: str) -> Step:
+        fault = rpc.Fault(FaultCode=code, FaultString=text, faultcode=soap_faultcode(code))
+        return Step(reply=cwmp.Envelope(body=fault, ID=env.ID, ns=self.ns))
+
+    # --- persistence -------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Session:
+        return cls(**data)

@@ -1,0 +1,77 @@
+"""Queued tasks <-> CWMP requests, and responses -> the result stored on the task.
+
+A task is stored as its RPC name and JSON arguments; this module is the one
+place that turns those into a request record and a response back into JSON,
+so the CLI, the REST API and the session all agree on the shape of both.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from acs.cwmp import rpc
+
+#: the RPCs a task may carry, in the order operators usually think of them
+TASK_KINDS = (
+    "GetRPCMethods", "GetParameterNames", "GetParameterValues", "SetParameterValues",
+    "GetParameterAttributes", "SetParameterAttributes", "AddObject", "DeleteObject",
+    "Reboot", "FactoryReset", "Download", "Upload", "ScheduleInform",
+)  # fmt: skip
+
+
+class TaskError(ValueError):
+    """Arguments that cannot make a request; the message says which and what is allowed."""
+
+
+def build_request(kind: str, args: dict[str, Any]) -> rpc.Request:
+    """The request record for a task's kind and JSON arguments."""
+    if kind not in TASK_KINDS:
+        raise TaskError(f"unknown task kind {kind!r}; allowed: {', '.join(TASK_KINDS)}")
+    cls = rpc.MESSAGES[kind]
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(args) - names
+    if unknown:
+        allowed = ", ".join(sorted(names)) or "none"
+        raise TaskError(f"{kind} has no argument {', '.join(sorted(unknown))}; allowed: {allowed}")
+    kwargs = dict(args)
+    if "ParameterList" in kwargs:
+        kwargs["ParameterList"] = [_list_item(kind, item) for item in kwargs["ParameterList"]]
+    try:
+        return cls(**kwargs)
+    except TypeError as e:  # pragma: no cover - names were checked above
+        raise TaskError(f"{kind}: {e}") from None
+
+
+def _list_item(kind: str, item: Any) -> Any:
+    if kind == "SetParameterValues":
+        if isinstance(item, list | tuple) and len(item) in (2, 3):
+            return rpc.ParameterValueStruct(item[0], item[1], item[2] if len(item) == 3 else "")
+        if isinstance(item, dict) and "Name" in item:
+            return rpc.ParameterValueStruct(item["Name"], item.get("Value", ""), item.get("Type", ""))
+        raise TaskError(f"SetParameterValues item {item!r}: expected [name, value, type?]")
+    if kind == "SetParameterAttributes":
+        if not isinstance(item, dict) or "Name" not in item:
+            raise TaskError(f"SetParameterAttributes item {item!r}: expected an object with Name")
+        return rpc.SetParameterAttributesStruct(**item)
+    raise TaskError(f"{kind} takes no ParameterList")
+
+
+def to_json(obj: Any) -> Any:
+    """A response record as JSON: records become objects, bytes base64, datetimes ISO 8601."""
+    if isinstance(obj, rpc.ParameterValueStruct):
+        return [obj.Name, to_json(obj.Value), obj.Type]
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_json(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, list | tuple):
+        return [to_json(x) for x in obj]
+    if isinstance(obj, datetime):
+        return obj.isoformat()
+    if isinstance(obj, bytes | bytearray):
+        return base64.b64encode(obj).decode("ascii")
+    if isinstance(obj, Decimal):
+        return str(obj)
+    return obj
