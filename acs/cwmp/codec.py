@@ -414,8 +414,7 @@ def _write_pvs(parent: Any, pvs: rpc.ParameterValueStruct) -> None:
     kind = pvs.Type or values.infer_type(pvs.Value)
     value = etree.SubElement(item, "Value")
     value.set(_XSI_TYPE, values.XSI_TYPE.get(kind, "xsd:string"))
-    text = values.encode(pvs.Value, kind)
     try:
-        value.text = text
+        value.text = values.encode(pvs.Value, kind)
     except ValueError as e:
         raise CwmpError(f"value of {pvs.Name} cannot be written: {e}") from None

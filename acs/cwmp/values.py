@@ -35,6 +35,9 @@ _ALIASES = {"base64Binary": "base64", "integer": "long", "short": "int", "byte":
             "unsignedShort": "unsignedInt", "unsignedByte": "unsignedInt", "double": "decimal",
             "float": "decimal"}  # fmt: skip
 
+#: written without exponent, 1E-999999999 would take a gigabyte; no parameter needs 1000 places
+_MAX_DECIMAL_EXPONENT = 1000
+
 #: TR-106's Unknown Time: a dateTime the CPE cannot tell.
 UNKNOWN_TIME = datetime(1, 1, 1, tzinfo=UTC)
 
@@ -181,6 +184,12 @@ def encode(value: Any, kind: str) -> str:
         return format_datetime(value)
     if isinstance(value, bytes | bytearray):
         return bytes(value).hex() if kind == "hexBinary" else base64.b64encode(value).decode("ascii")
+    if isinstance(value, Decimal | float):
+        # xsd:decimal has no exponent, NaN or infinity: str() would write 1E+3 or 2.5e-07
+        number = Decimal(repr(value)) if isinstance(value, float) else value
+        if not number.is_finite() or abs(int(number.as_tuple().exponent)) > _MAX_DECIMAL_EXPONENT:
+            raise ValueError(f"{value} cannot be written as an xsd:decimal")
+        return format(number, "f")
     if value is None:
         return ""
     return str(value)
