@@ -180,7 +180,7 @@ def _read_header(header: Any, env: Envelope) -> None:
         elif name == "NoMoreRequests":
             env.NoMoreRequests = bool(values.parse_bool(text))
         elif name == "SessionTimeout":
-            env.SessionTimeout = int(text) if text.isdigit() else None
+            env.SessionTimeout = int(text) if text.isascii() and text.isdigit() else None
         elif name == "SupportedCWMPVersions":
             env.SupportedCWMPVersions = tuple(v.strip() for v in text.split(",") if v.strip())
         elif name == "UseCWMPVersion":

@@ -74,7 +74,7 @@ def parse_datetime(text: str) -> datetime | None:
             hours, minutes = int(zone[1:3]), int(zone[-2:])
             tz = UTC if hours == minutes == 0 else timezone(timedelta(minutes=sign * (hours * 60 + minutes)))
         return datetime(int(year), int(month), int(day), int(hour), int(minute), int(second), micro, tz)
-    except ValueError:
+    except (ValueError, OverflowError):  # a year of 20 digits overflows before it is out of range
         return None
 
 
