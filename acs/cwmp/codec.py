@@ -271,6 +271,8 @@ def _read_field(f: _Field, child: Any) -> Any:
             return [(c.text or "").strip() for c in child if isinstance(c.tag, str)]
         if f.item is rpc.ParameterValueStruct:
             return [_read_pvs(c) for c in child if isinstance(c.tag, str)]
+        if f.item is rpc.EventStruct:
+            return [e for c in child if isinstance(c.tag, str) for e in _read_events(c)]
         return [_read(f.item, c) for c in child if isinstance(c.tag, str)]
     if kind == "struct":
         return _read(f.item, child)
@@ -288,6 +290,22 @@ def _read_field(f: _Field, child: Any) -> Any:
     if kind == "datetime":
         return values.parse_datetime(text)  # CPE clocks send odd things; None if unreadable
     raise AssertionError(kind)
+
+
+def _read_events(element: Any) -> list[rpc.EventStruct]:
+    """One EventStruct, or several: Airvana cells put ``1 BOOT`` and ``4 VALUE CHANGE`` in one struct.
+
+    Keeping only the last code would lose the BOOT that drives the ACS's boot policies.
+    """
+    codes = []
+    key = ""
+    for child in element:
+        local = _local(child.tag)
+        if local == "EventCode":
+            codes.append((child.text or "").strip())
+        elif local == "CommandKey":
+            key = (child.text or "").strip()
+    return [rpc.EventStruct(code, key) for code in codes] or [rpc.EventStruct("", key)]
 
 
 def _read_pvs(element: Any) -> rpc.ParameterValueStruct:
