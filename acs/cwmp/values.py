@@ -82,15 +82,21 @@ def format_datetime(value: datetime | None) -> str:
     """xsd:dateTime text: UTC with ``Z``; naive values (relative time) without a zone."""
     if value is None:
         value = UNKNOWN_TIME
+    zone = ""
     if value.tzinfo is not None:
-        value = value.astimezone(UTC) if value.year > 1 else value.replace(tzinfo=UTC)
+        try:
+            value = value.astimezone(UTC)
+            zone = "Z"
+        except OverflowError:  # 0001-01-01T01:00+02:00 or 9999-12-31T23:00-05:00 have no UTC datetime
+            minutes = round(value.utcoffset().total_seconds() / 60)  # type: ignore[union-attr]
+            zone = f"{'-' if minutes < 0 else '+'}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
     text = value.strftime("%Y-%m-%dT%H:%M:%S") if value.year >= 1000 else (
         f"{value.year:04d}-{value.month:02d}-{value.day:02d}T"
         f"{value.hour:02d}:{value.minute:02d}:{value.second:02d}"
     )
     if value.microsecond:
         text += f".{value.microsecond:06d}".rstrip("0")
-    return text + ("Z" if value.tzinfo is not None else "")
+    return text + zone
 
 
 def parse_bool(text: str) -> bool | None:

@@ -84,6 +84,17 @@ TYPED_VALUES: list[rpc.ParameterValueStruct] = [
         "dateTime",
     ),
     pvs("Device.X_CISCO_Test.SinceBoot", datetime(1, 1, 3, 3, 4, 5), "dateTime"),
+    # no UTC datetime exists for these two (year 0 and 10000): written with their own offset
+    pvs(
+        "Device.X_CISCO_Test.EndOfTime",
+        datetime(9999, 12, 31, 23, 0, tzinfo=timezone(timedelta(hours=-5))),
+        "dateTime",
+    ),
+    pvs(
+        "Device.X_CISCO_Test.StartOfTime",
+        datetime(1, 1, 1, 1, 0, tzinfo=timezone(timedelta(hours=2))),
+        "dateTime",
+    ),
     pvs("Device.Security.Certificate.1.SerialNumber", b"\x00\x01\xfe\xff cert", "base64"),
     pvs("Device.X_CISCO_Test.Empty", b"", "base64"),
     pvs("Device.X_CISCO_Test.Key", bytes.fromhex("00562b043615"), "hexBinary"),
