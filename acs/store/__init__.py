@@ -1,0 +1,53 @@
+"""The store: SQLAlchemy Core tables, engines and Alembic migrations (SQLite and PostgreSQL)."""
+
+from acs.store.engine import (
+    DEFAULT_URL,
+    StoreError,
+    Upgrade,
+    connect,
+    create_engine,
+    current_revision,
+    database_url,
+    ensure_schema,
+    head_revision,
+    show_url,
+    transaction,
+    upgrade,
+)
+from acs.store.schema import (
+    UTCDateTime,
+    device_tags,
+    devices,
+    events,
+    metadata,
+    parameters,
+    policies,
+    sessions,
+    tasks,
+    utcnow,
+)
+
+__all__ = [
+    "DEFAULT_URL",
+    "StoreError",
+    "UTCDateTime",
+    "Upgrade",
+    "connect",
+    "create_engine",
+    "current_revision",
+    "database_url",
+    "device_tags",
+    "devices",
+    "ensure_schema",
+    "events",
+    "head_revision",
+    "metadata",
+    "parameters",
+    "policies",
+    "sessions",
+    "show_url",
+    "tasks",
+    "transaction",
+    "upgrade",
+    "utcnow",
+]

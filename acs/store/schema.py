@@ -1,0 +1,221 @@
+"""The ACS's tables, as SQLAlchemy Core, one ``MetaData`` for the whole store.
+
+Names follow TR-069 where it has one (``connection_request_url``, ``parameter_key``,
+``command_key``). Every change here needs an Alembic revision in
+``acs/store/migrations/versions``; ``tests/store/test_migrations.py`` fails when the
+two disagree.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
+
+#: Explicit constraint names, so that later migrations (and SQLite batch mode) can find them.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+TASK_STATUSES = ("pending", "sent", "done", "fault", "expired", "cancelled")
+SESSION_STATUSES = ("open", "ended", "timed_out", "failed")
+
+
+def utcnow() -> datetime:
+    """Now, aware and in UTC: the only kind of datetime the store accepts."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """``DateTime(timezone=True)`` that is aware UTC on the way out on every backend.
+
+    SQLite keeps no offset, so values are stored as naive UTC there and given their
+    tzinfo back when read; PostgreSQL returns ``timestamptz`` in the session time
+    zone, which is converted to UTC. Naive datetimes are refused: their meaning
+    depends on the machine that made them.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value.isoformat()} given to the store; pass an aware one")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+#: JSON documents: ``jsonb`` on PostgreSQL (compact, indexable), text on SQLite.
+#: SQL NULL (not JSON ``null``) for ``None``, so ``IS NULL`` means "nothing stored".
+JSONDoc = sa.JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
+
+#: 64-bit ids on PostgreSQL (events and tasks grow without bound); SQLite's rowid is 64-bit
+#: already, and only a plain INTEGER PRIMARY KEY becomes it.
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+def _device_fk() -> sa.ForeignKey:
+    return sa.ForeignKey("devices.id", ondelete="CASCADE")
+
+
+def _status_check(statuses: tuple[str, ...]) -> sa.CheckConstraint:
+    allowed = ", ".join(f"'{s}'" for s in statuses)
+    return sa.CheckConstraint(f"status IN ({allowed})", name="status")
+
+
+devices = sa.Table(
+    "devices",
+    metadata,
+    # OUI-ProductClass-SerialNumber, as the Inform's DeviceId gives it.
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("oui", sa.Text, nullable=False),
+    sa.Column("product_class", sa.Text),
+    sa.Column("serial_number", sa.Text, nullable=False),
+    # Lower-case, 12 hex digits, no separators: what operators type to find a phone.
+    sa.Column("mac", sa.Text, nullable=True),
+    sa.Column("manufacturer", sa.Text),
+    sa.Column("software_version", sa.Text),
+    sa.Column("hardware_version", sa.Text),
+    sa.Column("ip", sa.Text),
+    sa.Column("connection_request_url", sa.Text),
+    sa.Column("connection_request_username", sa.Text),
+    sa.Column("connection_request_password", sa.Text),
+    sa.Column("udp_connection_request_address", sa.Text),
+    sa.Column("cwmp_version", sa.Text),
+    sa.Column("parameter_key", sa.Text),
+    sa.Column("provisioning_code", sa.Text),
+    sa.Column("first_inform", UTCDateTime),
+    sa.Column("last_inform", UTCDateTime),
+    sa.Column("last_boot", UTCDateTime),
+    sa.Column("last_bootstrap", UTCDateTime),
+    sa.Column("created_at", UTCDateTime, nullable=False, default=utcnow),
+    sa.Index("ix_devices_mac", "mac"),
+    sa.Index("ix_devices_last_inform", "last_inform"),
+)
+
+device_tags = sa.Table(
+    "device_tags",
+    metadata,
+    sa.Column("device_id", sa.Text, _device_fk(), primary_key=True),
+    sa.Column("tag", sa.Text, primary_key=True),
+    # The PK serves "tags of a device"; this serves "devices with a tag".
+    sa.Index("ix_device_tags_tag", "tag"),
+)
+
+parameters = sa.Table(
+    "parameters",
+    metadata,
+    sa.Column("device_id", sa.Text, _device_fk(), primary_key=True),
+    sa.Column("path", sa.Text, primary_key=True),
+    sa.Column("value", sa.Text),
+    # xsi:type local name (string, int, unsignedInt, boolean, dateTime, base64, ...).
+    sa.Column("type", sa.Text),
+    sa.Column("writable", sa.Boolean),
+    # True for object paths (ending in "."), which carry no value.
+    sa.Column("object", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("notification", sa.Integer),
+    # Comma-separated AccessList entries ("Subscriber"), as GetParameterAttributes gives them.
+    sa.Column("access_list", sa.Text),
+    sa.Column("read_at", UTCDateTime),
+)
+
+sessions = sa.Table(
+    "sessions",
+    metadata,
+    # The session cookie's token: any worker can continue a session from it.
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("device_id", sa.Text, _device_fk()),
+    sa.Column("started_at", UTCDateTime, nullable=False, default=utcnow),
+    sa.Column("last_message_at", UTCDateTime),
+    sa.Column("ended_at", UTCDateTime),
+    sa.Column("status", sa.Text, nullable=False, server_default="open"),
+    sa.Column("remote_addr", sa.Text),
+    # The exact cwmp-1-N namespace the CPE used; the ACS answers in it.
+    sa.Column("cwmp_ns", sa.Text),
+    # Opaque to the store: what the session layer needs to continue on another worker.
+    sa.Column("state", JSONDoc),
+    # One session per device across workers: a worker holds the device until then.
+    sa.Column("lease_until", UTCDateTime),
+    _status_check(SESSION_STATUSES),
+    sa.Index("ix_sessions_device_id_status", "device_id", "status"),
+)
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("device_id", sa.Text, _device_fk(), nullable=False),
+    sa.Column("session_id", sa.Text, sa.ForeignKey("sessions.id", ondelete="SET NULL")),
+    # EventCode as it came ("0 BOOTSTRAP", "M Reboot", "X 00000C CUSTOM").
+    sa.Column("code", sa.Text, nullable=False),
+    sa.Column("command_key", sa.Text),
+    sa.Column("received_at", UTCDateTime, nullable=False, default=utcnow),
+    sa.Index("ix_events_device_id_received_at", "device_id", "received_at"),
+)
+
+tasks = sa.Table(
+    "tasks",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("device_id", sa.Text, _device_fk(), nullable=False),
+    # The RPC's name (Reboot, SetParameterValues, ...); args are its arguments by element name.
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("args", JSONDoc, nullable=False),
+    sa.Column("status", sa.Text, nullable=False, server_default="pending"),
+    sa.Column("created_at", UTCDateTime, nullable=False, default=utcnow),
+    sa.Column("sent_at", UTCDateTime),
+    sa.Column("session_id", sa.Text, sa.ForeignKey("sessions.id", ondelete="SET NULL")),
+    # When the CPE answered. A sent task with an answer waits for its event
+    # (M Reboot, TRANSFER COMPLETE) and is not sent again if its session dies.
+    sa.Column("answered_at", UTCDateTime),
+    sa.Column("completed_at", UTCDateTime),
+    sa.Column("result", JSONDoc),
+    sa.Column("fault_code", sa.Integer),
+    sa.Column("fault_string", sa.Text),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("max_attempts", sa.Integer, nullable=False, server_default="3"),
+    sa.Column("expires_at", UTCDateTime),
+    sa.Column("command_key", sa.Text),
+    sa.Column("job_id", sa.Text),
+    sa.Column("created_by", sa.Text),
+    _status_check(TASK_STATUSES),
+    # The queue's hot path: "the oldest pending task of this device".
+    sa.Index("ix_tasks_device_id_status_id", "device_id", "status", "id"),
+    sa.Index("ix_tasks_job_id", "job_id"),
+)
+
+policies = sa.Table(
+    "policies",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.Text, nullable=False, unique=True),
+    sa.Column("enabled", sa.Boolean, nullable=False, server_default=sa.true()),
+    # Event codes that trigger the policy: ["0 BOOTSTRAP", "1 BOOT", "2 PERIODIC"], or ["*"].
+    sa.Column("events", JSONDoc, nullable=False),
+    # NULL matches any device.
+    sa.Column("match_product_class", sa.Text),
+    sa.Column("match_oui", sa.Text),
+    sa.Column("match_software_version", sa.Text),
+    sa.Column("match_tag", sa.Text),
+    # Tasks to queue: [{"kind": "GetParameterNames", "args": {...}}, ...].
+    sa.Column("tasks", JSONDoc, nullable=False),
+    sa.Column("priority", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("created_at", UTCDateTime, nullable=False, default=utcnow),
+)
