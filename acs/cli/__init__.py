@@ -11,3 +11,8 @@ from acs import __version__
 @click.version_option(__version__, prog_name="acs")
 def main() -> None:
     """acs: TR-069 (CWMP) Auto-Configuration Server."""
+
+
+from acs.cli.db import db  # noqa: E402
+
+main.add_command(db)
