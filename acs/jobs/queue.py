@@ -1,0 +1,501 @@
+"""The durable per-device task queue: RPCs the ACS sends a CPE, one at a time, in order.
+
+A task's life: pending -> sent (in session S) -> done | fault | expired | cancelled.
+It is written and committed before ``enqueue`` returns, so an acknowledged task is
+never lost; a task sent in a session that died goes back to pending and is sent
+again in the device's next session (``requeue_orphans``), where its CommandKey or
+ParameterKey lets the CPE and the ACS recognise the retry.
+
+Every function takes an Engine or a Connection (see ``acs.store.transaction``: a
+Connection already in a transaction is joined, and the caller commits). Statements
+are built once, at import: the session layer calls ``claim_next`` per message.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine, Row
+
+from acs.cwmp import rpc
+from acs.cwmp.faults import describe
+from acs.store.engine import transaction
+from acs.store.schema import TASK_STATUSES, UTCDateTime, tasks, utcnow
+
+#: The RPCs a task can be: the CPE methods phones implement.
+KINDS: tuple[str, ...] = (
+    "GetRPCMethods",
+    "GetParameterNames",
+    "GetParameterValues",
+    "SetParameterValues",
+    "GetParameterAttributes",
+    "SetParameterAttributes",
+    "AddObject",
+    "DeleteObject",
+    "Reboot",
+    "FactoryReset",
+    "Download",
+    "ScheduleInform",
+    "Upload",
+)
+#: Each kind's argument names: the element names of its RPC record in the codec.
+ARGUMENTS: dict[str, frozenset[str]] = {
+    kind: frozenset(f.name for f in dataclasses.fields(getattr(rpc, kind))) for kind in KINDS
+}
+#: TR-069 caps CommandKey and ParameterKey at 32 characters.
+KEY_MAX_LENGTH = 32
+
+Bind = Engine | Connection
+
+
+class QueueError(ValueError):
+    """A queue request that cannot be done, saying what was wrong and what is allowed."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Task:
+    """One row of ``tasks``, as the queue hands it out."""
+
+    id: int
+    device_id: str
+    kind: str
+    args: dict[str, Any]
+    status: str
+    created_at: datetime
+    sent_at: datetime | None
+    session_id: str | None
+    answered_at: datetime | None
+    completed_at: datetime | None
+    result: Any
+    fault_code: int | None
+    fault_string: str | None
+    attempts: int
+    max_attempts: int
+    expires_at: datetime | None
+    command_key: str | None
+    job_id: str | None
+    created_by: str | None
+
+    @property
+    def fault_meaning(self) -> str | None:
+        """The fault code in words ("Invalid parameter name"), for operators."""
+        return describe(self.fault_code) if self.fault_code is not None else None
+
+    @classmethod
+    def from_row(cls, row: Row[Any]) -> Task:
+        return cls(**row._mapping)
+
+
+# --- statements, built once -----------------------------------------------------------
+
+_t = tasks.c
+_q = tasks.alias("q")  # the same table in subqueries, not correlated with the outer UPDATE
+_NOW = sa.bindparam("now", type_=UTCDateTime())
+_TASK_ID = sa.bindparam("task_id", type_=sa.BigInteger())
+_DEVICE = sa.bindparam("device", type_=sa.Text())
+_RESULT = sa.bindparam("new_result", type_=_t.result.type)
+
+_INSERT = sa.insert(tasks).returning(_t.id)
+_SET_KEY = (
+    sa.update(tasks)
+    .where(_t.id == _TASK_ID)
+    .values(args=sa.bindparam("new_args", type_=_t.args.type), command_key=sa.bindparam("new_key"))
+)
+_GET = sa.select(tasks).where(_t.id == _TASK_ID)
+_BY_COMMAND_KEY = (
+    sa.select(tasks)
+    .where(
+        _t.device_id == _DEVICE,
+        _t.status == "sent",
+        _t.kind == sa.bindparam("kind"),
+        _t.command_key == sa.bindparam("command_key"),
+    )
+    .order_by(_t.id)
+    .limit(1)
+)
+
+# Expiring and claiming both skip rows another worker holds (PostgreSQL); SQLite has one
+# writer at a time, and renders no FOR UPDATE.
+_EXPIRE = (
+    sa.update(tasks)
+    .where(
+        _t.id.in_(
+            sa.select(_q.c.id)
+            .where(_q.c.device_id == _DEVICE, _q.c.status == "pending", _q.c.expires_at <= _NOW)
+            .with_for_update(skip_locked=True)
+        )
+    )
+    .values(status="expired", completed_at=_NOW)
+)
+_NEXT_ID = (
+    sa.select(_q.c.id)
+    .where(
+        _q.c.device_id == _DEVICE,
+        _q.c.status == "pending",
+        sa.or_(_q.c.expires_at.is_(None), _q.c.expires_at > _NOW),
+    )
+    .order_by(_q.c.id)
+    .limit(1)
+    .with_for_update(skip_locked=True)
+    .scalar_subquery()
+)
+_CLAIM = (
+    sa.update(tasks)
+    .where(_t.id == _NEXT_ID)
+    .values(status="sent", sent_at=_NOW, session_id=sa.bindparam("session"), attempts=_t.attempts + 1)
+    .returning(*tasks.c)
+)
+
+
+def _transition(from_statuses: tuple[str, ...], **values: Any) -> sa.Update:
+    return (
+        sa.update(tasks)
+        .where(_t.id == _TASK_ID, _t.status.in_(from_statuses))
+        .values(**values)
+        .returning(*tasks.c)
+    )
+
+
+_ANSWERED = sa.func.coalesce(_t.answered_at, _NOW)
+_COMPLETE = _transition(("sent",), status="done", result=_RESULT, answered_at=_ANSWERED, completed_at=_NOW)
+_FAIL = _transition(
+    ("sent",),
+    status="fault",
+    result=_RESULT,
+    fault_code=sa.bindparam("new_fault_code", type_=sa.Integer()),
+    fault_string=sa.bindparam("new_fault_string", type_=sa.Text()),
+    answered_at=_ANSWERED,
+    completed_at=_NOW,
+)
+_ANSWER = _transition(("sent",), result=_RESULT, answered_at=_NOW)
+_CANCEL = _transition(("pending", "sent"), status="cancelled", completed_at=_NOW)
+_RETRY = _transition(
+    ("fault", "expired", "cancelled"),
+    status="pending",
+    attempts=0,
+    expires_at=sa.bindparam("new_expires_at", type_=UTCDateTime()),
+    sent_at=sa.null(),
+    session_id=sa.null(),
+    answered_at=sa.null(),
+    completed_at=sa.null(),
+    result=sa.null(),
+    fault_code=sa.null(),
+    fault_string=sa.null(),
+)
+
+
+def _orphaned(has_live_session: bool) -> sa.ColumnElement[bool]:
+    """Sent, never answered, and not in the live session: its session died."""
+    sent_unanswered = sa.and_(_t.device_id == _DEVICE, _t.status == "sent", _t.answered_at.is_(None))
+    if not has_live_session:
+        return sent_unanswered
+    live = sa.bindparam("live", type_=sa.Text())
+    return sa.and_(sent_unanswered, sa.or_(_t.session_id.is_(None), _t.session_id != live))
+
+
+_GIVE_UP = {
+    live: sa.update(tasks)
+    .where(_orphaned(live), _t.attempts >= _t.max_attempts)
+    .values(
+        status="fault",
+        completed_at=_NOW,
+        fault_string=(
+            sa.literal("no response after ") + sa.cast(_t.attempts, sa.Text) + sa.literal(" attempts")
+        ),
+    )
+    .returning(*tasks.c)
+    for live in (False, True)
+}
+_REQUEUE = {
+    live: sa.update(tasks)
+    .where(_orphaned(live))
+    .values(status="pending", sent_at=sa.null(), session_id=sa.null())
+    .returning(*tasks.c)
+    for live in (False, True)
+}
+
+
+# --- the queue ------------------------------------------------------------------------
+
+
+def enqueue(
+    bind: Bind,
+    device_id: str,
+    kind: str,
+    args: Mapping[str, Any] | None = None,
+    *,
+    max_attempts: int = 3,
+    expires_at: datetime | None = None,
+    command_key: str | None = None,
+    job_id: str | None = None,
+    created_by: str | None = None,
+) -> int:
+    """Queue the RPC ``kind`` with ``args`` (its arguments by element name) for a device.
+
+    Returns the task id once the task is committed. Reboot, Download, ScheduleInform
+    and Upload get a CommandKey, and SetParameterValues, AddObject and DeleteObject a
+    ParameterKey, of ``acs-<task id>`` unless one is given (an empty key counts as
+    none: it would make the task's event or retry unrecognisable).
+    """
+    args = _checked_args(kind, args)
+    command_key = _command_key(kind, args, command_key)
+    if not isinstance(max_attempts, int) or max_attempts < 1:
+        raise QueueError(f"max_attempts must be a whole number of at least 1, not {max_attempts!r}")
+    if expires_at is not None and expires_at.utcoffset() is None:
+        raise QueueError(f"expires_at {expires_at.isoformat()} has no time zone; give an aware datetime")
+    key_arg = _key_argument(kind)
+    row = {
+        "device_id": device_id,
+        "kind": kind,
+        "args": args,
+        "status": "pending",
+        "created_at": utcnow(),
+        "attempts": 0,
+        "max_attempts": max_attempts,
+        "expires_at": expires_at,
+        "command_key": command_key,
+        "job_id": job_id,
+        "created_by": created_by,
+    }
+    with transaction(bind) as conn:
+        try:
+            task_id: int = conn.execute(_INSERT, row).scalar_one()
+        except sa.exc.IntegrityError as exc:
+            raise _unknown_reference(exc, device_id=device_id) from exc
+        if key_arg and not args.get(key_arg):
+            key = f"acs-{task_id}"
+            args[key_arg] = key
+            conn.execute(
+                _SET_KEY,
+                {"task_id": task_id, "new_args": args, "new_key": key if key_arg == "CommandKey" else None},
+            )
+    return task_id
+
+
+def claim_next(bind: Bind, device_id: str, session_id: str) -> Task | None:
+    """Take the device's oldest pending task to send in ``session_id``; None when there is none.
+
+    Pending tasks whose ``expires_at`` has passed become ``expired`` on the way. Two
+    workers claiming for the same device never get the same task.
+    """
+    params = {"device": device_id, "session": session_id, "now": utcnow()}
+    with transaction(bind) as conn:
+        conn.execute(_EXPIRE, params)
+        try:
+            row = conn.execute(_CLAIM, params).one_or_none()
+        except sa.exc.IntegrityError as exc:
+            raise _unknown_reference(exc, session_id=session_id) from exc
+    return Task.from_row(row) if row is not None else None
+
+
+def complete(bind: Bind, task_id: int, result: Any) -> Task:
+    """Record the CPE's response to a sent task: the task is done."""
+    return _apply(bind, _COMPLETE, task_id, "completed", {"new_result": result})
+
+
+def fail(
+    bind: Bind, task_id: int, fault_code: int | None, fault_string: str | None, result: Any = None
+) -> Task:
+    """Record a fault for a sent task, with its code and the CPE's words (or the code's meaning)."""
+    params = {
+        "new_fault_code": fault_code,
+        "new_fault_string": fault_string or describe(fault_code),
+        "new_result": result,
+    }
+    return _apply(bind, _FAIL, task_id, "failed", params)
+
+
+def answer(bind: Bind, task_id: int, result: Any) -> Task:
+    """Record the CPE's response to a task whose outcome comes later, in an event.
+
+    A Reboot is done at its ``M Reboot`` Inform, a Download with Status 1 at its
+    TransferComplete (``complete_by_command_key``): until then the task stays
+    ``sent``, answered, and is not sent again when its session ends.
+    """
+    return _apply(bind, _ANSWER, task_id, "answered", {"new_result": result})
+
+
+def cancel(bind: Bind, task_id: int) -> Task:
+    """Cancel a pending or sent task (a sent one may still reach the CPE; its answer is then refused)."""
+    return _apply(bind, _CANCEL, task_id, "cancelled", {})
+
+
+def retry(bind: Bind, task_id: int, *, expires_at: datetime | None = None) -> Task:
+    """Queue a fault, expired or cancelled task again, from scratch (attempts reset, no expiry
+    unless a new ``expires_at`` is given), keeping its place by id and its CommandKey."""
+    if expires_at is not None and expires_at.utcoffset() is None:
+        raise QueueError(f"expires_at {expires_at.isoformat()} has no time zone; give an aware datetime")
+    return _apply(bind, _RETRY, task_id, "retried", {"new_expires_at": expires_at})
+
+
+def requeue_orphans(bind: Bind, device_id: str, live_session_id: str | None = None) -> list[Task]:
+    """Put back the device's tasks sent in a session that died, unanswered; return them.
+
+    Call it when a device's session starts (``live_session_id`` is that session): the
+    tasks go back to pending, to be sent again in order, or become ``fault`` ("no
+    response after N attempts") once they have been sent ``max_attempts`` times.
+    """
+    live = live_session_id is not None
+    params = {"device": device_id, "live": live_session_id, "now": utcnow()}
+    with transaction(bind) as conn:
+        given_up = conn.execute(_GIVE_UP[live], params).all()
+        requeued = conn.execute(_REQUEUE[live], params).all()
+    return sorted((Task.from_row(r) for r in [*given_up, *requeued]), key=lambda task: task.id)
+
+
+def get(bind: Bind, task_id: int) -> Task | None:
+    with transaction(bind) as conn:
+        row = conn.execute(_GET, {"task_id": task_id}).one_or_none()
+    return Task.from_row(row) if row is not None else None
+
+
+def list_tasks(
+    bind: Bind,
+    *,
+    device_id: str | None = None,
+    status: str | None = None,
+    kind: str | None = None,
+    job_id: str | None = None,
+    limit: int | None = 100,
+) -> list[Task]:
+    """Tasks matching every filter given, newest first (what an operator looks at)."""
+    query = sa.select(tasks).order_by(_t.id.desc())
+    if device_id is not None:
+        query = query.where(_t.device_id == device_id)
+    if status is not None:
+        _check_one_of("status", status, TASK_STATUSES)
+        query = query.where(_t.status == status)
+    if kind is not None:
+        _check_one_of("kind", kind, KINDS)
+        query = query.where(_t.kind == kind)
+    if job_id is not None:
+        query = query.where(_t.job_id == job_id)
+    if limit is not None:
+        query = query.limit(limit)
+    with transaction(bind) as conn:
+        return [Task.from_row(row) for row in conn.execute(query)]
+
+
+def find_by_command_key(bind: Bind, device_id: str, kind: str, command_key: str) -> Task | None:
+    """The device's oldest sent ``kind`` task with this CommandKey: the one an event closes."""
+    with transaction(bind) as conn:
+        row = conn.execute(
+            _BY_COMMAND_KEY, {"device": device_id, "kind": kind, "command_key": command_key}
+        ).first()
+    return Task.from_row(row) if row is not None else None
+
+
+def complete_by_command_key(
+    bind: Bind, device_id: str, kind: str, command_key: str, result: Any = None
+) -> Task | None:
+    """Close the task an event names (``M Reboot``, TransferComplete): done, with ``result``.
+
+    None when the device has no such sent task: CPEs also report reboots and
+    transfers the ACS did not ask for, and a retried event finds its task closed.
+    """
+    with transaction(bind) as conn:
+        task = find_by_command_key(conn, device_id, kind, command_key)
+        return complete(conn, task.id, result) if task is not None else None
+
+
+def fail_by_command_key(
+    bind: Bind,
+    device_id: str,
+    kind: str,
+    command_key: str,
+    fault_code: int | None,
+    fault_string: str | None,
+    result: Any = None,
+) -> Task | None:
+    """Close the task an event names with a fault (a TransferComplete carrying a FaultStruct)."""
+    with transaction(bind) as conn:
+        task = find_by_command_key(conn, device_id, kind, command_key)
+        return fail(conn, task.id, fault_code, fault_string, result) if task is not None else None
+
+
+# --- helpers --------------------------------------------------------------------------
+
+
+def _apply(bind: Bind, statement: sa.Update, task_id: int, done: str, params: dict[str, Any]) -> Task:
+    """Run a status transition; explain a refusal by the task's actual status."""
+    with transaction(bind) as conn:
+        row = conn.execute(statement, {"task_id": task_id, "now": utcnow(), **params}).one_or_none()
+        if row is not None:
+            return Task.from_row(row)
+        current = conn.execute(_GET, {"task_id": task_id}).one_or_none()
+    if current is None:
+        raise QueueError(f"no task {task_id}")
+    allowed = {
+        "completed": "sent",
+        "failed": "sent",
+        "answered": "sent",
+        "cancelled": "pending or sent",
+        "retried": "fault, expired or cancelled",
+    }[done]
+    raise QueueError(f"task {task_id} is {current.status}: only {allowed} tasks can be {done}")
+
+
+def _check_one_of(what: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value in allowed:
+        return
+    close = difflib.get_close_matches(value, allowed, n=1)
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    raise QueueError(f"unknown task {what} {value!r}{hint}; allowed: {', '.join(allowed)}")
+
+
+def _checked_args(kind: str, args: Mapping[str, Any] | None) -> dict[str, Any]:
+    _check_one_of("kind", kind, KINDS)
+    args = dict(args or {})
+    unknown = sorted(set(args) - ARGUMENTS[kind])
+    if unknown:
+        takes = ", ".join(sorted(ARGUMENTS[kind])) or "no arguments"
+        raise QueueError(f"{kind} has no argument {', '.join(unknown)}; it takes {takes}")
+    try:
+        json.dumps(args)
+    except (TypeError, ValueError) as exc:
+        raise QueueError(f"{kind} arguments must be JSON (strings, numbers, lists, objects): {exc}") from exc
+    for key_arg in ("CommandKey", "ParameterKey"):
+        key = args.get(key_arg)
+        if key is not None and (not isinstance(key, str) or len(key) > KEY_MAX_LENGTH):
+            raise QueueError(f"{key_arg} must be a string of at most {KEY_MAX_LENGTH} characters: {key!r}")
+    return args
+
+
+def _key_argument(kind: str) -> str | None:
+    """The argument that makes a retry of this RPC recognisable, if it has one."""
+    for key_arg in ("CommandKey", "ParameterKey"):
+        if key_arg in ARGUMENTS[kind]:
+            return key_arg
+    return None
+
+
+def _command_key(kind: str, args: dict[str, Any], command_key: str | None) -> str | None:
+    """Reconcile the ``command_key`` keyword with ``args["CommandKey"]``; return the column's value."""
+    if command_key is None:
+        return args.get("CommandKey") or None
+    if _key_argument(kind) != "CommandKey":
+        other = "a ParameterKey (args['ParameterKey'])" if _key_argument(kind) else "no key"
+        raise QueueError(f"{kind} takes no CommandKey; it has {other}")
+    if args.get("CommandKey") not in (None, command_key):
+        given = args["CommandKey"]
+        raise QueueError(f"two CommandKeys given: {command_key!r} and args['CommandKey'] {given!r}")
+    if len(command_key) > KEY_MAX_LENGTH:
+        raise QueueError(f"CommandKey must be at most {KEY_MAX_LENGTH} characters: {command_key!r}")
+    args["CommandKey"] = command_key
+    return command_key or None
+
+
+def _unknown_reference(exc: sa.exc.IntegrityError, **refs: str) -> Exception:
+    """A foreign key that points nowhere, in words; any other integrity error as it was."""
+    orig = exc.orig
+    if getattr(orig, "sqlstate", None) != "23503" and "FOREIGN KEY" not in str(orig):
+        return exc
+    what = ", ".join(f"{name.removesuffix('_id')} {value!r}" for name, value in refs.items())
+    hint = " (a device is known from its first Inform)" if "device_id" in refs else ""
+    return QueueError(f"no {what} in the store{hint}")
