@@ -25,6 +25,7 @@ from sqlalchemy.engine import Connection, Engine, Row
 
 from acs.cwmp import rpc
 from acs.cwmp.faults import describe
+from acs.jobs.requests import TaskError, build_request
 from acs.store.engine import transaction
 from acs.store.schema import TASK_STATUSES, UTCDateTime, tasks, utcnow
 
@@ -460,6 +461,10 @@ def _checked_args(kind: str, args: Mapping[str, Any] | None) -> dict[str, Any]:
         json.dumps(args)
     except (TypeError, ValueError) as exc:
         raise QueueError(f"{kind} arguments must be JSON (strings, numbers, lists, objects): {exc}") from exc
+    try:
+        build_request(kind, args)  # what the session will send must be buildable now, not at send time
+    except TaskError as exc:
+        raise QueueError(str(exc)) from exc
     for key_arg in ("CommandKey", "ParameterKey"):
         key = args.get(key_arg)
         if key is not None and (not isinstance(key, str) or len(key) > KEY_MAX_LENGTH):

@@ -108,11 +108,14 @@ class Session:
 
     def receive(self, body: bytes, *, max_size: int = cwmp.codec.DEFAULT_MAX_SIZE) -> Step:
         """Handle one POST body (empty means the CPE has nothing more to ask)."""
+        return self.handle(cwmp.parse(body, max_size=max_size) if body.strip() else None)
+
+    def handle(self, env: cwmp.Envelope | None) -> Step:
+        """Handle one parsed message; None is the empty POST."""
         if self.state == "ended":
             raise ProtocolError("this session has ended; a new one starts with an Inform")
-        if not body.strip():
+        if env is None:
             return self._empty_post()
-        env = cwmp.parse(body, max_size=max_size)
         message = env.body
         if self.state == "awaiting_inform":
             if not isinstance(message, rpc.Inform):

@@ -106,7 +106,12 @@ devices = sa.Table(
     sa.Column("last_boot", UTCDateTime),
     sa.Column("last_bootstrap", UTCDateTime),
     sa.Column("created_at", UTCDateTime, nullable=False, default=utcnow),
+    # What the device authenticates to the ACS with (its ManagementServer.Username/Password);
+    # devices without them use the server's shared credentials.
+    sa.Column("username", sa.Text),
+    sa.Column("password", sa.Text),
     sa.Index("ix_devices_mac", "mac"),
+    sa.Index("ix_devices_username", "username", unique=True),
     sa.Index("ix_devices_last_inform", "last_inform"),
 )
 

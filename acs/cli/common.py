@@ -1,0 +1,92 @@
+"""What the ``acs`` commands share: the database option, durations, tables and JSON output."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable, Sequence
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import click
+from sqlalchemy.engine import Engine
+
+from acs.store.engine import StoreError, create_engine, ensure_schema
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_DURATION = re.compile(r"(\d+)\s*([smhdw]?)")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def db_option(f: F) -> F:
+    return click.option(
+        "--db", envvar="ACS_DATABASE_URL", default=None, metavar="URL",
+        help="Database URL (default sqlite:///./acs.db; env ACS_DATABASE_URL).",
+    )(f)  # fmt: skip
+
+
+def open_store(db: str | None) -> Engine:
+    """An engine on a database at the current schema, or a click error that says how to fix it."""
+    try:
+        engine = create_engine(db)
+        ensure_schema(engine)
+    except StoreError as e:
+        raise click.ClickException(str(e)) from None
+    return engine
+
+
+def parse_duration(text: str) -> timedelta:
+    """``90``, ``90s``, ``15m``, ``2h``, ``1d``, ``1w``, or a sum such as ``1h30m``."""
+    text = text.strip().lower()
+    pos, seconds = 0, 0
+    for m in _DURATION.finditer(text):
+        if m.start() != pos or (m.group(2) == "" and m.end() != len(text)):
+            break
+        seconds += int(m.group(1)) * _UNITS[m.group(2)]
+        pos = m.end()
+    if pos != len(text) or not text:
+        raise click.BadParameter(f"{text!r} is not a duration; use e.g. 90s, 15m, 2h, 1d or 1h30m")
+    return timedelta(seconds=seconds)
+
+
+class Duration(click.ParamType):
+    name = "duration"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> timedelta:
+        if isinstance(value, timedelta):
+            return value
+        try:
+            return parse_duration(str(value))
+        except click.BadParameter as e:
+            self.fail(e.message, param, ctx)
+
+
+def jsonable(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def echo_json(value: Any) -> None:
+    click.echo(json.dumps(jsonable(value), indent=2, sort_keys=False))
+
+
+def show_time(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S") if value else "-"
+
+
+def echo_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    """A plain aligned table: readable in a terminal, easy to cut with awk."""
+    cells = [[("-" if v is None or v == "" else str(v)) for v in row] for row in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
+    click.echo("  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
+    for row in cells:
+        click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())

@@ -1,0 +1,153 @@
+"""``acs device``: find phones and see what the ACS knows of them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import click
+
+from acs.cli.common import Duration, db_option, echo_json, echo_table, open_store, show_time
+from acs.store import inventory
+from acs.store.schema import utcnow
+
+
+def device_filters(f: Callable[..., Any]) -> Callable[..., Any]:
+    """The options that select devices, shared by ``device list`` and ``task add``."""
+    options = [
+        click.option(
+            "--device",
+            "-d",
+            "keys",
+            multiple=True,
+            metavar="ID|MAC|SERIAL",
+            help="A device by id, MAC (any notation) or serial number; repeat for more.",
+        ),
+        click.option("--product-class", help="Only this ProductClass (model), e.g. CP-8841-3PCC."),
+        click.option("--oui", help="Only this manufacturer OUI, e.g. 00562B."),
+        click.option("--software-version", help="Only phones reporting this SoftwareVersion."),
+        click.option("--tag", help="Only devices with this tag."),
+        click.option("--seen-within", type=Duration(), help="Informed within this long, e.g. 1h."),
+        click.option("--not-seen-for", type=Duration(), help="Not informed for at least this long, e.g. 1d."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def select_devices(
+    conn: Any,
+    *,
+    keys: tuple[str, ...],
+    product_class: str | None,
+    oui: str | None,
+    software_version: str | None,
+    tag: str | None,
+    seen_within: timedelta | None,
+    not_seen_for: timedelta | None,
+    limit: int | None = None,
+) -> list[dict[str, Any]]:
+    now = utcnow()
+    return inventory.find_devices(
+        conn, keys=keys, product_class=product_class, oui=oui, software_version=software_version, tag=tag,
+        informed_after=now - seen_within if seen_within else None,
+        informed_before=now - not_seen_for if not_seen_for else None, limit=limit,
+    )  # fmt: skip
+
+
+@click.group()
+def device() -> None:
+    """Devices (phones and other CPEs) the ACS knows."""
+
+
+@device.command("list")
+@db_option
+@device_filters
+@click.option("--limit", default=1000, show_default=True, type=click.IntRange(1), help="At most this many.")
+@click.option("--json", "as_json", is_flag=True, help="JSON instead of a table.")
+def list_(db: str | None, limit: int, as_json: bool, **filters: Any) -> None:
+    """List devices, filtered by id, MAC, serial, model, tag or when they last informed."""
+    engine = open_store(db)
+    with engine.connect() as conn:
+        rows = select_devices(conn, limit=limit, **filters)
+    if as_json:
+        echo_json(rows)
+        return
+    echo_table(
+        ("id", "mac", "model", "software", "ip", "last inform"),
+        [(r["id"], r["mac"], r["product_class"], r["software_version"], r["ip"], show_time(r["last_inform"]))
+         for r in rows],
+    )  # fmt: skip
+
+
+@device.command()
+@db_option
+@click.argument("key", metavar="ID|MAC|SERIAL")
+@click.option(
+    "--params",
+    "prefix",
+    default=None,
+    metavar="PATH",
+    help="Show the stored parameters under PATH (e.g. Device.DeviceInfo.); '.' shows all.",
+)
+@click.option("--json", "as_json", is_flag=True, help="JSON instead of text.")
+def show(db: str | None, key: str, prefix: str | None, as_json: bool) -> None:
+    """Show a device's facts and, with --params, its stored parameter tree."""
+    engine = open_store(db)
+    with engine.connect() as conn:
+        dev = inventory.get_device(conn, key)
+        if dev is None:
+            raise click.ClickException(
+                f"no device {key!r}: give a device id, a MAC or a serial number (see `acs device list`)"
+            )
+        params = inventory.get_parameters(conn, dev["id"], "" if prefix in (None, ".") else prefix)
+    if prefix is None:
+        params = []
+    for secret in ("connection_request_password", "password"):
+        dev.pop(secret, None)  # never shown
+    if as_json:
+        echo_json(dev | ({"parameters": params} if prefix is not None else {}))
+        return
+    width = max(len(k) for k in dev)
+    for k, v in dev.items():
+        shown = (
+            show_time(v)
+            if k in ("first_inform", "last_inform", "last_boot", "last_bootstrap", "created_at")
+            else (", ".join(v) if isinstance(v, list) else v)
+        )
+        click.echo(f"{k.replace('_', ' '):<{width}}  {shown if shown not in (None, '') else '-'}")
+    if prefix is not None:
+        click.echo()
+        if not params:
+            click.echo(f"no parameters stored under {prefix!r}")
+        echo_table(("path", "value", "type", "writable"),
+                   [(p["path"], p["value"], p["type"], {True: "rw", False: "ro"}.get(p["writable"]))
+                    for p in params])  # fmt: skip
+
+
+@device.command()
+@db_option
+@click.argument("key", metavar="ID|MAC|SERIAL")
+@click.option("--username", default=None, help="The user name the device authenticates with.")
+@click.option("--password", default=None, help="Its password (prompted when not given).")
+@click.option("--clear", is_flag=True, help="Remove them: the device uses the shared credentials again.")
+def credentials(db: str | None, key: str, username: str | None, password: str | None, clear: bool) -> None:
+    """Set the credentials a device authenticates to the ACS with (ManagementServer.Username/Password)."""
+    if clear == (username is not None):
+        raise click.UsageError("give --username (and --password), or --clear")
+    if username is not None and password is None:
+        password = click.prompt("password", hide_input=True, confirmation_prompt=True)
+    engine = open_store(db)
+    with engine.begin() as conn:
+        dev = inventory.get_device(conn, key)
+        if dev is None:
+            raise click.ClickException(f"no device {key!r} (see `acs device list`)")
+        try:
+            inventory.set_credentials(conn, dev["id"], username, password)
+        except ValueError as e:
+            raise click.ClickException(str(e)) from None
+    if clear:
+        click.echo(f"{dev['id']} uses the shared CPE credentials again")
+    else:
+        click.echo(f"{dev['id']} authenticates as {username!r}")

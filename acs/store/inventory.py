@@ -1,0 +1,289 @@
+"""The inventory: devices and their parameter trees, as Informs and RPC responses tell them.
+
+Functions take a Connection inside the caller's transaction, so one CWMP
+message is one transaction. Upserts write only rows whose value changed:
+a periodic Inform that repeats the same values costs no writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from acs.cwmp import rpc, values
+from acs.store.schema import device_tags, devices, events, parameters, sessions
+
+#: parameter name suffix -> devices column, for the facts operators filter on
+_DEVICE_FACTS = {
+    ".DeviceInfo.SoftwareVersion": "software_version",
+    ".DeviceInfo.HardwareVersion": "hardware_version",
+    ".DeviceInfo.ProvisioningCode": "provisioning_code",
+    ".ManagementServer.ConnectionRequestURL": "connection_request_url",
+    ".ManagementServer.ParameterKey": "parameter_key",
+    ".ManagementServer.UDPConnectionRequestAddress": "udp_connection_request_address",
+    ".LAN.MACAddress": "mac",
+    ".Ethernet.Interface.1.MACAddress": "mac",
+}
+
+
+def normalize_mac(text: str) -> str | None:
+    """``00:56:2B:04:36:15`` / ``0056.2b04.3615`` / ``00562b043615`` -> ``00562b043615``."""
+    digits = "".join(c for c in text.lower() if c in "0123456789abcdef")
+    return digits if len(digits) == 12 and len(text) <= 17 else None
+
+
+def device_facts(params: Iterable[rpc.ParameterValueStruct]) -> dict[str, Any]:
+    facts: dict[str, Any] = {}
+    for p in params:
+        for suffix, column in _DEVICE_FACTS.items():
+            if p.Name.endswith(suffix):
+                text = values.encode(p.Value, p.Type)
+                facts[column] = normalize_mac(text) if column == "mac" else text
+    if facts.get("mac", "") is None:
+        del facts["mac"]
+    return facts
+
+
+def _upsert(
+    conn: Connection,
+    table: sa.Table,
+    keys: tuple[str, ...],
+    rows: list[dict[str, Any]],
+    update: tuple[str, ...],
+    changed: tuple[str, ...] = (),
+) -> None:
+    """INSERT ... ON CONFLICT DO UPDATE on PostgreSQL and SQLite; rows whose ``changed`` columns
+    match are left alone, so repeating a value costs no write."""
+    if not rows:
+        return
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(table)
+    where = None
+    if changed:
+        where = sa.or_(*(table.c[c].is_distinct_from(stmt.excluded[c]) for c in changed))
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[table.c[k] for k in keys],
+        set_={c: stmt.excluded[c] for c in update},
+        where=where,
+    )
+    conn.execute(stmt, rows)
+
+
+def record_inform(
+    conn: Connection,
+    device_id: str,
+    inform: rpc.Inform,
+    *,
+    version: str,
+    session_id: str | None,
+    remote_addr: str | None,
+    now: datetime,
+) -> None:
+    """Store what an Inform says: the device, its events and the parameters it carried.
+
+    ``0 BOOTSTRAP`` means a new or factory-reset device: the stored tree is
+    forgotten before the Inform's parameters are written.
+    """
+    codes = set(inform.event_codes)
+    dev = inform.DeviceId
+    row: dict[str, Any] = {
+        "id": device_id,
+        "oui": dev.OUI.upper(),
+        "product_class": dev.ProductClass,
+        "serial_number": dev.SerialNumber,
+        "manufacturer": dev.Manufacturer,
+        "cwmp_version": version,
+        "ip": remote_addr,
+        "last_inform": now,
+        **device_facts(inform.ParameterList),
+    }
+    if "1 BOOT" in codes:
+        row["last_boot"] = now
+    if "0 BOOTSTRAP" in codes:
+        row["last_bootstrap"] = now
+    update = tuple(c for c in row if c != "id")
+    _upsert(conn, devices, ("id",), [row | {"first_inform": now, "created_at": now}], update)
+    if "0 BOOTSTRAP" in codes:
+        conn.execute(parameters.delete().where(parameters.c.device_id == device_id))
+    if session_id is not None:
+        conn.execute(sessions.update().where(sessions.c.id == session_id).values(device_id=device_id))
+    if inform.Event:
+        conn.execute(events.insert(), [
+            {"device_id": device_id, "session_id": session_id, "code": e.EventCode,
+             "command_key": e.CommandKey, "received_at": now}
+            for e in inform.Event
+        ])  # fmt: skip
+    store_values(conn, device_id, inform.ParameterList, now)
+
+
+def store_values(
+    conn: Connection, device_id: str, params: Iterable[rpc.ParameterValueStruct], now: datetime
+) -> None:
+    """Upsert parameter values (GetParameterValuesResponse, Inform, a successful SetParameterValues)."""
+    rows = {
+        p.Name: {"device_id": device_id, "path": p.Name, "value": values.encode(p.Value, p.Type),
+                 "type": p.Type or values.infer_type(p.Value), "object": False, "read_at": now}
+        for p in params if p.Name
+    }  # fmt: skip
+    _upsert(
+        conn,
+        parameters,
+        ("device_id", "path"),
+        list(rows.values()),
+        ("value", "type", "read_at"),
+        changed=("value", "type"),
+    )
+
+
+def store_names(
+    conn: Connection, device_id: str, infos: Iterable[rpc.ParameterInfoStruct], now: datetime
+) -> None:
+    """Upsert the paths a GetParameterNamesResponse lists, with their writability."""
+    rows = {
+        i.Name: {"device_id": device_id, "path": i.Name, "writable": i.Writable,
+                 "object": i.Name.endswith("."), "read_at": now}
+        for i in infos if i.Name
+    }  # fmt: skip
+    _upsert(
+        conn,
+        parameters,
+        ("device_id", "path"),
+        list(rows.values()),
+        ("writable", "object"),
+        changed=("writable", "object"),
+    )
+
+
+def store_attributes(
+    conn: Connection, device_id: str, attrs: Iterable[rpc.ParameterAttributeStruct], now: datetime
+) -> None:
+    rows = {
+        a.Name: {"device_id": device_id, "path": a.Name, "notification": a.Notification,
+                 "access_list": ",".join(a.AccessList), "object": a.Name.endswith("."), "read_at": now}
+        for a in attrs if a.Name
+    }  # fmt: skip
+    _upsert(
+        conn,
+        parameters,
+        ("device_id", "path"),
+        list(rows.values()),
+        ("notification", "access_list"),
+        changed=("notification", "access_list"),
+    )
+
+
+def _subtree(device_id: str, path: str) -> Any:
+    c = parameters.c
+    if not path.endswith("."):
+        return sa.and_(c.device_id == device_id, c.path == path)
+    return sa.and_(c.device_id == device_id, c.path.startswith(path, autoescape=True))
+
+
+def set_attributes(
+    conn: Connection, device_id: str, items: Iterable[rpc.SetParameterAttributesStruct]
+) -> None:
+    """Apply a successful SetParameterAttributes to the stored tree (a partial path covers its subtree)."""
+    for item in items:
+        change: dict[str, Any] = {}
+        if item.NotificationChange:
+            change["notification"] = item.Notification
+        if item.AccessListChange:
+            change["access_list"] = ",".join(item.AccessList)
+        if change:
+            conn.execute(parameters.update().where(_subtree(device_id, item.Name)).values(**change))
+
+
+def add_object(conn: Connection, device_id: str, object_name: str, instance: int, now: datetime) -> None:
+    path = f"{object_name}{instance}."
+    _upsert(
+        conn,
+        parameters,
+        ("device_id", "path"),
+        [{"device_id": device_id, "path": path, "object": True, "writable": True, "read_at": now}],
+        ("object", "read_at"),
+    )
+
+
+def delete_object(conn: Connection, device_id: str, object_name: str) -> None:
+    conn.execute(parameters.delete().where(_subtree(device_id, object_name)))
+
+
+def get_device(conn: Connection, key: str) -> dict[str, Any] | None:
+    """A device by id, MAC (any notation) or serial number, with its tags."""
+    c = devices.c
+    mac = normalize_mac(key)
+    cond = sa.or_(c.id == key, c.serial_number == key, *([c.mac == mac] if mac else []))
+    row = conn.execute(sa.select(devices).where(cond).limit(1)).mappings().first()
+    if row is None:
+        return None
+    tags = conn.execute(sa.select(device_tags.c.tag).where(device_tags.c.device_id == row["id"])).scalars()
+    return dict(row) | {"tags": sorted(tags)}
+
+
+def get_parameters(conn: Connection, device_id: str, prefix: str = "") -> list[dict[str, Any]]:
+    c = parameters.c
+    q = sa.select(parameters).where(c.device_id == device_id).order_by(c.path)
+    if prefix:
+        q = q.where(c.path.startswith(prefix, autoescape=True))
+    return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def find_devices(
+    conn: Connection,
+    *,
+    keys: Iterable[str] = (),
+    product_class: str | None = None,
+    oui: str | None = None,
+    software_version: str | None = None,
+    tag: str | None = None,
+    informed_after: datetime | None = None,
+    informed_before: datetime | None = None,
+    limit: int | None = None,
+) -> list[dict[str, Any]]:
+    """Devices matching every filter; ``keys`` are ids, MACs (any notation) or serial numbers.
+
+    With no filter at all, every device. Ordered by id, so pages and bulk jobs are stable.
+    """
+    c = devices.c
+    q = sa.select(devices).order_by(c.id)
+    keys = list(keys)
+    if keys:
+        macs = [m for m in (normalize_mac(k) for k in keys) if m]
+        q = q.where(sa.or_(c.id.in_(keys), c.serial_number.in_(keys), c.mac.in_(macs)))
+    if product_class is not None:
+        q = q.where(c.product_class == product_class)
+    if oui is not None:
+        q = q.where(c.oui == oui.upper())
+    if software_version is not None:
+        q = q.where(c.software_version == software_version)
+    if tag is not None:
+        tagged = sa.select(device_tags.c.device_id).where(device_tags.c.tag == tag)
+        q = q.where(c.id.in_(tagged))
+    if informed_after is not None:
+        q = q.where(c.last_inform >= informed_after)
+    if informed_before is not None:
+        q = q.where(sa.or_(c.last_inform < informed_before, c.last_inform.is_(None)))
+    if limit is not None:
+        q = q.limit(limit)
+    return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def set_credentials(conn: Connection, device_id: str, username: str | None, password: str | None) -> None:
+    """Give a device its own CPE credentials (None, None: back to the shared ones).
+
+    Raises ValueError naming the device that already uses the user name.
+    """
+    if username is not None:
+        owner = conn.execute(
+            sa.select(devices.c.id).where(devices.c.username == username, devices.c.id != device_id)
+        ).scalar_one_or_none()
+        if owner is not None:
+            raise ValueError(f"user name {username!r} is already used by device {owner}")
+    conn.execute(
+        devices.update().where(devices.c.id == device_id).values(username=username, password=password)
+    )

@@ -1,0 +1,1 @@
+"""Twisted wiring: the CWMP endpoint and the sites that serve it."""

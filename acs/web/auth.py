@@ -1,0 +1,157 @@
+"""HTTP authentication of CPEs: Digest (RFC 7616, and RFC 2069 without qop) and Basic over TLS.
+
+Nonces are stateless: a timestamp signed with the server's secret, so any worker
+process (or machine sharing the secret) can check a nonce another one issued,
+and nothing has to be stored per challenge. A nonce older than ``nonce_ttl``
+is answered with ``stale=true``, and the CPE retries with the new one without
+asking its user again.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import re
+import secrets
+import time
+from dataclasses import dataclass
+
+_PARAM = re.compile(r'\s*([a-zA-Z0-9_-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))\s*,?')
+_ALGORITHMS = {"MD5": hashlib.md5, "SHA-256": hashlib.sha256}
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """What a CPE sent: the user name, and how to check a password against it."""
+
+    scheme: str  # "digest" or "basic"
+    username: str
+    params: dict[str, str]
+    password: str | None = None  # Basic only
+
+
+def parse_authorization(header: bytes | None) -> Credentials | None:
+    """The Authorization header as Credentials; None when absent or unreadable."""
+    if not header:
+        return None
+    try:
+        text = header.decode("latin-1").strip()
+    except UnicodeDecodeError:  # pragma: no cover - latin-1 decodes every byte
+        return None
+    scheme, _, rest = text.partition(" ")
+    scheme = scheme.lower()
+    if scheme == "basic":
+        try:
+            decoded = base64.b64decode(rest.strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        user, sep, password = decoded.partition(":")
+        return Credentials("basic", user, {}, password) if sep else None
+    if scheme == "digest":
+        params = {m.group(1).lower(): m.group(2) if m.group(2) is not None else m.group(3)
+                  for m in _PARAM.finditer(rest)}  # fmt: skip
+        params = {k: v.replace('\\"', '"') for k, v in params.items()}
+        if "username" not in params or "response" not in params:
+            return None
+        return Credentials("digest", params["username"], params)
+    return None
+
+
+class DigestAuth:
+    """Issues challenges and checks answers. ``secret`` must be shared by all workers."""
+
+    def __init__(self, realm: str = "acs", secret: bytes | None = None, *, nonce_ttl: float = 300.0,
+                 allow_basic: bool = False) -> None:  # fmt: skip
+        self.realm = realm
+        self.secret = secret or secrets.token_bytes(32)
+        self.nonce_ttl = nonce_ttl
+        self.allow_basic = allow_basic
+
+    def nonce(self, now: float | None = None) -> str:
+        stamp = f"{int(now if now is not None else time.time()):x}"
+        return f"{stamp}.{self._sign(stamp)}"
+
+    def _sign(self, stamp: str) -> str:
+        return hmac.new(self.secret, stamp.encode(), hashlib.sha256).hexdigest()[:32]
+
+    def nonce_state(self, nonce: str, now: float | None = None) -> str:
+        """``fresh``, ``stale`` (ours but too old) or ``bad`` (not ours)."""
+        stamp, _, sig = nonce.partition(".")
+        if not hmac.compare_digest(sig, self._sign(stamp)):
+            return "bad"
+        try:
+            age = (now if now is not None else time.time()) - int(stamp, 16)
+        except ValueError:
+            return "bad"
+        return "fresh" if -60 <= age <= self.nonce_ttl else "stale"
+
+    def challenges(self, *, stale: bool = False, tls: bool = False) -> list[bytes]:
+        """WWW-Authenticate header values: Digest always, Basic only where it is allowed."""
+        digest = f'Digest realm="{self.realm}", qop="auth", nonce="{self.nonce()}", algorithm=MD5'
+        if stale:
+            digest += ", stale=true"
+        values = [digest.encode()]
+        if tls or self.allow_basic:
+            values.append(f'Basic realm="{self.realm}"'.encode())
+        return values
+
+    def check(self, creds: Credentials, password: str, method: bytes, *, tls: bool) -> str:
+        """``ok``, ``stale`` or ``denied`` for credentials against the password on record."""
+        if creds.scheme == "basic":
+            if not (tls or self.allow_basic):
+                return "denied"  # Basic in clear text would give the password away
+            return "ok" if hmac.compare_digest(creds.password or "", password) else "denied"
+        p = creds.params
+        if p.get("realm") != self.realm:
+            return "denied"
+        state = self.nonce_state(p.get("nonce", ""))
+        if state == "bad":
+            return "denied"
+        expected = digest_response(p, password, method.decode("ascii", "replace"))
+        if expected is None or not hmac.compare_digest(expected, p.get("response", "").lower()):
+            return "denied"
+        return "ok" if state == "fresh" else "stale"
+
+
+def digest_response(p: dict[str, str], password: str, method: str) -> str | None:
+    """The response an honest client computes (RFC 7616 with qop=auth, RFC 2069 without qop)."""
+    algorithm = p.get("algorithm", "MD5")
+    session = algorithm.upper().endswith("-SESS")
+    h = _ALGORITHMS.get(algorithm.upper().removesuffix("-SESS"))
+    if h is None:
+        return None
+
+    def hexdigest(text: str) -> str:
+        return h(text.encode("utf-8")).hexdigest()
+
+    ha1 = hexdigest(f"{p['username']}:{p.get('realm', '')}:{password}")
+    if session:
+        ha1 = hexdigest(f"{ha1}:{p.get('nonce', '')}:{p.get('cnonce', '')}")
+    ha2 = hexdigest(f"{method}:{p.get('uri', '')}")
+    qop = p.get("qop")
+    if qop is None:
+        return hexdigest(f"{ha1}:{p.get('nonce', '')}:{ha2}")
+    if qop != "auth":
+        return None
+    return hexdigest(f"{ha1}:{p.get('nonce', '')}:{p.get('nc', '')}:{p.get('cnonce', '')}:{qop}:{ha2}")
+
+
+def authorization(challenge: str, username: str, password: str, method: str, uri: str, *,
+                  cnonce: str | None = None, nc: int = 1) -> str:  # fmt: skip
+    """The Authorization header a client sends in answer to a Digest challenge (qop=auth when offered).
+
+    For the project's own clients: the simulated phone and the tests.
+    """
+    p = {m.group(1).lower(): m.group(2) if m.group(2) is not None else m.group(3)
+         for m in _PARAM.finditer(challenge.partition(" ")[2])}  # fmt: skip
+    answer = {"username": username, "realm": p.get("realm", ""), "nonce": p.get("nonce", ""), "uri": uri,
+              "algorithm": p.get("algorithm", "MD5")}  # fmt: skip
+    if "auth" in [q.strip() for q in p.get("qop", "").split(",")]:
+        answer |= {"qop": "auth", "nc": f"{nc:08x}", "cnonce": cnonce or secrets.token_hex(8)}
+    answer["response"] = digest_response(answer, password, method) or ""
+    if "opaque" in p:
+        answer["opaque"] = p["opaque"]
+    unquoted = ("qop", "nc", "algorithm")
+    return "Digest " + ", ".join(f"{k}={v}" if k in unquoted else f'{k}="{v}"' for k, v in answer.items())

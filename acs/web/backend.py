@@ -1,0 +1,199 @@
+"""What a CWMP session asks of the store: one transaction per message.
+
+Runs on the thread pool, never on the reactor. Each POST loads its session
+from the store (locked, so two POSTs of one session never interleave), lets
+the state machine handle the message, records the effects (device, events,
+parameters, task outcomes), claims the next task, and saves the session's
+state, all in one transaction. So any worker process can continue any
+session, a task is never claimed twice nor lost between two steps, and a
+session superseded by a newer Inform from the same device cannot touch the
+tasks the newer one now owns.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from acs import cwmp
+from acs.cwmp import rpc
+from acs.jobs import queue
+from acs.jobs.requests import build_request, to_json
+from acs.session import machine
+from acs.session.machine import ProtocolError, Session, Step
+from acs.store import inventory
+from acs.store.schema import devices, sessions, utcnow
+
+_s = sessions.c
+_LOAD = sa.select(_s.state).where(
+    _s.id == sa.bindparam("sid"), _s.status == "open", _s.last_message_at >= sa.bindparam("cutoff")
+)
+_PASSWORD = sa.select(devices.c.id, devices.c.password).where(devices.c.username == sa.bindparam("username"))
+_EXPIRE = (
+    sa.update(sessions)
+    .where(_s.status == "open", _s.last_message_at < sa.bindparam("cutoff"))
+    .values(status="timed_out", ended_at=sa.bindparam("now"))
+)
+_SAVE = (
+    sa.update(sessions)
+    .where(_s.id == sa.bindparam("sid"))
+    .values(state=sa.bindparam("new_state"), last_message_at=sa.bindparam("now"))
+)
+
+
+class SessionGone(ProtocolError):
+    """The cookie names a session that ended, timed out or was superseded by a newer Inform."""
+
+
+class CwmpBackend:
+    def __init__(self, engine: Engine, *, session_timeout: float = 60.0) -> None:
+        self.engine = engine
+        self.session_timeout = timedelta(seconds=session_timeout)
+        self._lock_rows = engine.dialect.name == "postgresql"
+
+    def step(
+        self, sid: str | None, env: cwmp.Envelope | None, remote_addr: str | None
+    ) -> tuple[Session, Step]:
+        """Handle one message of session ``sid`` (None: the message must be an Inform, opening one)."""
+        with self.engine.begin() as conn:
+            if sid is None or (env is not None and isinstance(env.body, rpc.Inform)):
+                session = Session(secrets.token_urlsafe(18))
+            else:
+                session = self._load(conn, sid)
+            step = session.handle(env)
+            for effect in step.effects:
+                self._apply(conn, session, effect, remote_addr)
+            if step.wants_task:
+                step = self._next(conn, session, remote_addr)
+            if session.state != "ended":
+                conn.execute(_SAVE, {"sid": session.id, "new_state": session.to_dict(), "now": utcnow()})
+            return session, step
+
+    def _load(self, conn: Connection, sid: str) -> Session:
+        query = _LOAD.with_for_update() if self._lock_rows else _LOAD
+        state = conn.execute(
+            query, {"sid": sid, "cutoff": utcnow() - self.session_timeout}
+        ).scalar_one_or_none()
+        if state is None:
+            raise SessionGone(f"session {sid[:8]}... is over (ended, timed out or replaced by a new Inform)")
+        return Session.from_dict(state)
+
+    def cpe_password(self, username: str) -> tuple[str, str] | None:
+        """The device that owns this CPE user name, and its password; None if no device does."""
+        with self.engine.connect() as conn:
+            row = conn.execute(_PASSWORD, {"username": username}).one_or_none()
+        return (row.id, row.password) if row is not None and row.password is not None else None
+
+    def expire_sessions(self) -> int:
+        """Mark sessions silent for longer than the timeout as timed out; their tasks go back to
+        pending at the device's next Inform. Returns how many."""
+        now = utcnow()
+        with self.engine.begin() as conn:
+            return conn.execute(_EXPIRE, {"cutoff": now - self.session_timeout, "now": now}).rowcount
+
+    def _next(self, conn: Connection, session: Session, remote_addr: str | None) -> Step:
+        """The session's next request, or the end of the session when nothing is queued."""
+        assert session.device_id is not None
+        while (task := queue.claim_next(conn, session.device_id, session.id)) is not None:
+            try:
+                return session.send(task.id, build_request(task.kind, task.args))
+            except ValueError as e:  # a task stored with arguments no request can carry
+                queue.fail(conn, task.id, 8003, str(e))
+        step = session.finish()
+        for effect in step.effects:
+            self._apply(conn, session, effect, remote_addr)
+        return step
+
+    def _apply(self, conn: Connection, session: Session, effect: Any, remote_addr: str | None) -> None:
+        now = utcnow()
+        match effect:
+            case machine.InformReceived(device_id=device_id, inform=inform, version=version):
+                # A new Inform means the device's earlier sessions are over, wherever they ran.
+                conn.execute(
+                    sa.update(sessions)
+                    .where(_s.device_id == device_id, _s.status == "open")
+                    .values(status="failed", ended_at=now)
+                )
+                conn.execute(sa.insert(sessions).values(
+                    id=session.id, started_at=now, last_message_at=now, status="open",
+                    remote_addr=remote_addr, cwmp_ns=session.ns,
+                ))  # fmt: skip
+                inventory.record_inform(
+                    conn,
+                    device_id,
+                    inform,
+                    version=version,
+                    session_id=session.id,
+                    remote_addr=remote_addr,
+                    now=now,
+                )
+                queue.requeue_orphans(conn, device_id, session.id)
+                for event in inform.Event:
+                    if event.EventCode == "M Reboot" and event.CommandKey:
+                        task = queue.find_by_command_key(conn, device_id, "Reboot", event.CommandKey)
+                        if task is not None:
+                            queue.complete(conn, task.id, task.result)
+            case machine.TransferCompleted(message=message):
+                if isinstance(message, rpc.TransferComplete) and session.device_id:
+                    self._transfer_complete(conn, session.device_id, message)
+            case machine.TaskDone(task_id=task_id, response=response):
+                self._task_done(conn, session, task_id, response, now)
+            case machine.TaskFailed(task_id=task_id, fault_code=code, fault_string=text, detail=detail):
+                queue.fail(conn, task_id, code, text, to_json(detail) if detail is not None else None)
+            case machine.SessionEnded():
+                conn.execute(
+                    sessions.update()
+                    .where(sessions.c.id == session.id)
+                    .values(status="ended", ended_at=now, last_message_at=now)
+                )
+
+    def _task_done(
+        self, conn: Connection, session: Session, task_id: int, response: rpc.Message, now: Any
+    ) -> None:
+        device_id = session.device_id
+        assert device_id is not None
+        task = queue.get(conn, task_id)
+        assert task is not None
+        result = to_json(response)
+        match response:
+            case rpc.GetParameterValuesResponse(ParameterList=params):
+                inventory.store_values(conn, device_id, params, now)
+            case rpc.GetParameterNamesResponse(ParameterList=infos):
+                inventory.store_names(conn, device_id, infos, now)
+            case rpc.GetParameterAttributesResponse(ParameterList=attrs):
+                inventory.store_attributes(conn, device_id, attrs, now)
+            case rpc.SetParameterValuesResponse():
+                request = build_request(task.kind, task.args)
+                inventory.store_values(conn, device_id, request.ParameterList, now)
+            case rpc.SetParameterAttributesResponse():
+                request = build_request(task.kind, task.args)
+                inventory.set_attributes(conn, device_id, request.ParameterList)
+            case rpc.AddObjectResponse(InstanceNumber=number):
+                inventory.add_object(conn, device_id, task.args.get("ObjectName", ""), number, now)
+            case rpc.DeleteObjectResponse():
+                inventory.delete_object(conn, device_id, task.args.get("ObjectName", ""))
+            case rpc.RebootResponse():
+                # Done when the CPE comes back with "M Reboot"; not sent again meanwhile.
+                queue.answer(conn, task_id, result)
+                return
+            case rpc.DownloadResponse(Status=1) | rpc.UploadResponse(Status=1):
+                # Status 1: the transfer completes later and TransferComplete closes the task.
+                queue.answer(conn, task_id, result)
+                return
+        queue.complete(conn, task_id, result)
+
+    def _transfer_complete(self, conn: Connection, device_id: str, message: rpc.TransferComplete) -> None:
+        task = queue.find_by_command_key(conn, device_id, "Download", message.CommandKey)
+        task = task or queue.find_by_command_key(conn, device_id, "Upload", message.CommandKey)
+        if task is None:
+            return  # an autonomous or already closed transfer: the event is stored, nothing to close
+        fault = message.FaultStruct
+        result = to_json(message)
+        if fault.FaultCode:
+            queue.fail(conn, task.id, fault.FaultCode, fault.FaultString, result)
+        else:
+            queue.complete(conn, task.id, result)

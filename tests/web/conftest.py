@@ -1,0 +1,80 @@
+"""A real ``acs serve`` process on 127.0.0.1, on a port the OS chooses, stopped after the test."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+ACS = str(Path(sys.executable).with_name("acs"))
+_LISTENING = re.compile(r"CWMP on http://([\d.]+):(\d+)/")
+START_TIMEOUT = 30
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen[str]
+    host: str
+    port: int
+    db_url: str
+    log: list[str] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}/"
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+
+
+def start_server(db_url: str, *args: str) -> Server:
+    """Start ``acs serve`` and wait for the line that names its port."""
+    env = os.environ | {"PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
+        [ACS, "serve", "--db", db_url, "--host", "127.0.0.1", "--port", "0", *args],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    log: list[str] = []
+    found = threading.Event()
+    address: list[tuple[str, int]] = []
+
+    def read() -> None:
+        assert process.stderr is not None
+        for line in process.stderr:
+            log.append(line)
+            m = _LISTENING.search(line)
+            if m and not found.is_set():
+                address.append((m.group(1), int(m.group(2))))
+                found.set()
+        found.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    if not found.wait(START_TIMEOUT) or not address:
+        process.kill()
+        process.wait(10)
+        pytest.fail(f"acs serve did not start: {''.join(log)}")
+    return Server(process, *address[0], db_url=db_url, log=log)
+
+
+CPE_USERNAME = "acs"
+CPE_PASSWORD = "s3cret"
+
+
+@pytest.fixture
+def server(db_url: str) -> Iterator[Server]:
+    s = start_server(db_url, "--cpe-username", CPE_USERNAME, "--cpe-password", CPE_PASSWORD)
+    yield s
+    s.stop()
