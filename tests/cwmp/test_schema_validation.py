@@ -49,12 +49,13 @@ def assert_valid(data: bytes, version: str) -> None:
 
 
 def _cases() -> list[object]:
-    cases = []
-    for version in VERSIONS:
-        for name, message in messages():
-            marks = () if defines(version, message) else (pytest.mark.skip(reason=f"not in CWMP {version}"),)
-            cases.append(pytest.param(version, message, id=f"{version}-{name}", marks=marks))
-    return cases
+    """Each message in each version whose schema defines it (older versions lack a few methods)."""
+    return [
+        pytest.param(version, message, id=f"{version}-{name}")
+        for version in VERSIONS
+        for name, message in messages()
+        if defines(version, message)
+    ]
 
 
 @pytest.mark.parametrize(("version", "message"), _cases())
