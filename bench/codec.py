@@ -32,8 +32,11 @@ LINE = "Device.Services.VoiceService.1.VoiceProfile.1.Line.1."
 
 #: (name, xsi:type, value): what an MPP phone (Device:1 root + VoiceService:1) reports on boot
 PARAMETERS: list[tuple[str, str, str]] = [
-    ("Device.DeviceSummary", "string",
-     "Device:1.4[](Baseline:1), VoiceService:1.0[1](Endpoint:1, SIPEndpoint:1)"),
+    (
+        "Device.DeviceSummary",
+        "string",
+        "Device:1.4[](Baseline:1), VoiceService:1.0[1](Endpoint:1, SIPEndpoint:1)",
+    ),
     ("Device.DeviceInfo.Manufacturer", "string", "Cisco Systems, Inc."),
     ("Device.DeviceInfo.ManufacturerOUI", "string", "00562B"),
     ("Device.DeviceInfo.ProductClass", "string", "CP-7841-3PCC"),
@@ -53,7 +56,7 @@ PARAMETERS: list[tuple[str, str, str]] = [
     ("Device.LAN.MACAddress", "string", "00:56:2b:04:36:15"),
     (f"{LINE}SIP.AuthUserName", "string", "4085550101"),
     (f"{LINE}Status", "string", "Up"),
-]  # fmt: skip
+]
 
 
 def inform_bytes() -> bytes:
@@ -144,8 +147,12 @@ def spyne_cases() -> tuple[Callable[[], object], Callable[[], object]]:
 
     class DeviceIdStruct(ComplexModel):
         __namespace__ = NS
-        _type_info = [("Manufacturer", Unicode), ("OUI", Unicode), ("ProductClass", Unicode),
-                      ("SerialNumber", Unicode)]  # fmt: skip
+        _type_info = [
+            ("Manufacturer", Unicode),
+            ("OUI", Unicode),
+            ("ProductClass", Unicode),
+            ("SerialNumber", Unicode),
+        ]
 
     class EventStruct(ComplexModel):
         __namespace__ = NS
@@ -172,8 +179,13 @@ def spyne_cases() -> tuple[Callable[[], object], Callable[[], object]]:
         _type_info = [("MaxEnvelopes", UnsignedInteger32)]
 
     class AcsService(ServiceBase):
-        @srpc(Inform, _body_style="bare", _returns=InformResponse, _in_message_name="Inform",
-              _out_message_name="InformResponse")  # fmt: skip
+        @srpc(
+            Inform,
+            _body_style="bare",
+            _returns=InformResponse,
+            _in_message_name="Inform",
+            _out_message_name="InformResponse",
+        )
         def inform(ctx: object, inform: object) -> object:
             return InformResponse(MaxEnvelopes=1)
 
@@ -242,9 +254,11 @@ def cases() -> list[tuple[str, Callable[[], object]]]:
 def main() -> None:
     import spyne
 
-    print(f"Python {platform.python_version()} ({platform.python_implementation()}), "
-          f"lxml {etree.__version__} (libxml2 {'.'.join(map(str, etree.LIBXML_VERSION))}), "
-          f"spyne {spyne.__version__}")  # fmt: skip
+    print(
+        f"Python {platform.python_version()} ({platform.python_implementation()}), "
+        f"lxml {etree.__version__} (libxml2 {'.'.join(map(str, etree.LIBXML_VERSION))}), "
+        f"spyne {spyne.__version__}"
+    )
     print(f"{platform.machine()}, {platform.system()} {platform.release()}")
     print()
     rows = [(label, *measure(fn)) for label, fn in cases()]
@@ -257,9 +271,11 @@ def main() -> None:
     dataclass, complex_model = by_label[rows[4][0]], by_label[rows[5][0]]
     ours, theirs = by_label[rows[0][0]], by_label[rows[6][0]]
     print()
-    print(f"spyne ComplexModel records cost {complex_model / dataclass:.1f}x dataclasses "
-          f"(+{(complex_model - dataclass) * 1e6:.1f} µs per Inform); "
-          f"spyne's Soap11 read of the Inform costs {theirs / ours:.1f}x the lxml codec.")  # fmt: skip
+    print(
+        f"spyne ComplexModel records cost {complex_model / dataclass:.1f}x dataclasses "
+        f"(+{(complex_model - dataclass) * 1e6:.1f} µs per Inform); "
+        f"spyne's Soap11 read of the Inform costs {theirs / ours:.1f}x the lxml codec."
+    )
 
 
 if __name__ == "__main__":

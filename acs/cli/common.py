@@ -22,9 +22,12 @@ _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 def db_option(f: F) -> F:
     return click.option(
-        "--db", envvar="ACS_DATABASE_URL", default=None, metavar="URL",
+        "--db",
+        envvar="ACS_DATABASE_URL",
+        default=None,
+        metavar="URL",
         help="Database URL (default sqlite:///./acs.db; env ACS_DATABASE_URL).",
-    )(f)  # fmt: skip
+    )(f)
 
 
 def open_store(db: str | None) -> Engine:

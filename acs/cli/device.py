@@ -50,10 +50,16 @@ def select_devices(
 ) -> list[dict[str, Any]]:
     now = utcnow()
     return inventory.find_devices(
-        conn, keys=keys, product_class=product_class, oui=oui, software_version=software_version, tag=tag,
+        conn,
+        keys=keys,
+        product_class=product_class,
+        oui=oui,
+        software_version=software_version,
+        tag=tag,
         informed_after=now - seen_within if seen_within else None,
-        informed_before=now - not_seen_for if not_seen_for else None, limit=limit,
-    )  # fmt: skip
+        informed_before=now - not_seen_for if not_seen_for else None,
+        limit=limit,
+    )
 
 
 @click.group()
@@ -76,9 +82,18 @@ def list_(db: str | None, limit: int, as_json: bool, **filters: Any) -> None:
         return
     echo_table(
         ("id", "mac", "model", "software", "ip", "last inform"),
-        [(r["id"], r["mac"], r["product_class"], r["software_version"], r["ip"], show_time(r["last_inform"]))
-         for r in rows],
-    )  # fmt: skip
+        [
+            (
+                r["id"],
+                r["mac"],
+                r["product_class"],
+                r["software_version"],
+                r["ip"],
+                show_time(r["last_inform"]),
+            )
+            for r in rows
+        ],
+    )
 
 
 @device.command()
@@ -121,9 +136,13 @@ def show(db: str | None, key: str, prefix: str | None, as_json: bool) -> None:
         click.echo()
         if not params:
             click.echo(f"no parameters stored under {prefix!r}")
-        echo_table(("path", "value", "type", "writable"),
-                   [(p["path"], p["value"], p["type"], {True: "rw", False: "ro"}.get(p["writable"]))
-                    for p in params])  # fmt: skip
+        echo_table(
+            ("path", "value", "type", "writable"),
+            [
+                (p["path"], p["value"], p["type"], {True: "rw", False: "ro"}.get(p["writable"]))
+                for p in params
+            ],
+        )
 
 
 @device.command()

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import logging
+import os
+import secrets
 import sys
 from pathlib import Path
 
 import click
+from sqlalchemy.engine import Engine
 
 from acs.cli.common import db_option
 from acs.store.engine import StoreError, create_engine, ensure_schema, show_url
 from acs.web.server import ServeOptions, listen
+from acs.web.workers import inherited_fd, worker_argv
 
 log = logging.getLogger("acs")
 
@@ -67,13 +71,32 @@ log = logging.getLogger("acs")
     help="PEM certificate (chain): serve CWMP over HTTPS.",
 )
 @click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Processes serving the port; any of them can continue any session.",
+)
+@click.option(
     "--tls-key",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="PEM private key for --tls-cert (default: the same file).",
 )
-def serve(db: str | None, host: str, port: int, max_body: int, session_timeout: float,
-          cpe_username: str | None, cpe_password: str | None, auth_secret: str | None, no_auth: bool,
-          allow_basic: bool, tls_cert: Path | None, tls_key: Path | None) -> None:  # fmt: skip
+def serve(
+    db: str | None,
+    host: str,
+    port: int,
+    max_body: int,
+    session_timeout: float,
+    cpe_username: str | None,
+    cpe_password: str | None,
+    auth_secret: str | None,
+    no_auth: bool,
+    allow_basic: bool,
+    tls_cert: Path | None,
+    tls_key: Path | None,
+    workers: int,
+) -> None:
     """Serve CWMP sessions: phones inform, the ACS answers and sends their queued tasks.
 
     CPEs authenticate with HTTP Digest (or Basic over TLS), with the shared
@@ -81,8 +104,9 @@ def serve(db: str | None, host: str, port: int, max_body: int, session_timeout: 
     """
     from twisted.internet import reactor
 
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # fmt: skip
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     logging.getLogger("alembic").setLevel(logging.WARNING)
     if (cpe_username is None) != (cpe_password is None):
         raise click.UsageError("give --cpe-username and --cpe-password together")
@@ -94,29 +118,75 @@ def serve(db: str | None, host: str, port: int, max_body: int, session_timeout: 
     except StoreError as e:
         raise click.ClickException(str(e)) from None
     options = ServeOptions(
-        host=host, port=port, max_body=max_body, session_timeout=session_timeout, auth=not no_auth,
-        cpe_username=cpe_username, cpe_password=cpe_password,
-        auth_secret=auth_secret.encode() if auth_secret else None, allow_basic=allow_basic,
-        tls_cert=tls_cert, tls_key=tls_key or tls_cert,
-    )  # fmt: skip
-    if no_auth:
+        host=host,
+        port=port,
+        max_body=max_body,
+        session_timeout=session_timeout,
+        auth=not no_auth,
+        cpe_username=cpe_username,
+        cpe_password=cpe_password,
+        auth_secret=auth_secret.encode() if auth_secret else None,
+        allow_basic=allow_basic,
+        tls_cert=tls_cert,
+        tls_key=tls_key or tls_cert,
+        workers=workers,
+    )
+    if inherited_fd() is not None:
+        pass  # a worker: the first process has said it all
+    elif no_auth:
         log.warning("CPE authentication is OFF (--no-auth): any device that reaches this port is served")
     elif cpe_username is None:
-        log.warning("no shared CPE credentials (--cpe-username/--cpe-password): only devices with "
-                    "their own credentials in the store can open sessions")  # fmt: skip
-    errors: list[str] = []
-
-    def started(listening: object) -> None:
-        address = listening.getHost()  # type: ignore[attr-defined]
+        log.warning(
+            "no shared CPE credentials (--cpe-username/--cpe-password): only devices with "
+            "their own credentials in the store can open sessions"
+        )
+    worker = inherited_fd() is not None
+    secret = auth_secret or (secrets.token_urlsafe(32) if workers > 1 else None)
+    options.auth_secret = secret.encode() if secret else None
+    try:
+        port = listen(engine, options, reactor, *_worker_command(options, engine, secret))
+    except (OSError, ValueError) as e:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {e}") from None
+    address = port.getHost()
+    if not worker:
         scheme = "https" if tls_cert else "http"
-        click.echo(f"acs: CWMP on {scheme}://{address.host}:{address.port}/ "
-                   f"(database {show_url(engine)}, schema {revision})", err=True)  # fmt: skip
-
-    def failed(failure: object) -> None:
-        errors.append(f"cannot listen on {host}:{port}: {failure.getErrorMessage()}")  # type: ignore[attr-defined]
-        reactor.stop()  # type: ignore[attr-defined]
-
-    listen(engine, options, reactor).addCallbacks(started, failed)
+        click.echo(
+            f"acs: CWMP on {scheme}://{address.host}:{address.port}/ ({workers} worker"
+            f"{'s' if workers > 1 else ''}, database {show_url(engine)}, schema {revision})",
+            err=True,
+        )
     reactor.run()  # type: ignore[attr-defined]
-    if errors:
-        raise click.ClickException(errors[0])
+
+
+def _worker_command(
+    options: ServeOptions, engine: Engine, secret: str | None
+) -> tuple[list[str], dict[str, str]]:
+    """The command line and environment of the other workers: the same service on the same socket.
+
+    Secrets (the database URL's password, CPE password, nonce secret) go in the environment.
+    """
+    argv = [
+        *worker_argv(),
+        "serve",
+        "--host",
+        options.host,
+        "--port",
+        str(options.port),
+        "--max-body",
+        str(options.max_body),
+        "--session-timeout",
+        str(options.session_timeout),
+    ]
+    argv += [] if options.auth else ["--no-auth"]
+    argv += ["--allow-basic"] if options.allow_basic else []
+    if options.tls_cert is not None:
+        argv += ["--tls-cert", str(options.tls_cert), "--tls-key", str(options.tls_key or options.tls_cert)]
+    env = dict(os.environ) | {"ACS_DATABASE_URL": engine.url.render_as_string(hide_password=False)}
+    for name, value in (
+        ("ACS_CPE_USERNAME", options.cpe_username),
+        ("ACS_CPE_PASSWORD", options.cpe_password),
+        ("ACS_AUTH_SECRET", secret),
+    ):
+        if value is not None:
+            env[name] = value
+    return argv, env

@@ -100,11 +100,13 @@ def _queue(kind: str, args: dict[str, Any], opts: dict[str, Any]) -> None:
     """Resolve the targets, queue one task per device in one transaction, report, maybe wait."""
     engine = open_store(opts["db"])
     keys = tuple(opts["keys"]) + tuple(_csv_keys(opts["csv_file"]) if opts["csv_file"] else ())
-    filters = {k: opts[k] for k in ("product_class", "oui", "software_version", "tag", "seen_within",
-                                    "not_seen_for")}  # fmt: skip
+    filters = {
+        k: opts[k] for k in ("product_class", "oui", "software_version", "tag", "seen_within", "not_seen_for")
+    }
     if not keys and not any(filters.values()) and not opts["all_devices"]:
-        raise click.UsageError("say which devices: --device, a filter (--product-class, --tag, ...), "
-                               "--csv FILE or --all")  # fmt: skip
+        raise click.UsageError(
+            "say which devices: --device, a filter (--product-class, --tag, ...), --csv FILE or --all"
+        )
     expires = utcnow() + opts["expires"] if opts["expires"] else None
     with engine.begin() as conn:
         targets = select_devices(conn, keys=keys, **filters)
@@ -120,11 +122,17 @@ def _queue(kind: str, args: dict[str, Any], opts: dict[str, Any]) -> None:
         try:
             ids = [
                 queue.enqueue(
-                    conn, t["id"], kind, args, max_attempts=opts["max_attempts"], expires_at=expires,
-                    job_id=job, created_by="cli",
+                    conn,
+                    t["id"],
+                    kind,
+                    args,
+                    max_attempts=opts["max_attempts"],
+                    expires_at=expires,
+                    job_id=job,
+                    created_by="cli",
                 )
                 for t in targets
-            ]  # fmt: skip
+            ]
         except queue.QueueError as e:
             raise click.ClickException(str(e)) from None
     if opts["as_json"] and opts["wait"] is None:
@@ -171,8 +179,10 @@ def _wait(engine: Engine, ids: list[int], timeout: float, *, as_json: bool) -> N
         if len(tasks) == 1 and tasks[0] is not None and tasks[0].status == "done":
             click.echo(json.dumps(tasks[0].result, indent=2))
     if len(done) < len(ids):
-        raise click.ClickException(f"{len(ids) - len(done)} task(s) not complete after {timeout:g} s; "
-                                   "they stay queued (see `acs task list`)")  # fmt: skip
+        raise click.ClickException(
+            f"{len(ids) - len(done)} task(s) not complete after {timeout:g} s; "
+            "they stay queued (see `acs task list`)"
+        )
     if any(t.status != "done" for t in done.values()):
         raise SystemExit(1)
 
@@ -259,11 +269,16 @@ def set_attributes(
     """SetParameterAttributes on NAMES (a partial path covers its subtree)."""
     if notification is None and access_list is None:
         raise click.UsageError("give --notification and/or --access-list")
-    items = [{
-        "Name": n, "NotificationChange": notification is not None, "Notification": notification or 0,
-        "AccessListChange": access_list is not None,
-        "AccessList": [a for a in (access_list or "").split(",") if a],
-    } for n in names]  # fmt: skip
+    items = [
+        {
+            "Name": n,
+            "NotificationChange": notification is not None,
+            "Notification": notification or 0,
+            "AccessListChange": access_list is not None,
+            "AccessList": [a for a in (access_list or "").split(",") if a],
+        }
+        for n in names
+    ]
     _queue("SetParameterAttributes", {"ParameterList": items}, opts)
 
 
@@ -340,10 +355,16 @@ def download(
 ) -> None:
     """Download: firmware, a configuration file, a tone or ringer file; done at TransferComplete."""
     args = {
-        "URL": url, "FileType": FILE_TYPES.get(file_type, file_type), "Username": username,
-        "Password": password, "FileSize": file_size, "TargetFileName": target_file_name,
-        "DelaySeconds": delay, "SuccessURL": success_url, "FailureURL": failure_url,
-    } | _key("CommandKey", command_key)  # fmt: skip
+        "URL": url,
+        "FileType": FILE_TYPES.get(file_type, file_type),
+        "Username": username,
+        "Password": password,
+        "FileSize": file_size,
+        "TargetFileName": target_file_name,
+        "DelaySeconds": delay,
+        "SuccessURL": success_url,
+        "FailureURL": failure_url,
+    } | _key("CommandKey", command_key)
     _queue("Download", args, opts)
 
 
@@ -364,8 +385,13 @@ def upload(
     url: str, file_type: str, username: str, password: str, delay: int, command_key: str | None, **opts: Any
 ) -> None:
     """Upload: the device sends its configuration or log file to URL."""
-    args = {"URL": url, "FileType": UPLOAD_TYPES.get(file_type, file_type), "Username": username,
-            "Password": password, "DelaySeconds": delay} | _key("CommandKey", command_key)  # fmt: skip
+    args = {
+        "URL": url,
+        "FileType": UPLOAD_TYPES.get(file_type, file_type),
+        "Username": username,
+        "Password": password,
+        "DelaySeconds": delay,
+    } | _key("CommandKey", command_key)
     _queue("Upload", args, opts)
 
 
@@ -418,9 +444,20 @@ def list_(
     if as_json:
         echo_json([_task_json(t) for t in tasks])
         return
-    echo_table(("id", "device", "kind", "status", "created", "fault"),
-               [(t.id, t.device_id, t.kind, t.status, show_time(t.created_at),
-                 f"{t.fault_code} {t.fault_meaning}" if t.fault_code else "") for t in tasks])  # fmt: skip
+    echo_table(
+        ("id", "device", "kind", "status", "created", "fault"),
+        [
+            (
+                t.id,
+                t.device_id,
+                t.kind,
+                t.status,
+                show_time(t.created_at),
+                f"{t.fault_code} {t.fault_meaning}" if t.fault_code else "",
+            )
+            for t in tasks
+        ],
+    )
 
 
 @task.command()
@@ -437,12 +474,21 @@ def show(db: str | None, task_id: int, as_json: bool) -> None:
         echo_json(_task_json(t))
         return
     lines = [
-        ("task", t.id), ("device", t.device_id), ("kind", t.kind), ("status", t.status),
-        ("arguments", json.dumps(t.args)), ("command key", t.command_key), ("job", t.job_id),
-        ("attempts", f"{t.attempts} of {t.max_attempts}"), ("created", show_time(t.created_at)),
-        ("sent", show_time(t.sent_at)), ("session", t.session_id), ("answered", show_time(t.answered_at)),
-        ("completed", show_time(t.completed_at)), ("expires", show_time(t.expires_at)),
-    ]  # fmt: skip
+        ("task", t.id),
+        ("device", t.device_id),
+        ("kind", t.kind),
+        ("status", t.status),
+        ("arguments", json.dumps(t.args)),
+        ("command key", t.command_key),
+        ("job", t.job_id),
+        ("attempts", f"{t.attempts} of {t.max_attempts}"),
+        ("created", show_time(t.created_at)),
+        ("sent", show_time(t.sent_at)),
+        ("session", t.session_id),
+        ("answered", show_time(t.answered_at)),
+        ("completed", show_time(t.completed_at)),
+        ("expires", show_time(t.expires_at)),
+    ]
     if t.fault_code is not None:
         lines.append(("fault", f"{t.fault_code} {describe(t.fault_code)}"))
         lines.append(("fault string", t.fault_string))

@@ -17,9 +17,17 @@ from typing import Any
 
 #: xsi:type local names and their Python form. ``base64Binary`` is folded into ``base64``.
 TYPES = (
-    "string", "int", "unsignedInt", "long", "unsignedLong", "boolean",
-    "dateTime", "base64", "hexBinary", "decimal",
-)  # fmt: skip
+    "string",
+    "int",
+    "unsignedInt",
+    "long",
+    "unsignedLong",
+    "boolean",
+    "dateTime",
+    "base64",
+    "hexBinary",
+    "decimal",
+)
 
 #: what each type is written as. base64 is SOAP-ENC's type: ``xsd:base64`` does not
 #: exist in XML Schema, and a validating reader refuses it.
@@ -31,9 +39,16 @@ _INT_RANGES = {
     "long": (-(2**63), 2**63 - 1),
     "unsignedLong": (0, 2**64 - 1),
 }
-_ALIASES = {"base64Binary": "base64", "integer": "long", "short": "int", "byte": "int",
-            "unsignedShort": "unsignedInt", "unsignedByte": "unsignedInt", "double": "decimal",
-            "float": "decimal"}  # fmt: skip
+_ALIASES = {
+    "base64Binary": "base64",
+    "integer": "long",
+    "short": "int",
+    "byte": "int",
+    "unsignedShort": "unsignedInt",
+    "unsignedByte": "unsignedInt",
+    "double": "decimal",
+    "float": "decimal",
+}
 
 #: written without exponent, 1E-999999999 would take a gigabyte; no parameter needs 1000 places
 _MAX_DECIMAL_EXPONENT = 1000
@@ -41,9 +56,7 @@ _MAX_DECIMAL_EXPONENT = 1000
 #: TR-106's Unknown Time: a dateTime the CPE cannot tell.
 UNKNOWN_TIME = datetime(1, 1, 1, tzinfo=UTC)
 
-_DATETIME = re.compile(
-    r"\s*(-?\d{4,})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(\.\d+)?(Z|[+-]\d\d:?\d\d)?\s*\Z"
-)
+_DATETIME = re.compile(r"\s*(-?\d{4,})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(\.\d+)?(Z|[+-]\d\d:?\d\d)?\s*\Z")
 
 
 def type_name(xsi_type: str | None) -> str:
@@ -90,9 +103,13 @@ def format_datetime(value: datetime | None) -> str:
         except OverflowError:  # 0001-01-01T01:00+02:00 or 9999-12-31T23:00-05:00 have no UTC datetime
             minutes = round(value.utcoffset().total_seconds() / 60)  # type: ignore[union-attr]
             zone = f"{'-' if minutes < 0 else '+'}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
-    text = value.strftime("%Y-%m-%dT%H:%M:%S") if value.year >= 1000 else (
-        f"{value.year:04d}-{value.month:02d}-{value.day:02d}T"
-        f"{value.hour:02d}:{value.minute:02d}:{value.second:02d}"
+    text = (
+        value.strftime("%Y-%m-%dT%H:%M:%S")
+        if value.year >= 1000
+        else (
+            f"{value.year:04d}-{value.month:02d}-{value.day:02d}T"
+            f"{value.hour:02d}:{value.minute:02d}:{value.second:02d}"
+        )
     )
     if value.microsecond:
         text += f".{value.microsecond:06d}".rstrip("0")

@@ -113,11 +113,19 @@ def record_inform(
     if session_id is not None:
         conn.execute(sessions.update().where(sessions.c.id == session_id).values(device_id=device_id))
     if inform.Event:
-        conn.execute(events.insert(), [
-            {"device_id": device_id, "session_id": session_id, "code": e.EventCode,
-             "command_key": e.CommandKey, "received_at": now}
-            for e in inform.Event
-        ])  # fmt: skip
+        conn.execute(
+            events.insert(),
+            [
+                {
+                    "device_id": device_id,
+                    "session_id": session_id,
+                    "code": e.EventCode,
+                    "command_key": e.CommandKey,
+                    "received_at": now,
+                }
+                for e in inform.Event
+            ],
+        )
     store_values(conn, device_id, inform.ParameterList, now)
 
 
@@ -126,10 +134,17 @@ def store_values(
 ) -> None:
     """Upsert parameter values (GetParameterValuesResponse, Inform, a successful SetParameterValues)."""
     rows = {
-        p.Name: {"device_id": device_id, "path": p.Name, "value": values.encode(p.Value, p.Type),
-                 "type": p.Type or values.infer_type(p.Value), "object": False, "read_at": now}
-        for p in params if p.Name
-    }  # fmt: skip
+        p.Name: {
+            "device_id": device_id,
+            "path": p.Name,
+            "value": values.encode(p.Value, p.Type),
+            "type": p.Type or values.infer_type(p.Value),
+            "object": False,
+            "read_at": now,
+        }
+        for p in params
+        if p.Name
+    }
     _upsert(
         conn,
         parameters,
@@ -145,10 +160,16 @@ def store_names(
 ) -> None:
     """Upsert the paths a GetParameterNamesResponse lists, with their writability."""
     rows = {
-        i.Name: {"device_id": device_id, "path": i.Name, "writable": i.Writable,
-                 "object": i.Name.endswith("."), "read_at": now}
-        for i in infos if i.Name
-    }  # fmt: skip
+        i.Name: {
+            "device_id": device_id,
+            "path": i.Name,
+            "writable": i.Writable,
+            "object": i.Name.endswith("."),
+            "read_at": now,
+        }
+        for i in infos
+        if i.Name
+    }
     _upsert(
         conn,
         parameters,
@@ -163,10 +184,17 @@ def store_attributes(
     conn: Connection, device_id: str, attrs: Iterable[rpc.ParameterAttributeStruct], now: datetime
 ) -> None:
     rows = {
-        a.Name: {"device_id": device_id, "path": a.Name, "notification": a.Notification,
-                 "access_list": ",".join(a.AccessList), "object": a.Name.endswith("."), "read_at": now}
-        for a in attrs if a.Name
-    }  # fmt: skip
+        a.Name: {
+            "device_id": device_id,
+            "path": a.Name,
+            "notification": a.Notification,
+            "access_list": ",".join(a.AccessList),
+            "object": a.Name.endswith("."),
+            "read_at": now,
+        }
+        for a in attrs
+        if a.Name
+    }
     _upsert(
         conn,
         parameters,

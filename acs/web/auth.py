@@ -50,8 +50,10 @@ def parse_authorization(header: bytes | None) -> Credentials | None:
         user, sep, password = decoded.partition(":")
         return Credentials("basic", user, {}, password) if sep else None
     if scheme == "digest":
-        params = {m.group(1).lower(): m.group(2) if m.group(2) is not None else m.group(3)
-                  for m in _PARAM.finditer(rest)}  # fmt: skip
+        params = {
+            m.group(1).lower(): m.group(2) if m.group(2) is not None else m.group(3)
+            for m in _PARAM.finditer(rest)
+        }
         params = {k: v.replace('\\"', '"') for k, v in params.items()}
         if "username" not in params or "response" not in params:
             return None
@@ -62,8 +64,14 @@ def parse_authorization(header: bytes | None) -> Credentials | None:
 class DigestAuth:
     """Issues challenges and checks answers. ``secret`` must be shared by all workers."""
 
-    def __init__(self, realm: str = "acs", secret: bytes | None = None, *, nonce_ttl: float = 300.0,
-                 allow_basic: bool = False) -> None:  # fmt: skip
+    def __init__(
+        self,
+        realm: str = "acs",
+        secret: bytes | None = None,
+        *,
+        nonce_ttl: float = 300.0,
+        allow_basic: bool = False,
+    ) -> None:
         self.realm = realm
         self.secret = secret or secrets.token_bytes(32)
         self.nonce_ttl = nonce_ttl
@@ -138,16 +146,31 @@ def digest_response(p: dict[str, str], password: str, method: str) -> str | None
     return hexdigest(f"{ha1}:{p.get('nonce', '')}:{p.get('nc', '')}:{p.get('cnonce', '')}:{qop}:{ha2}")
 
 
-def authorization(challenge: str, username: str, password: str, method: str, uri: str, *,
-                  cnonce: str | None = None, nc: int = 1) -> str:  # fmt: skip
+def authorization(
+    challenge: str,
+    username: str,
+    password: str,
+    method: str,
+    uri: str,
+    *,
+    cnonce: str | None = None,
+    nc: int = 1,
+) -> str:
     """The Authorization header a client sends in answer to a Digest challenge (qop=auth when offered).
 
     For the project's own clients: the simulated phone and the tests.
     """
-    p = {m.group(1).lower(): m.group(2) if m.group(2) is not None else m.group(3)
-         for m in _PARAM.finditer(challenge.partition(" ")[2])}  # fmt: skip
-    answer = {"username": username, "realm": p.get("realm", ""), "nonce": p.get("nonce", ""), "uri": uri,
-              "algorithm": p.get("algorithm", "MD5")}  # fmt: skip
+    p = {
+        m.group(1).lower(): m.group(2) if m.group(2) is not None else m.group(3)
+        for m in _PARAM.finditer(challenge.partition(" ")[2])
+    }
+    answer = {
+        "username": username,
+        "realm": p.get("realm", ""),
+        "nonce": p.get("nonce", ""),
+        "uri": uri,
+        "algorithm": p.get("algorithm", "MD5"),
+    }
     if "auth" in [q.strip() for q in p.get("qop", "").split(",")]:
         answer |= {"qop": "auth", "nc": f"{nc:08x}", "cnonce": cnonce or secrets.token_hex(8)}
     answer["response"] = digest_response(answer, password, method) or ""

@@ -118,10 +118,16 @@ class CwmpBackend:
                     .where(_s.device_id == device_id, _s.status == "open")
                     .values(status="failed", ended_at=now)
                 )
-                conn.execute(sa.insert(sessions).values(
-                    id=session.id, started_at=now, last_message_at=now, status="open",
-                    remote_addr=remote_addr, cwmp_ns=session.ns,
-                ))  # fmt: skip
+                conn.execute(
+                    sa.insert(sessions).values(
+                        id=session.id,
+                        started_at=now,
+                        last_message_at=now,
+                        status="open",
+                        remote_addr=remote_addr,
+                        cwmp_ns=session.ns,
+                    )
+                )
                 inventory.record_inform(
                     conn,
                     device_id,

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import logging
+import os
+import re
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import Engine
-from twisted.internet import endpoints, task, threads
+from twisted.internet import ssl, task, threads
+from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.python.threadpool import ThreadPool
 from twisted.web import server
 
 from acs.cwmp.codec import DEFAULT_MAX_SIZE
+from acs.web import workers
 from acs.web.auth import DigestAuth
 from acs.web.backend import CwmpBackend
 from acs.web.cwmp import CpeAuth, CwmpResource, LimitedRequest
@@ -33,6 +38,7 @@ class ServeOptions:
     allow_basic: bool = False
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    workers: int = 1
 
     def cpe_auth(self) -> CpeAuth | None:
         if not self.auth:
@@ -40,14 +46,22 @@ class ServeOptions:
         digest = DigestAuth(secret=self.auth_secret, allow_basic=self.allow_basic)
         return CpeAuth(digest, self.cpe_username, self.cpe_password)
 
-    def endpoint(self) -> str:
-        """A Twisted endpoint description for the CWMP port."""
-        host = self.host.replace(":", r"\:")
+    def tls_options(self) -> ssl.CertificateOptions | None:
+        """The server certificate (and the chain after it in the same file) with its key."""
         if self.tls_cert is None:
-            return f"tcp:{self.port}:interface={host}"
-        cert = str(self.tls_cert).replace(":", r"\:")
-        key = str(self.tls_key or self.tls_cert).replace(":", r"\:")
-        return f"ssl:{self.port}:interface={host}:privateKey={key}:certKey={cert}"
+            return None
+        certs = _PEM_CERT.findall(self.tls_cert.read_bytes())
+        if not certs:
+            raise ValueError(f"{self.tls_cert}: no PEM certificate in it")
+        key = (self.tls_key or self.tls_cert).read_bytes()
+        leaf = ssl.PrivateCertificate.loadPEM(key + b"\n" + certs[0])
+        chain = [ssl.Certificate.loadPEM(c).original for c in certs[1:]]
+        return ssl.CertificateOptions(
+            privateKey=leaf.privateKey.original, certificate=leaf.original, extraCertChain=chain
+        )
+
+
+_PEM_CERT = re.compile(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.S)
 
 
 def cwmp_site(backend: CwmpBackend, pool: ThreadPool, options: ServeOptions, reactor: Any) -> server.Site:
@@ -67,17 +81,45 @@ def database_threads(engine: Engine) -> ThreadPool:
     return ThreadPool(minthreads=1, maxthreads=size, name="acs-db")
 
 
-def listen(engine: Engine, options: ServeOptions, reactor: Any) -> Any:
-    """Start the CWMP service; returns a Deferred firing with the listening port."""
+def listen(
+    engine: Engine,
+    options: ServeOptions,
+    reactor: Any,
+    worker_argv: list[str] | None = None,
+    worker_env: dict[str, str] | None = None,
+) -> Any:
+    """Start the CWMP service and return its listening port.
+
+    The first process binds the socket and, with ``options.workers`` > 1, starts
+    the other workers with ``worker_argv``/``worker_env``; a worker (``ACS_INHERIT_FD``
+    set) serves the socket it inherited.
+    """
     pool = database_threads(engine)
     pool.start()
     reactor.addSystemEventTrigger("during", "shutdown", pool.stop)
     backend = CwmpBackend(engine, session_timeout=options.session_timeout)
-    site = cwmp_site(backend, pool, options, reactor)
+    factory: Any = cwmp_site(backend, pool, options, reactor)
+    tls = options.tls_options()
+    if tls is not None:
+        factory = TLSMemoryBIOFactory(tls, False, factory)
     sweep = task.LoopingCall(threads.deferToThreadPool, reactor, pool, backend.expire_sessions)
     sweep.clock = reactor
     sweep.start(options.session_timeout, now=False).addErrback(
         lambda f: log.error("session sweep stopped: %s", f.getTraceback())
     )
     reactor.addSystemEventTrigger("before", "shutdown", lambda: sweep.running and sweep.stop())
-    return endpoints.serverFromString(reactor, options.endpoint()).listen(site)
+    fd = workers.inherited_fd()
+    if fd is not None:
+        family = socket.socket(fileno=os.dup(fd))
+        try:
+            return reactor.adoptStreamPort(fd, family.family, factory)
+        finally:
+            family.close()
+    sock = workers.bind(options.host, options.port)
+    port = reactor.adoptStreamPort(sock.fileno(), sock.family, factory)
+    if options.workers > 1:
+        assert worker_argv is not None
+        workers.Supervisor(reactor, sock, worker_argv, worker_env or {}).start(options.workers)
+    else:
+        sock.close()  # the reactor holds its own copy
+    return port

@@ -58,13 +58,26 @@ def test_enqueue_joins_the_callers_transaction(phones):
 def test_a_new_task_is_pending_with_its_facts(phones):
     expires = utcnow() + timedelta(hours=1)
     args = {"ParameterPath": "Device.", "NextLevel": False}
-    task_id = queue.enqueue(phones, PHONE, "GetParameterNames", args,
-                            max_attempts=5, expires_at=expires, job_id="job-7", created_by="ops")
+    task_id = queue.enqueue(
+        phones,
+        PHONE,
+        "GetParameterNames",
+        args,
+        max_attempts=5,
+        expires_at=expires,
+        job_id="job-7",
+        created_by="ops",
+    )
 
     task = queue.get(phones, task_id)
 
     assert (task.device_id, task.kind, task.status, task.attempts, task.max_attempts) == (
-        PHONE, "GetParameterNames", "pending", 0, 5)
+        PHONE,
+        "GetParameterNames",
+        "pending",
+        0,
+        5,
+    )
     assert task.args == {"ParameterPath": "Device.", "NextLevel": False}
     assert (task.expires_at, task.job_id, task.created_by) == (expires, "job-7", "ops")
     assert task.created_at.tzinfo is not None and task.sent_at is None and task.command_key is None
@@ -115,8 +128,7 @@ def test_only_a_sent_task_can_be_completed(phones):
 
 
 def test_a_fault_is_kept_with_its_code_and_meaning(phones, session):
-    queue.enqueue(phones, PHONE, "SetParameterValues",
-                  {"ParameterList": [["Device.Nope", "1", "string"]]})
+    queue.enqueue(phones, PHONE, "SetParameterValues", {"ParameterList": [["Device.Nope", "1", "string"]]})
     sent = queue.claim_next(phones, PHONE, session)
 
     failed = queue.fail(phones, sent.id, 9005, "", {"FaultCode": 9005})
@@ -133,7 +145,9 @@ def test_the_cpes_fault_string_is_kept_as_it_came(phones, session):
     failed = queue.fail(phones, sent.id, 9016, "HTTP 404 /sip88xx.loads")
 
     assert (failed.fault_string, failed.fault_meaning) == (
-        "HTTP 404 /sip88xx.loads", "File transfer failure: unable to access file")
+        "HTTP 404 /sip88xx.loads",
+        "File transfer failure: unable to access file",
+    )
 
 
 def test_cancel_pending_or_sent_but_nothing_finished(phones, session):
@@ -165,7 +179,12 @@ def test_retry_puts_a_fault_back_from_scratch(phones, session):
     again = queue.retry(phones, task_id)
 
     assert (again.status, again.attempts, again.fault_code, again.fault_string, again.result) == (
-        "pending", 0, None, None, None)
+        "pending",
+        0,
+        None,
+        None,
+        None,
+    )
     assert (again.sent_at, again.session_id, again.completed_at) == (None, None, None)
     assert again.command_key == f"acs-{task_id}"
     assert queue.claim_next(phones, PHONE, session).id == task_id

@@ -77,7 +77,12 @@ def test_the_installed_acs_command_upgrades_a_new_sqlite_file(tmp_path):
 
     done = subprocess.run(
         [str(acs), "db", "upgrade", "--db", f"sqlite:///{path}"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
     assert done.returncode == 0, done.stderr

@@ -62,8 +62,10 @@ def test_an_unreachable_postgresql_says_so():
 def test_sqlite_connections_are_tuned(tmp_path):
     engine = create_engine(f"sqlite:///{tmp_path / 'acs.db'}")
     with engine.connect() as conn:
-        pragma = {name: conn.exec_driver_sql(f"PRAGMA {name}").scalar() for name in
-                  ("journal_mode", "synchronous", "foreign_keys", "busy_timeout")}
+        pragma = {
+            name: conn.exec_driver_sql(f"PRAGMA {name}").scalar()
+            for name in ("journal_mode", "synchronous", "foreign_keys", "busy_timeout")
+        }
     engine.dispose()
     assert pragma == {"journal_mode": "wal", "synchronous": 1, "foreign_keys": 1, "busy_timeout": 15000}
 
@@ -126,8 +128,10 @@ def test_deleting_a_device_deletes_what_belongs_to_it(engine):
         conn.execute(sa.delete(devices))
 
     with engine.connect() as conn:
-        left = {t.name: conn.execute(sa.select(sa.func.count()).select_from(t)).scalar()
-                for t in (device_tags, parameters, events, tasks)}
+        left = {
+            t.name: conn.execute(sa.select(sa.func.count()).select_from(t)).scalar()
+            for t in (device_tags, parameters, events, tasks)
+        }
     assert left == {"device_tags": 0, "parameters": 0, "events": 0, "tasks": 0}
 
 

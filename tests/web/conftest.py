@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 ACS = str(Path(sys.executable).with_name("acs"))
-_LISTENING = re.compile(r"CWMP on http://([\d.]+):(\d+)/")
+_LISTENING = re.compile(r"CWMP on https?://([\d.]+):(\d+)/")
 START_TIMEOUT = 30
 
 
@@ -45,8 +45,11 @@ def start_server(db_url: str, *args: str) -> Server:
     env = os.environ | {"PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(
         [ACS, "serve", "--db", db_url, "--host", "127.0.0.1", "--port", "0", *args],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
-    )  # fmt: skip
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     log: list[str] = []
     found = threading.Event()
     address: list[tuple[str, int]] = []

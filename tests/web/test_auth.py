@@ -51,7 +51,7 @@ def test_old_nonce_is_stale_and_a_forged_one_denied() -> None:
     assert check(answer('Digest realm="acs", qop="auth", nonce="abc.def"')) == "denied"
     wrong_realm = AUTH.challenges()[0].decode().replace('realm="acs"', 'realm="other"')
     assert check(answer(wrong_realm)) == "denied"
-    assert 'stale=true' in AUTH.challenges(stale=True)[0].decode()
+    assert "stale=true" in AUTH.challenges(stale=True)[0].decode()
 
 
 def test_nonces_from_one_worker_are_good_on_another_sharing_the_secret() -> None:

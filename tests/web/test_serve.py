@@ -67,8 +67,9 @@ def test_bootstrap_session_stores_the_device_and_ends_with_204(server: Server) -
     assert cpe.cookie and cpe.cookie.startswith("session=")
     assert cpe.post(b"") == (204, b"")
 
-    shown = json.loads(acs("device", "show", "00:56:2B:04:36:15", "--db", server.db_url, "--params", ".",
-                           "--json"))  # fmt: skip
+    shown = json.loads(
+        acs("device", "show", "00:56:2B:04:36:15", "--db", server.db_url, "--params", ".", "--json")
+    )
     assert shown["id"] == DEVICE
     assert shown["mac"] == "00562b043615"
     assert shown["software_version"] == "sip78xx.12-0-1MPP-1"
@@ -84,8 +85,19 @@ def test_queued_task_reaches_the_cpe_and_its_result_is_shown(server: Server) -> 
     cpe = Cpe(server)
     cpe.post(inform("1 BOOT", params=BOOT_PARAMS))
     cpe.post(b"")
-    queued = json.loads(acs("task", "add", "get-values", "Device.DeviceInfo.", "--device", "00562b043615",
-                            "--db", server.db_url, "--json"))  # fmt: skip
+    queued = json.loads(
+        acs(
+            "task",
+            "add",
+            "get-values",
+            "Device.DeviceInfo.",
+            "--device",
+            "00562b043615",
+            "--db",
+            server.db_url,
+            "--json",
+        )
+    )
     (task_id,) = queued["tasks"]
 
     cpe = Cpe(server)
@@ -102,8 +114,9 @@ def test_queued_task_reaches_the_cpe_and_its_result_is_shown(server: Server) -> 
     shown = json.loads(acs("task", "show", str(task_id), "--db", server.db_url, "--json"))
     assert shown["status"] == "done"
     assert shown["result"] == {"ParameterList": [["Device.DeviceInfo.UpTime", 4242, "unsignedInt"]]}
-    stored = json.loads(acs("device", "show", DEVICE, "--db", server.db_url, "--params",
-                            "Device.DeviceInfo.UpTime", "--json"))  # fmt: skip
+    stored = json.loads(
+        acs("device", "show", DEVICE, "--db", server.db_url, "--params", "Device.DeviceInfo.UpTime", "--json")
+    )
     assert stored["parameters"][0]["value"] == "4242"
     assert stored["parameters"][0]["type"] == "unsignedInt"
 
@@ -119,9 +132,11 @@ def test_cpe_fault_is_stored_and_shown_in_words(server: Server) -> None:
     request = cwmp.parse(body)
     assert isinstance(request.body, rpc.SetParameterValues)
     fault = rpc.Fault(
-        FaultCode=9003, FaultString="Invalid arguments", faultcode="Client",
+        FaultCode=9003,
+        FaultString="Invalid arguments",
+        faultcode="Client",
         SetParameterValuesFault=[rpc.SetParameterValuesFault("Device.Nope", 9005, "no such parameter")],
-    )  # fmt: skip
+    )
     assert cpe.post(message(fault, id=request.ID))[0] == 204
     listed = json.loads(acs("task", "list", "--db", server.db_url, "--json"))
     assert listed[0]["status"] == "fault"
@@ -190,8 +205,17 @@ def test_rfc_2069_digest_without_qop_is_accepted(server: Server) -> None:
 
 def test_per_device_credentials_open_sessions_for_that_device_only(server: Server) -> None:
     assert Cpe(server).post(inform("1 BOOT", params=BOOT_PARAMS))[0] == 200
-    out = acs("device", "credentials", "00562b043615", "--username", "phone-1", "--password", "pw-1",
-              "--db", server.db_url)  # fmt: skip
+    out = acs(
+        "device",
+        "credentials",
+        "00562b043615",
+        "--username",
+        "phone-1",
+        "--password",
+        "pw-1",
+        "--db",
+        server.db_url,
+    )
     assert "authenticates as 'phone-1'" in out
 
     def session_as(username: str, password: str, serial: str) -> int:

@@ -1,0 +1,99 @@
+"""Listening sockets shared by several worker processes.
+
+The first process binds the CWMP port and starts N-1 workers that inherit the
+listening socket; the kernel hands each new connection to one of them. Every
+worker runs its own reactor, thread pool and database engine. Nothing ties a
+session to a worker: its state lives in the store, keyed by the cookie, so a
+CPE that reconnects mid-session may land anywhere.
+
+Secrets reach the workers through their environment, never their command line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import socket
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+from twisted.internet import error, protocol
+
+log = logging.getLogger(__name__)
+
+#: the environment variable that tells a worker which inherited descriptor to serve
+INHERIT_FD = "ACS_INHERIT_FD"
+RESPAWN_DELAY = 1.0
+
+
+def bind(host: str, port: int, backlog: int = 1024) -> socket.socket:
+    """A listening TCP socket on host:port (IPv4 or IPv6 by the address), ready to be shared."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(address)
+    sock.listen(backlog)
+    sock.setblocking(False)
+    sock.set_inheritable(True)
+    return sock
+
+
+class _Worker(protocol.ProcessProtocol):
+    def __init__(self, supervisor: Supervisor, index: int) -> None:
+        self.supervisor = supervisor
+        self.index = index
+
+    def processEnded(self, reason: Any) -> None:
+        self.supervisor.ended(self, reason)
+
+
+@dataclass
+class Supervisor:
+    """Starts the workers, restarts one that dies, and stops them with the first process."""
+
+    reactor: Any
+    sock: socket.socket
+    argv: list[str]
+    env: dict[str, str]
+    workers: dict[int, Any] = field(default_factory=dict)
+    stopping: bool = False
+
+    def start(self, count: int) -> None:
+        self.reactor.addSystemEventTrigger("before", "shutdown", self.stop)
+        for index in range(1, count):
+            self.spawn(index)
+
+    def spawn(self, index: int) -> None:
+        fd = self.sock.fileno()
+        env = self.env | {INHERIT_FD: str(fd)}
+        self.workers[index] = self.reactor.spawnProcess(
+            _Worker(self, index), self.argv[0], self.argv, env=env, childFDs={0: "w", 1: 1, 2: 2, fd: fd}
+        )
+
+    def ended(self, worker: _Worker, reason: Any) -> None:
+        self.workers.pop(worker.index, None)
+        if self.stopping:
+            return
+        log.error("worker %d ended (%s); starting it again", worker.index, reason.getErrorMessage())
+        self.reactor.callLater(RESPAWN_DELAY, self.spawn, worker.index)
+
+    def stop(self) -> None:
+        self.stopping = True
+        for process in list(self.workers.values()):
+            with contextlib.suppress(error.ProcessExitedAlready, OSError):
+                process.signalProcess(signal.SIGTERM)
+
+
+def worker_argv() -> list[str]:
+    """How to start this program again as a worker: the same interpreter, ``-m acs``."""
+    return [sys.executable, "-m", "acs"]
+
+
+def inherited_fd() -> int | None:
+    value = os.environ.get(INHERIT_FD)
+    return int(value) if value else None
