@@ -266,9 +266,13 @@ def _i(value: int, writable: bool = True) -> Parameter:
 TRANSPORTS = ("UDP", "TCP", "TLS", "SCTP")
 #: (TR-104 codec name, bit rate) as an MPP phone offers them, preferred first
 CODECS = (
-    ("G.711MuLaw", 64000), ("G.711ALaw", 64000), ("G.729a", 8000),
-    ("G.722", 64000), ("G.722.2", 23850), ("iLBC", 15200),
-)  # fmt: skip
+    ("G.711MuLaw", 64000),
+    ("G.711ALaw", 64000),
+    ("G.729a", 8000),
+    ("G.722", 64000),
+    ("G.722.2", 23850),
+    ("iLBC", 15200),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -353,23 +357,47 @@ def _device_info(m: DataModel, ident: PhoneIdentity, now: datetime) -> None:
     m.add(p + "FirmwareImage.", Table(lambda i: _firmware_image(images.get(i, ""), active=i == 1)))
     m.add_instance(p + "FirmwareImage.")
     m.add_instance(p + "FirmwareImage.")
-    m.add(p + "VendorConfigFile.", Table(lambda i: {
-        "Alias": _ro(f"cpe-{i}"), "Name": _ro(f"{ident.mac}.xml"), "Version": _ro(""),
-        "Date": _ro(now, "dateTime"), "Description": _ro("flat profile (XML)"),
-        "UseForBackupRestore": _b(True, writable=False),
-    }))  # fmt: skip
+    m.add(
+        p + "VendorConfigFile.",
+        Table(
+            lambda i: {
+                "Alias": _ro(f"cpe-{i}"),
+                "Name": _ro(f"{ident.mac}.xml"),
+                "Version": _ro(""),
+                "Date": _ro(now, "dateTime"),
+                "Description": _ro("flat profile (XML)"),
+                "UseForBackupRestore": _b(True, writable=False),
+            }
+        ),
+    )
     m.add_instance(p + "VendorConfigFile.")
-    m.add(p + "VendorLogFile.", Table(lambda i: {
-        "Alias": _ro(f"cpe-{i}"), "Name": _ro("messages"), "MaximumSize": _u(1048576, writable=False),
-        "Persistent": _b(False, writable=False),
-    }))  # fmt: skip
+    m.add(
+        p + "VendorLogFile.",
+        Table(
+            lambda i: {
+                "Alias": _ro(f"cpe-{i}"),
+                "Name": _ro("messages"),
+                "MaximumSize": _u(1048576, writable=False),
+                "Persistent": _b(False, writable=False),
+            }
+        ),
+    )
     m.add_instance(p + "VendorLogFile.")
-    urns = {1: ("urn:broadband-forum-org:tr-181-2-17-0", "Device:2.17"),
-            2: ("urn:broadband-forum-org:tr-104-2-0-2", "VoiceService:2.0")}  # fmt: skip
-    m.add(p + "SupportedDataModel.", Table(lambda i: {
-        "Alias": _ro(f"cpe-{i}"), "URL": _ro(f"https://cwmp-data-models.broadband-forum.org/#{urns[i][1]}"),
-        "URN": _ro(urns[i][0]), "Features": _ro("Baseline" if i == 1 else "SIPClient"),
-    }))  # fmt: skip
+    urns = {
+        1: ("urn:broadband-forum-org:tr-181-2-17-0", "Device:2.17"),
+        2: ("urn:broadband-forum-org:tr-104-2-0-2", "VoiceService:2.0"),
+    }
+    m.add(
+        p + "SupportedDataModel.",
+        Table(
+            lambda i: {
+                "Alias": _ro(f"cpe-{i}"),
+                "URL": _ro(f"https://cwmp-data-models.broadband-forum.org/#{urns[i][1]}"),
+                "URN": _ro(urns[i][0]),
+                "Features": _ro("Baseline" if i == 1 else "SIPClient"),
+            }
+        ),
+    )
     m.add_instance(p + "SupportedDataModel.")
     m.add_instance(p + "SupportedDataModel.")
 
@@ -433,9 +461,19 @@ def _management_server(m: DataModel, ident: PhoneIdentity) -> None:
     }.items():
         m.add(p + name, node)
     # the table the ACS may grow: extra parameters it wants in every Inform
-    m.add(p + "InformParameter.", Table(lambda i: {
-        "Enable": _b(False), "Alias": _ro(f"cpe-{i}"), "ParameterName": _rw(""), "EventList": _rw(""),
-    }, writable=True, max_entries=16))  # fmt: skip
+    m.add(
+        p + "InformParameter.",
+        Table(
+            lambda i: {
+                "Enable": _b(False),
+                "Alias": _ro(f"cpe-{i}"),
+                "ParameterName": _rw(""),
+                "EventList": _rw(""),
+            },
+            writable=True,
+            max_entries=16,
+        ),
+    )
 
 
 def _time(m: DataModel) -> None:
@@ -458,47 +496,97 @@ def _network(m: DataModel, ident: PhoneIdentity) -> None:
     m.add("Device.Ethernet.WoLSupported", _b(False, writable=False))
     m.add("Device.Ethernet.FlowControlSupported", _b(False, writable=False))
     m.add("Device.Ethernet.InterfaceNumberOfEntries", _u(0, writable=False))
-    m.add("Device.Ethernet.Interface.", Table(lambda i: {
-        "Enable": _b(True), "Status": _ro("Up" if i == 1 else "Down"), "Alias": _ro(f"cpe-{i}"),
-        "Name": _ro("SW port" if i == 1 else "PC port"), "LastChange": Parameter(0, "unsignedInt"),
-        "LowerLayers": _rw(""), "Upstream": _b(i == 1, writable=False),
-        # forced into the Inform: the ACS keys phones on their MAC, as operators do
-        "MACAddress": _ro(ident.mac_colons, forced_inform=i == 1),
-        "MaxBitRate": _i(-1), "CurrentBitRate": Parameter(rate if i == 1 else 0, "unsignedInt"),
-        "DuplexMode": _rw("Auto", enum=("Half", "Full", "Auto")),
-    }))  # fmt: skip
+    m.add(
+        "Device.Ethernet.Interface.",
+        Table(
+            lambda i: {
+                "Enable": _b(True),
+                "Status": _ro("Up" if i == 1 else "Down"),
+                "Alias": _ro(f"cpe-{i}"),
+                "Name": _ro("SW port" if i == 1 else "PC port"),
+                "LastChange": Parameter(0, "unsignedInt"),
+                "LowerLayers": _rw(""),
+                "Upstream": _b(i == 1, writable=False),
+                # forced into the Inform: the ACS keys phones on their MAC, as operators do
+                "MACAddress": _ro(ident.mac_colons, forced_inform=i == 1),
+                "MaxBitRate": _i(-1),
+                "CurrentBitRate": Parameter(rate if i == 1 else 0, "unsignedInt"),
+                "DuplexMode": _rw("Auto", enum=("Half", "Full", "Auto")),
+            }
+        ),
+    )
     m.add_instance("Device.Ethernet.Interface.")
     m.add_instance("Device.Ethernet.Interface.")
     for name, node in {
-        "IPv4Capable": _b(True, writable=False), "IPv4Enable": _b(True), "IPv4Status": _ro("Enabled"),
-        "IPv6Capable": _b(True, writable=False), "IPv6Enable": _b(False), "IPv6Status": _ro("Disabled"),
+        "IPv4Capable": _b(True, writable=False),
+        "IPv4Enable": _b(True),
+        "IPv4Status": _ro("Enabled"),
+        "IPv6Capable": _b(True, writable=False),
+        "IPv6Enable": _b(False),
+        "IPv6Status": _ro("Disabled"),
         "InterfaceNumberOfEntries": _u(0, writable=False),
-    }.items():  # fmt: skip
+    }.items():
         m.add("Device.IP." + name, node)
-    m.add("Device.IP.Interface.", Table(lambda i: {
-        "Enable": _b(True), "IPv4Enable": _b(True), "IPv6Enable": _b(False), "Status": _ro("Up"),
-        "Alias": _ro(f"cpe-{i}"), "Name": _ro("eth0"), "LastChange": Parameter(0, "unsignedInt"),
-        "LowerLayers": _rw("Device.Ethernet.Interface.1"), "Reset": _b(False), "MaxMTUSize": _u(1500),
-        "Type": _ro("Normal"), "Loopback": _b(False), "IPv4AddressNumberOfEntries": _u(0, writable=False),
-        "IPv6AddressNumberOfEntries": _u(0, writable=False), "AutoIPEnable": _b(False),
-        "IPv4Address.": Table(lambda j: {
-            "Enable": _b(True), "Status": _ro("Enabled"), "Alias": _ro(f"cpe-{j}"),
-            "IPAddress": _rw(ident.ip), "SubnetMask": _rw("255.255.255.0"), "AddressingType": _ro("DHCP"),
-        }),
-    }))  # fmt: skip
+    m.add(
+        "Device.IP.Interface.",
+        Table(
+            lambda i: {
+                "Enable": _b(True),
+                "IPv4Enable": _b(True),
+                "IPv6Enable": _b(False),
+                "Status": _ro("Up"),
+                "Alias": _ro(f"cpe-{i}"),
+                "Name": _ro("eth0"),
+                "LastChange": Parameter(0, "unsignedInt"),
+                "LowerLayers": _rw("Device.Ethernet.Interface.1"),
+                "Reset": _b(False),
+                "MaxMTUSize": _u(1500),
+                "Type": _ro("Normal"),
+                "Loopback": _b(False),
+                "IPv4AddressNumberOfEntries": _u(0, writable=False),
+                "IPv6AddressNumberOfEntries": _u(0, writable=False),
+                "AutoIPEnable": _b(False),
+                "IPv4Address.": Table(
+                    lambda j: {
+                        "Enable": _b(True),
+                        "Status": _ro("Enabled"),
+                        "Alias": _ro(f"cpe-{j}"),
+                        "IPAddress": _rw(ident.ip),
+                        "SubnetMask": _rw("255.255.255.0"),
+                        "AddressingType": _ro("DHCP"),
+                    }
+                ),
+            }
+        ),
+    )
     m.add_instance("Device.IP.Interface.")
     m.add_instance("Device.IP.Interface.1.IPv4Address.")
     m.add("Device.Routing.RouterNumberOfEntries", _u(0, writable=False))
-    m.add("Device.Routing.Router.", Table(lambda i: {
-        "Enable": _b(True), "Status": _ro("Enabled"), "Alias": _ro(f"cpe-{i}"),
-        "IPv4ForwardingNumberOfEntries": _u(0, writable=False),
-        "IPv4Forwarding.": Table(lambda j: {
-            "Enable": _b(True), "Status": _ro("Enabled"), "Alias": _ro(f"cpe-{j}"),
-            "StaticRoute": _b(False, writable=False), "DestIPAddress": _rw(""), "DestSubnetMask": _rw(""),
-            "GatewayIPAddress": _rw(gateway), "Interface": _rw("Device.IP.Interface.1"),
-            "Origin": _ro("DHCPv4"), "ForwardingMetric": _i(-1),
-        }),
-    }))  # fmt: skip
+    m.add(
+        "Device.Routing.Router.",
+        Table(
+            lambda i: {
+                "Enable": _b(True),
+                "Status": _ro("Enabled"),
+                "Alias": _ro(f"cpe-{i}"),
+                "IPv4ForwardingNumberOfEntries": _u(0, writable=False),
+                "IPv4Forwarding.": Table(
+                    lambda j: {
+                        "Enable": _b(True),
+                        "Status": _ro("Enabled"),
+                        "Alias": _ro(f"cpe-{j}"),
+                        "StaticRoute": _b(False, writable=False),
+                        "DestIPAddress": _rw(""),
+                        "DestSubnetMask": _rw(""),
+                        "GatewayIPAddress": _rw(gateway),
+                        "Interface": _rw("Device.IP.Interface.1"),
+                        "Origin": _ro("DHCPv4"),
+                        "ForwardingMetric": _i(-1),
+                    }
+                ),
+            }
+        ),
+    )
     m.add_instance("Device.Routing.Router.")
     m.add_instance("Device.Routing.Router.1.IPv4Forwarding.")
     m.add("Device.DNS.SupportedRecordTypes", _ro("A,AAAA,SRV"))
@@ -506,21 +594,43 @@ def _network(m: DataModel, ident: PhoneIdentity) -> None:
     m.add("Device.DNS.Client.Status", _ro("Enabled"))
     m.add("Device.DNS.Client.ServerNumberOfEntries", _u(0, writable=False))
     # Cisco has Primary_DNS and Secondary_DNS: two entries, and no room for a third
-    m.add("Device.DNS.Client.Server.", Table(lambda i: {
-        "Enable": _b(True), "Status": _ro("Enabled"), "Alias": _ro(f"cpe-{i}"),
-        "DNSServer": _rw(gateway if i == 1 else "8.8.8.8"), "Interface": _rw("Device.IP.Interface.1"),
-        "Type": _ro("DHCPv4"),
-    }, writable=True, max_entries=2))  # fmt: skip
+    m.add(
+        "Device.DNS.Client.Server.",
+        Table(
+            lambda i: {
+                "Enable": _b(True),
+                "Status": _ro("Enabled"),
+                "Alias": _ro(f"cpe-{i}"),
+                "DNSServer": _rw(gateway if i == 1 else "8.8.8.8"),
+                "Interface": _rw("Device.IP.Interface.1"),
+                "Type": _ro("DHCPv4"),
+            },
+            writable=True,
+            max_entries=2,
+        ),
+    )
     m.add_instance("Device.DNS.Client.Server.")
     m.add_instance("Device.DNS.Client.Server.")
     m.add("Device.DHCPv4.ClientNumberOfEntries", _u(0, writable=False))
-    m.add("Device.DHCPv4.Client.", Table(lambda i: {
-        "Enable": _b(True), "Alias": _ro(f"cpe-{i}"), "Interface": _rw("Device.IP.Interface.1"),
-        "Status": _ro("Enabled"), "DHCPStatus": _ro("Bound"), "Renew": _b(False),
-        "IPAddress": _ro(ident.ip), "SubnetMask": _ro("255.255.255.0"), "IPRouters": _ro(gateway),
-        "DNSServers": _ro(f"{gateway},8.8.8.8"), "LeaseTimeRemaining": Parameter(86400, "int"),
-        "DHCPServer": _ro(gateway),
-    }))  # fmt: skip
+    m.add(
+        "Device.DHCPv4.Client.",
+        Table(
+            lambda i: {
+                "Enable": _b(True),
+                "Alias": _ro(f"cpe-{i}"),
+                "Interface": _rw("Device.IP.Interface.1"),
+                "Status": _ro("Enabled"),
+                "DHCPStatus": _ro("Bound"),
+                "Renew": _b(False),
+                "IPAddress": _ro(ident.ip),
+                "SubnetMask": _ro("255.255.255.0"),
+                "IPRouters": _ro(gateway),
+                "DNSServers": _ro(f"{gateway},8.8.8.8"),
+                "LeaseTimeRemaining": Parameter(86400, "int"),
+                "DHCPServer": _ro(gateway),
+            }
+        ),
+    )
     m.add_instance("Device.DHCPv4.Client.")
 
 

@@ -44,10 +44,20 @@ from acs.testing.datamodel import (
 
 #: the RPCs this phone implements, as it answers GetRPCMethods
 METHODS = (
-    "GetRPCMethods", "SetParameterValues", "GetParameterValues", "GetParameterNames",
-    "SetParameterAttributes", "GetParameterAttributes", "AddObject", "DeleteObject",
-    "Reboot", "Download", "Upload", "FactoryReset", "ScheduleInform",
-)  # fmt: skip
+    "GetRPCMethods",
+    "SetParameterValues",
+    "GetParameterValues",
+    "GetParameterNames",
+    "SetParameterAttributes",
+    "GetParameterAttributes",
+    "AddObject",
+    "DeleteObject",
+    "Reboot",
+    "Download",
+    "Upload",
+    "FactoryReset",
+    "ScheduleInform",
+)
 VERSIONS = tuple(cwmp.NAMESPACES)
 #: events that stay pending until their TransferComplete is acknowledged, not just the InformResponse
 TRANSFER_EVENTS = ("7 TRANSFER COMPLETE", "M Download", "M Upload")

@@ -78,8 +78,10 @@ def test_a_session_with_nothing_to_report_is_periodic_and_given_events_join_pend
     assert codes(phone.inform()) == [("2 PERIODIC", "")]
     phone = SimulatedPhone(clock=phone.clock)
     assert codes(phone.inform(["6 CONNECTION REQUEST"])) == [
-        ("0 BOOTSTRAP", ""), ("1 BOOT", ""), ("6 CONNECTION REQUEST", ""),
-    ]  # fmt: skip
+        ("0 BOOTSTRAP", ""),
+        ("1 BOOT", ""),
+        ("6 CONNECTION REQUEST", ""),
+    ]
 
 
 def test_events_stay_until_an_inform_response_but_a_connection_request_is_not_retried(phone):
@@ -508,8 +510,11 @@ def test_upload_and_schedule_inform_have_their_follow_up_events(phone):
     assert sent[1].Status == 1 and sent[2] == rpc.ScheduleInformResponse()
     inform, complete = converse(phone)
     assert codes(inform) == [
-        ("7 TRANSFER COMPLETE", ""), ("M Upload", "up-1"), ("3 SCHEDULED", ""), ("M ScheduleInform", "si-1"),
-    ]  # fmt: skip
+        ("7 TRANSFER COMPLETE", ""),
+        ("M Upload", "up-1"),
+        ("3 SCHEDULED", ""),
+        ("M ScheduleInform", "si-1"),
+    ]
     assert complete.CommandKey == "up-1" and complete.FaultStruct.FaultCode == 0
 
 
