@@ -5,7 +5,7 @@ schema is migrated once per run with ``acs.store.upgrade`` into a template. On S
 each test gets a copy of the template file. On PostgreSQL, where ``CREATE DATABASE``
 costs ~0.3 s of fsync, each test module gets its own copy (``CREATE DATABASE ...
 TEMPLATE``, random name, dropped after the module, so parallel runs never collide)
-and every table is emptied before each test. ``empty_db_url`` is a database nothing
+and every table is reset to what the migrations left before each test. ``empty_db_url`` is a database nothing
 has touched, of the test's own: for tests that migrate or alter the schema.
 
 PostgreSQL comes from ``$ACS_TEST_POSTGRES_URL`` (default
@@ -122,26 +122,44 @@ def _postgres_module_db(postgres: Postgres, _postgres_template: str) -> Iterator
     postgres.drop(name)
 
 
-def _empty_every_table(url: str) -> None:
+@pytest.fixture(scope="session")
+def _postgres_seed(postgres: Postgres, _postgres_template: str) -> dict[str, list[dict[str, object]]]:
+    """The rows the migrations themselves write (the built-in policies), table by table."""
+    engine = sa.create_engine(postgres.url(_postgres_template), poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            seed = {
+                t.name: [dict(r) for r in conn.execute(t.select()).mappings()] for t in metadata.sorted_tables
+            }
+    finally:
+        engine.dispose()
+    return {name: rows for name, rows in seed.items() if rows}
+
+
+def _reset_every_table(url: str, seed: dict[str, list[dict[str, object]]]) -> None:
+    """Every table back to what the migrations left: emptied, then the seed rows put back."""
     engine = sa.create_engine(url, poolclass=NullPool)
     try:
         with engine.begin() as conn:
             conn.exec_driver_sql("SET LOCAL lock_timeout = '10s'")  # a leaked lock fails, not hangs
             for table in reversed(metadata.sorted_tables):
                 conn.execute(table.delete())
+            for table in metadata.sorted_tables:
+                if table.name in seed:
+                    conn.execute(table.insert(), seed[table.name])
     finally:
         engine.dispose()
 
 
 @pytest.fixture
 def db_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A database migrated to head, with nothing in it, for this test alone."""
+    """A database migrated to head, with only what the migrations put in it, for this test alone."""
     if backend == "sqlite":
         path = tmp_path / "acs.db"
         shutil.copyfile(request.getfixturevalue("_sqlite_template"), path)
         return f"sqlite:///{path}"
     url: str = request.getfixturevalue("_postgres_module_db")
-    _empty_every_table(url)
+    _reset_every_table(url, request.getfixturevalue("_postgres_seed"))
     return url
 
 

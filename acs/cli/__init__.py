@@ -13,13 +13,12 @@ def main() -> None:
     """acs: TR-069 (CWMP) Auto-Configuration Server."""
 
 
-from acs.cli.device import device  # noqa: E402 - commands register after the group exists
+# The commands register after the group exists.
+from acs.cli.db import db  # noqa: E402
+from acs.cli.device import device  # noqa: E402
+from acs.cli.policy import policy  # noqa: E402
 from acs.cli.serve import serve  # noqa: E402
 from acs.cli.task import task  # noqa: E402
 
-for command in (serve, device, task):
+for command in (serve, device, task, policy, db):
     main.add_command(command)
-
-from acs.cli.db import db  # noqa: E402
-
-main.add_command(db)

@@ -244,7 +244,7 @@ def enqueue(
     ParameterKey, of ``acs-<task id>`` unless one is given (an empty key counts as
     none: it would make the task's event or retry unrecognisable).
     """
-    args = _checked_args(kind, args)
+    args = check_args(kind, args)
     command_key = _command_key(kind, args, command_key)
     if not isinstance(max_attempts, int) or max_attempts < 1:
         raise QueueError(f"max_attempts must be a whole number of at least 1, not {max_attempts!r}")
@@ -450,7 +450,8 @@ def _check_one_of(what: str, value: str, allowed: tuple[str, ...]) -> None:
     raise QueueError(f"unknown task {what} {value!r}{hint}; allowed: {', '.join(allowed)}")
 
 
-def _checked_args(kind: str, args: Mapping[str, Any] | None) -> dict[str, Any]:
+def check_args(kind: str, args: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The arguments of a ``kind`` task, checked as ``enqueue`` checks them; QueueError says what is wrong."""
     _check_one_of("kind", kind, KINDS)
     args = dict(args or {})
     unknown = sorted(set(args) - ARGUMENTS[kind])

@@ -7,6 +7,7 @@ a periodic Inform that repeats the same values costs no writes.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -49,19 +50,16 @@ def device_facts(params: Iterable[rpc.ParameterValueStruct]) -> dict[str, Any]:
     return facts
 
 
-def _upsert(
-    conn: Connection,
+@functools.cache
+def _upsert_statement(
+    dialect_name: str,
     table: sa.Table,
     keys: tuple[str, ...],
-    rows: list[dict[str, Any]],
     update: tuple[str, ...],
-    changed: tuple[str, ...] = (),
-) -> None:
-    """INSERT ... ON CONFLICT DO UPDATE on PostgreSQL and SQLite; rows whose ``changed`` columns
-    match are left alone, so repeating a value costs no write."""
-    if not rows:
-        return
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    changed: tuple[str, ...],
+    returning: bool = False,
+) -> Any:
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
     stmt = dialect.insert(table)
     where = None
     if changed:
@@ -71,7 +69,21 @@ def _upsert(
         set_={c: stmt.excluded[c] for c in update},
         where=where,
     )
-    conn.execute(stmt, rows)
+    return stmt.returning(table) if returning else stmt
+
+
+def _upsert(
+    conn: Connection,
+    table: sa.Table,
+    keys: tuple[str, ...],
+    rows: list[dict[str, Any]],
+    update: tuple[str, ...],
+    changed: tuple[str, ...] = (),
+) -> None:
+    """INSERT ... ON CONFLICT DO UPDATE on PostgreSQL and SQLite; rows whose ``changed`` columns
+    match are left alone, so repeating a value costs no write. Statements are built once."""
+    if rows:
+        conn.execute(_upsert_statement(conn.dialect.name, table, keys, update, changed), rows)
 
 
 def record_inform(
@@ -83,11 +95,12 @@ def record_inform(
     session_id: str | None,
     remote_addr: str | None,
     now: datetime,
-) -> None:
+) -> dict[str, Any]:
     """Store what an Inform says: the device, its events and the parameters it carried.
 
     ``0 BOOTSTRAP`` means a new or factory-reset device: the stored tree is
-    forgotten before the Inform's parameters are written.
+    forgotten before the Inform's parameters are written. Returns the device row;
+    its ``first_inform`` is ``now`` when this Inform was the device's first.
     """
     codes = set(inform.event_codes)
     dev = inform.DeviceId
@@ -107,7 +120,8 @@ def record_inform(
     if "0 BOOTSTRAP" in codes:
         row["last_bootstrap"] = now
     update = tuple(c for c in row if c != "id")
-    _upsert(conn, devices, ("id",), [row | {"first_inform": now, "created_at": now}], update)
+    stmt = _upsert_statement(conn.dialect.name, devices, ("id",), update, (), returning=True)
+    device = dict(conn.execute(stmt, row | {"first_inform": now, "created_at": now}).mappings().one())
     if "0 BOOTSTRAP" in codes:
         conn.execute(parameters.delete().where(parameters.c.device_id == device_id))
     if session_id is not None:
@@ -127,6 +141,7 @@ def record_inform(
             ],
         )
     store_values(conn, device_id, inform.ParameterList, now)
+    return device
 
 
 def store_values(

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from acs import cwmp
 from acs.cwmp import rpc
-from acs.jobs import queue
+from acs.jobs import policies, queue
 from acs.jobs.requests import build_request, to_json
 from acs.session import machine
 from acs.session.machine import ProtocolError, Session, Step
@@ -128,7 +128,7 @@ class CwmpBackend:
                         cwmp_ns=session.ns,
                     )
                 )
-                inventory.record_inform(
+                device = inventory.record_inform(
                     conn,
                     device_id,
                     inform,
@@ -138,6 +138,10 @@ class CwmpBackend:
                     now=now,
                 )
                 queue.requeue_orphans(conn, device_id, session.id)
+                root = policies.root_of(p.Name for p in inform.ParameterList)
+                policies.on_inform(
+                    conn, device, inform.event_codes, new=device["first_inform"] == now, root=root
+                )
                 for event in inform.Event:
                     if event.EventCode == "M Reboot" and event.CommandKey:
                         task = queue.find_by_command_key(conn, device_id, "Reboot", event.CommandKey)
@@ -170,6 +174,7 @@ class CwmpBackend:
                 inventory.store_values(conn, device_id, params, now)
             case rpc.GetParameterNamesResponse(ParameterList=infos):
                 inventory.store_names(conn, device_id, infos, now)
+                policies.after_names(conn, task, (i.Name for i in infos))
             case rpc.GetParameterAttributesResponse(ParameterList=attrs):
                 inventory.store_attributes(conn, device_id, attrs, now)
             case rpc.SetParameterValuesResponse():

@@ -40,8 +40,16 @@ class Server:
                 self.process.wait(10)
 
 
-def start_server(db_url: str, *args: str) -> Server:
-    """Start ``acs serve`` and wait for the line that names its port."""
+def start_server(db_url: str, *args: str, discovery: bool = False) -> Server:
+    """Start ``acs serve`` and wait for the line that names its port.
+
+    The built-in discovery policy is switched off unless asked for: these tests speak
+    CWMP by hand, and a new device's first session would otherwise read its whole tree.
+    """
+    if not discovery:
+        subprocess.run(
+            [ACS, "policy", "disable", "discovery", "--db", db_url], check=True, capture_output=True
+        )
     env = os.environ | {"PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(
         [ACS, "serve", "--db", db_url, "--host", "127.0.0.1", "--port", "0", *args],

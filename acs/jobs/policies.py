@@ -1,0 +1,213 @@
+"""Policies: tasks the ACS queues by itself when a device informs.
+
+A policy names the events it fires on (``0 BOOTSTRAP``, ``1 BOOT``,
+``2 PERIODIC``, any code as the CPE sends it, ``NEW`` for a device's first
+Inform, or ``*`` for every Inform), which devices it applies to (product
+class, OUI, software version, tag; unset matches any) and the tasks it queues,
+as ``{"kind": ..., "args": {...}}``. ``{root}`` in a string argument becomes
+the device's data-model root (``Device.`` or ``InternetGatewayDevice.``).
+
+The pseudo-task ``Discover`` reads the device's whole tree: a GetParameterNames
+of the root, and, when its answer arrives, GetParameterValues of every
+parameter in batches. The built-in ``discovery`` policy (created by migration
+0003; operators may disable it) runs it on first contact and on ``0 BOOTSTRAP``,
+so every new phone's tree is in the store after its first session.
+
+A policy does not queue a task while one it queued earlier for the same device
+is still pending or sent, so repeated Informs don't pile up work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from acs.jobs import queue
+from acs.store.schema import device_tags, policies, tasks, utcnow
+
+#: how many parameter names one discovery GetParameterValues asks for
+DISCOVERY_BATCH = 100
+DISCOVER = "Discover"
+NEW = "NEW"
+ANY = "*"
+_MATCHES = ("product_class", "oui", "software_version", "tag")
+
+
+class PolicyError(ValueError):
+    """A policy that cannot work, saying what is wrong and what is allowed."""
+
+
+def check_tasks(entries: Any) -> list[dict[str, Any]]:
+    """Validate a policy's task list as it will be queued (arguments with {root} filled in)."""
+    if not isinstance(entries, list) or not entries:
+        raise PolicyError('tasks must be a non-empty list of {"kind": ..., "args": {...}}')
+    checked = []
+    for entry in entries:
+        if not isinstance(entry, dict) or set(entry) - {"kind", "args"} or "kind" not in entry:
+            raise PolicyError(f'task {entry!r}: expected {{"kind": ..., "args": {{...}}}}')
+        kind, args = entry["kind"], entry.get("args") or {}
+        if not isinstance(args, dict):
+            raise PolicyError(f"task {kind}: args must be an object")
+        if kind == DISCOVER:
+            batch = args.get("batch", DISCOVERY_BATCH)
+            if set(args) - {"batch"} or not isinstance(batch, int) or batch < 1:
+                raise PolicyError("Discover takes one argument, batch: a whole number of at least 1")
+        else:
+            try:
+                queue.check_args(kind, _fill(args, "Device."))
+            except queue.QueueError as e:
+                raise PolicyError(str(e)) from None
+        checked.append({"kind": kind, "args": args})
+    return checked
+
+
+def add(
+    conn: Connection,
+    name: str,
+    *,
+    events: Iterable[str],
+    tasks_: list[dict[str, Any]],
+    match: dict[str, str | None] | None = None,
+    priority: int = 0,
+    enabled: bool = True,
+) -> int:
+    """Create a policy; PolicyError when the name is taken or the tasks are not valid."""
+    events = [e.strip() for e in events if e.strip()]
+    if not events:
+        raise PolicyError(f"a policy needs at least one event: an EventCode, {NEW} or {ANY}")
+    match = match or {}
+    unknown = set(match) - set(_MATCHES)
+    if unknown:
+        raise PolicyError(f"unknown match {', '.join(sorted(unknown))}; allowed: {', '.join(_MATCHES)}")
+    if conn.execute(sa.select(policies.c.id).where(policies.c.name == name)).first() is not None:
+        raise PolicyError(f"a policy named {name!r} exists already")
+    row = {
+        "name": name,
+        "enabled": enabled,
+        "events": events,
+        "tasks": check_tasks(tasks_),
+        "priority": priority,
+        "created_at": utcnow(),
+    } | {f"match_{k}": v for k, v in match.items()}
+    return conn.execute(sa.insert(policies).returning(policies.c.id), row).scalar_one()
+
+
+def list_policies(conn: Connection) -> list[dict[str, Any]]:
+    rows = conn.execute(sa.select(policies).order_by(policies.c.priority, policies.c.name)).mappings()
+    return [dict(r) for r in rows]
+
+
+def set_enabled(conn: Connection, name: str, enabled: bool) -> None:
+    if conn.execute(policies.update().where(policies.c.name == name).values(enabled=enabled)).rowcount == 0:
+        raise PolicyError(f"no policy named {name!r}")
+
+
+def remove(conn: Connection, name: str) -> None:
+    if conn.execute(policies.delete().where(policies.c.name == name)).rowcount == 0:
+        raise PolicyError(f"no policy named {name!r}")
+
+
+# --- on an Inform -------------------------------------------------------------------------------
+
+_ENABLED = sa.select(policies).where(policies.c.enabled).order_by(policies.c.priority, policies.c.id)
+_OPEN_FROM = (
+    sa.select(tasks.c.id)
+    .where(
+        tasks.c.device_id == sa.bindparam("device"),
+        tasks.c.created_by == sa.bindparam("creator"),
+        tasks.c.status.in_(("pending", "sent")),
+    )
+    .limit(1)
+)
+
+
+def on_inform(
+    conn: Connection, device: dict[str, Any], events: Iterable[str], *, new: bool, root: str
+) -> list[int]:
+    """Queue the tasks of every enabled policy that matches this Inform; returns the task ids."""
+    codes = set(events) | ({NEW} if new else set())
+    tags: set[str] | None = None
+    queued: list[int] = []
+    for policy in conn.execute(_ENABLED).mappings():
+        if not (ANY in policy["events"] or codes & set(policy["events"])):
+            continue
+        if policy["match_tag"] is not None:
+            if tags is None:
+                tags = set(
+                    conn.execute(
+                        sa.select(device_tags.c.tag).where(device_tags.c.device_id == device["id"])
+                    ).scalars()
+                )
+            if policy["match_tag"] not in tags:
+                continue
+        if any(
+            policy[f"match_{k}"] not in (None, device.get(k))
+            for k in ("product_class", "oui", "software_version")
+        ):
+            continue
+        creator = f"policy:{policy['name']}"
+        if conn.execute(_OPEN_FROM, {"device": device["id"], "creator": creator}).first() is not None:
+            continue
+        for entry in policy["tasks"]:
+            queued.append(_queue_entry(conn, device["id"], entry, creator, root))
+    return queued
+
+
+def _queue_entry(conn: Connection, device_id: str, entry: dict[str, Any], creator: str, root: str) -> int:
+    if entry["kind"] == DISCOVER:
+        batch = entry.get("args", {}).get("batch", DISCOVERY_BATCH)
+        args = {"ParameterPath": root, "NextLevel": False}
+        return queue.enqueue(
+            conn, device_id, "GetParameterNames", args, created_by=f"{creator}:discover:{batch}"
+        )
+    return queue.enqueue(
+        conn, device_id, entry["kind"], _fill(entry.get("args") or {}, root), created_by=creator
+    )
+
+
+def _fill(value: Any, root: str) -> Any:
+    if isinstance(value, str):
+        return value.replace("{root}", root)
+    if isinstance(value, list):
+        return [_fill(v, root) for v in value]
+    if isinstance(value, dict):
+        return {k: _fill(v, root) for k, v in value.items()}
+    return value
+
+
+def after_names(conn: Connection, task: queue.Task, names: Iterable[str]) -> list[int]:
+    """A discovery GetParameterNames was answered: read the values of its parameters, in batches."""
+    creator = task.created_by or ""
+    if ":discover:" not in creator:
+        return []
+    batch = int(creator.rsplit(":", 1)[1])
+    leaves = sorted(n for n in names if n and not n.endswith("."))
+    return [
+        queue.enqueue(
+            conn,
+            task.device_id,
+            "GetParameterValues",
+            {"ParameterNames": leaves[i : i + batch]},
+            created_by=creator.rsplit(":discover:", 1)[0],
+        )
+        for i in range(0, len(leaves), batch)
+    ]
+
+
+def root_of(names: Iterable[str]) -> str:
+    """The data-model root an Inform's parameters live under (``Device.`` unless they say otherwise)."""
+    for name in names:
+        head = name.split(".", 1)[0]
+        if head in ("Device", "InternetGatewayDevice"):
+            return head + "."
+    return "Device."
+
+
+def describe(policy: dict[str, Any]) -> str:
+    """A policy in one line, for listings."""
+    match = ", ".join(f"{k}={policy[f'match_{k}']}" for k in _MATCHES if policy.get(f"match_{k}") is not None)
+    kinds = ", ".join(t["kind"] for t in policy["tasks"])
+    return f"on {', '.join(policy['events'])}{' where ' + match if match else ''}: {kinds}"
