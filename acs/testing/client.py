@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import hashlib
 import http.client
 import re
 import secrets
@@ -30,6 +29,7 @@ from urllib.parse import urlsplit
 
 from acs.cwmp import rpc
 from acs.testing.phone import SessionError, SimulatedPhone
+from acs.web.auth import HASHES, digest_response
 
 CONTENT_TYPE = 'text/xml; charset="utf-8"'
 #: a misbehaving ACS must not keep a test in an endless session
@@ -234,7 +234,6 @@ class _Transport:
 # --- HTTP authentication ----------------------------------------------------------------------
 
 _PARAM = re.compile(r"""[\s,]*([!#$%&'*+.^_`|~0-9A-Za-z-]+)(?:\s*=\s*("(?:[^"\\]|\\.)*"|[^\s,]*))?""")
-_HASHES = {"MD5": "md5", "SHA-256": "sha256", "SHA-512-256": "sha512_256"}
 
 
 def parse_challenges(headers: Iterable[str]) -> list[tuple[str, dict[str, str]]]:
@@ -277,7 +276,7 @@ class DigestAuth:
             return False
         challenges = dict(reversed(parse_challenges(headers)))  # the first of a scheme wins
         digest = challenges.get("digest")
-        if digest is not None and digest.get("algorithm", "MD5").upper().removesuffix("-SESS") in _HASHES:
+        if digest is not None and digest.get("algorithm", "MD5").upper().removesuffix("-SESS") in HASHES:
             stale = digest.get("stale", "").lower() == "true"
             if self.scheme == "digest" and digest.get("nonce") == self.params.get("nonce") and not stale:
                 return False
@@ -325,36 +324,6 @@ class DigestAuth:
         if "opaque" in p:
             fields.append(f"opaque={_quote(p['opaque'])}")
         return "Digest " + ", ".join(fields)
-
-
-def digest_response(
-    username: str,
-    password: str,
-    method: str,
-    uri: str,
-    *,
-    realm: str,
-    nonce: str,
-    algorithm: str = "MD5",
-    qop: str | None = "auth",
-    nc: str = "00000001",
-    cnonce: str = "",
-    body: bytes = b"",
-) -> str:
-    """The ``response`` of an HTTP Digest answer (RFC 7616 section 3.4.1; RFC 2069 when qop is None)."""
-    name = _HASHES[algorithm.upper().removesuffix("-SESS")]
-
-    def h(text: str | bytes) -> str:
-        data = text.encode() if isinstance(text, str) else text
-        return hashlib.new(name, data, usedforsecurity=False).hexdigest()
-
-    ha1 = h(f"{username}:{realm}:{password}")
-    if algorithm.upper().endswith("-SESS"):
-        ha1 = h(f"{ha1}:{nonce}:{cnonce}")
-    ha2 = h(f"{method}:{uri}:{h(body)}" if qop == "auth-int" else f"{method}:{uri}")
-    if qop is None:
-        return h(f"{ha1}:{nonce}:{ha2}")
-    return h(f"{ha1}:{nonce}:{nc}:{cnonce}:{qop}:{ha2}")
 
 
 # --- from the shell ---------------------------------------------------------------------------

@@ -19,7 +19,8 @@ import time
 from dataclasses import dataclass
 
 _PARAM = re.compile(r'\s*([a-zA-Z0-9_-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))\s*,?')
-_ALGORITHMS = {"MD5": hashlib.md5, "SHA-256": hashlib.sha256}
+#: Digest algorithms and their hashlib names
+HASHES = {"MD5": "md5", "SHA-256": "sha256", "SHA-512-256": "sha512_256"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +62,7 @@ def parse_authorization(header: bytes | None) -> Credentials | None:
     return None
 
 
-class DigestAuth:
+class Authenticator:
     """Issues challenges and checks answers. ``secret`` must be shared by all workers."""
 
     def __init__(
@@ -117,64 +118,55 @@ class DigestAuth:
         state = self.nonce_state(p.get("nonce", ""))
         if state == "bad":
             return "denied"
-        expected = digest_response(p, password, method.decode("ascii", "replace"))
-        if expected is None or not hmac.compare_digest(expected, p.get("response", "").lower()):
+        qop = p.get("qop")
+        if qop not in (None, "auth") or p.get("algorithm", "MD5").upper().removesuffix("-SESS") not in HASHES:
+            return "denied"
+        expected = digest_response(
+            creds.username,
+            password,
+            method.decode("ascii", "replace"),
+            p.get("uri", ""),
+            realm=p.get("realm", ""),
+            nonce=p.get("nonce", ""),
+            algorithm=p.get("algorithm", "MD5"),
+            qop=qop,
+            nc=p.get("nc", ""),
+            cnonce=p.get("cnonce", ""),
+        )
+        if not hmac.compare_digest(expected, p.get("response", "").lower()):
             return "denied"
         return "ok" if state == "fresh" else "stale"
 
 
-def digest_response(p: dict[str, str], password: str, method: str) -> str | None:
-    """The response an honest client computes (RFC 7616 with qop=auth, RFC 2069 without qop)."""
-    algorithm = p.get("algorithm", "MD5")
-    session = algorithm.upper().endswith("-SESS")
-    h = _ALGORITHMS.get(algorithm.upper().removesuffix("-SESS"))
-    if h is None:
-        return None
-
-    def hexdigest(text: str) -> str:
-        return h(text.encode("utf-8")).hexdigest()
-
-    ha1 = hexdigest(f"{p['username']}:{p.get('realm', '')}:{password}")
-    if session:
-        ha1 = hexdigest(f"{ha1}:{p.get('nonce', '')}:{p.get('cnonce', '')}")
-    ha2 = hexdigest(f"{method}:{p.get('uri', '')}")
-    qop = p.get("qop")
-    if qop is None:
-        return hexdigest(f"{ha1}:{p.get('nonce', '')}:{ha2}")
-    if qop != "auth":
-        return None
-    return hexdigest(f"{ha1}:{p.get('nonce', '')}:{p.get('nc', '')}:{p.get('cnonce', '')}:{qop}:{ha2}")
-
-
-def authorization(
-    challenge: str,
+def digest_response(
     username: str,
     password: str,
     method: str,
     uri: str,
     *,
-    cnonce: str | None = None,
-    nc: int = 1,
+    realm: str,
+    nonce: str,
+    algorithm: str = "MD5",
+    qop: str | None = "auth",
+    nc: str = "00000001",
+    cnonce: str = "",
+    body: bytes = b"",
 ) -> str:
-    """The Authorization header a client sends in answer to a Digest challenge (qop=auth when offered).
+    """The ``response`` of an HTTP Digest answer (RFC 7616 section 3.4.1; RFC 2069 when qop is None).
 
-    For the project's own clients: the simulated phone and the tests.
+    One computation for both sides: the server checks answers with it, the
+    simulated phone makes them. KeyError for an algorithm that is not known.
     """
-    p = {
-        m.group(1).lower(): m.group(2) if m.group(2) is not None else m.group(3)
-        for m in _PARAM.finditer(challenge.partition(" ")[2])
-    }
-    answer = {
-        "username": username,
-        "realm": p.get("realm", ""),
-        "nonce": p.get("nonce", ""),
-        "uri": uri,
-        "algorithm": p.get("algorithm", "MD5"),
-    }
-    if "auth" in [q.strip() for q in p.get("qop", "").split(",")]:
-        answer |= {"qop": "auth", "nc": f"{nc:08x}", "cnonce": cnonce or secrets.token_hex(8)}
-    answer["response"] = digest_response(answer, password, method) or ""
-    if "opaque" in p:
-        answer["opaque"] = p["opaque"]
-    unquoted = ("qop", "nc", "algorithm")
-    return "Digest " + ", ".join(f"{k}={v}" if k in unquoted else f'{k}="{v}"' for k, v in answer.items())
+    name = HASHES[algorithm.upper().removesuffix("-SESS")]
+
+    def h(text: str | bytes) -> str:
+        data = text.encode() if isinstance(text, str) else text
+        return hashlib.new(name, data, usedforsecurity=False).hexdigest()
+
+    ha1 = h(f"{username}:{realm}:{password}")
+    if algorithm.upper().endswith("-SESS"):
+        ha1 = h(f"{ha1}:{nonce}:{cnonce}")
+    ha2 = h(f"{method}:{uri}:{h(body)}" if qop == "auth-int" else f"{method}:{uri}")
+    if qop is None:
+        return h(f"{ha1}:{nonce}:{ha2}")
+    return h(f"{ha1}:{nonce}:{nc}:{cnonce}:{qop}:{ha2}")

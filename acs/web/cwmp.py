@@ -26,7 +26,7 @@ from acs import cwmp
 from acs.cwmp import rpc
 from acs.cwmp.faults import CwmpError, MessageTooLarge
 from acs.session.machine import ProtocolError, Step, device_id
-from acs.web.auth import DigestAuth, parse_authorization
+from acs.web.auth import Authenticator, parse_authorization
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ def session_cookie(header: bytes | None) -> str | None:
 class CpeAuth:
     """Who may open a session: shared credentials, and/or per-device ones from the store."""
 
-    digest: DigestAuth
+    digest: Authenticator
     username: str | None = None
     password: str | None = None
     per_device: bool = True

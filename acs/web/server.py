@@ -18,7 +18,7 @@ from twisted.web import server
 
 from acs.cwmp.codec import DEFAULT_MAX_SIZE
 from acs.web import workers
-from acs.web.auth import DigestAuth
+from acs.web.auth import Authenticator
 from acs.web.backend import CwmpBackend
 from acs.web.cwmp import CpeAuth, CwmpResource, LimitedRequest
 
@@ -43,7 +43,7 @@ class ServeOptions:
     def cpe_auth(self) -> CpeAuth | None:
         if not self.auth:
             return None
-        digest = DigestAuth(secret=self.auth_secret, allow_basic=self.allow_basic)
+        digest = Authenticator(secret=self.auth_secret, allow_basic=self.allow_basic)
         return CpeAuth(digest, self.cpe_username, self.cpe_password)
 
     def tls_options(self) -> ssl.CertificateOptions | None:

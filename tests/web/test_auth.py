@@ -7,16 +7,17 @@ import base64
 from hypothesis import given
 from hypothesis import strategies as st
 
-from acs.web.auth import DigestAuth, authorization, parse_authorization
+from acs.web.auth import Authenticator, parse_authorization
+from tests.web.test_serve import authorization
 
-AUTH = DigestAuth(realm="acs", secret=b"k" * 32, nonce_ttl=300)
+AUTH = Authenticator(realm="acs", secret=b"k" * 32, nonce_ttl=300)
 
 
 def answer(challenge: str, password: str = "pw", method: str = "POST") -> str:
     return authorization(challenge, "phone", password, method, "/acs")
 
 
-def check(header: str, password: str = "pw", *, tls: bool = False, auth: DigestAuth = AUTH) -> str:
+def check(header: str, password: str = "pw", *, tls: bool = False, auth: Authenticator = AUTH) -> str:
     creds = parse_authorization(header.encode())
     assert creds is not None
     return auth.check(creds, password, b"POST", tls=tls)
@@ -46,7 +47,7 @@ def test_old_nonce_is_stale_and_a_forged_one_denied() -> None:
     assert AUTH.nonce_state(old) == "stale"
     stale_challenge = f'Digest realm="acs", qop="auth", nonce="{old}"'
     assert check(answer(stale_challenge)) == "stale"
-    other_server = DigestAuth(realm="acs", secret=b"x" * 32)
+    other_server = Authenticator(realm="acs", secret=b"x" * 32)
     assert check(answer(other_server.challenges()[0].decode())) == "denied"
     assert check(answer('Digest realm="acs", qop="auth", nonce="abc.def"')) == "denied"
     wrong_realm = AUTH.challenges()[0].decode().replace('realm="acs"', 'realm="other"')
@@ -55,7 +56,7 @@ def test_old_nonce_is_stale_and_a_forged_one_denied() -> None:
 
 
 def test_nonces_from_one_worker_are_good_on_another_sharing_the_secret() -> None:
-    twin = DigestAuth(realm="acs", secret=b"k" * 32)
+    twin = Authenticator(realm="acs", secret=b"k" * 32)
     assert check(answer(AUTH.challenges()[0].decode()), auth=twin) == "ok"
 
 
@@ -64,7 +65,7 @@ def test_basic_only_over_tls_unless_allowed() -> None:
     assert check(header) == "denied"
     assert check(header, tls=True) == "ok"
     assert check(header, password="x", tls=True) == "denied"
-    assert check(header, auth=DigestAuth(secret=b"k" * 32, allow_basic=True)) == "ok"
+    assert check(header, auth=Authenticator(secret=b"k" * 32, allow_basic=True)) == "ok"
     assert [c.split()[0] for c in AUTH.challenges(tls=True)] == [b"Digest", b"Basic"]
 
 

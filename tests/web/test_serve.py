@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from acs import cwmp
 from acs.cli import main
 from acs.cwmp import rpc
-from acs.web.auth import authorization
+from acs.testing.client import DigestAuth
 from tests.cwmp_messages import inform, message
 from tests.web.conftest import CPE_PASSWORD, CPE_USERNAME, Server
 
@@ -51,6 +51,15 @@ class Cpe:
         if r.getheader("Set-Cookie"):
             self.cookie = r.getheader("Set-Cookie").split(";")[0]
         return r.status, data
+
+
+def authorization(challenge: str, username: str, password: str, method: str = "POST", uri: str = "/") -> str:
+    """What a phone answers to this challenge (the simulator's client, as a phone does it)."""
+    auth = DigestAuth(username, password)
+    assert auth.challenge([challenge])
+    answer = auth.authorization(method, uri)
+    assert answer is not None
+    return answer
 
 
 def acs(*args: str) -> str:
