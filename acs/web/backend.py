@@ -45,6 +45,10 @@ _SAVE = (
 )
 
 
+#: "M <Method>" events that close the task whose CommandKey they carry (TransferComplete closes transfers)
+_CLOSED_BY_EVENT = {"M Reboot": "Reboot", "M ScheduleInform": "ScheduleInform"}
+
+
 class SessionGone(ProtocolError):
     """The cookie names a session that ended, timed out or was superseded by a newer Inform."""
 
@@ -143,8 +147,9 @@ class CwmpBackend:
                     conn, device, inform.event_codes, new=device["first_inform"] == now, root=root
                 )
                 for event in inform.Event:
-                    if event.EventCode == "M Reboot" and event.CommandKey:
-                        task = queue.find_by_command_key(conn, device_id, "Reboot", event.CommandKey)
+                    kind = _CLOSED_BY_EVENT.get(event.EventCode)
+                    if kind is not None and event.CommandKey:
+                        task = queue.find_by_command_key(conn, device_id, kind, event.CommandKey)
                         if task is not None:
                             queue.complete(conn, task.id, task.result)
             case machine.TransferCompleted(message=message):
@@ -187,8 +192,8 @@ class CwmpBackend:
                 inventory.add_object(conn, device_id, task.args.get("ObjectName", ""), number, now)
             case rpc.DeleteObjectResponse():
                 inventory.delete_object(conn, device_id, task.args.get("ObjectName", ""))
-            case rpc.RebootResponse():
-                # Done when the CPE comes back with "M Reboot"; not sent again meanwhile.
+            case rpc.RebootResponse() | rpc.ScheduleInformResponse():
+                # Done when the CPE comes back with "M Reboot" / "M ScheduleInform"; not sent again meanwhile.
                 queue.answer(conn, task_id, result)
                 return
             case rpc.DownloadResponse(Status=1) | rpc.UploadResponse(Status=1):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hmac
 import logging
 import re
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -56,6 +57,29 @@ class CpeAuth:
         if self.username is not None and hmac.compare_digest(username, self.username):
             return self.password
         return None
+
+
+def inflate(body: bytes, encoding: bytes, max_size: int) -> bytes:
+    """A gzip- or deflate-encoded body (CWMP 1.4 HTTP compression), never larger than ``max_size``.
+
+    The cap applies to what comes out, so a small compressed bomb cannot fill memory.
+    """
+    if encoding not in (b"gzip", b"x-gzip", b"deflate"):
+        raise ValueError(f"unsupported Content-Encoding {encoding.decode('latin-1')!r}; use gzip or deflate")
+    inflater = zlib.decompressobj(wbits=47)  # 32 + 15: gzip or zlib header, detected
+    try:
+        data = inflater.decompress(body, max_size + 1)
+    except zlib.error as e:
+        if encoding != b"deflate":
+            raise ValueError(f"body is not valid {encoding.decode()}: {e}") from None
+        inflater = zlib.decompressobj(wbits=-15)  # "deflate" without the zlib header, as some stacks send it
+        try:
+            data = inflater.decompress(body, max_size + 1)
+        except zlib.error as e:
+            raise ValueError(f"body is not valid deflate: {e}") from None
+    if len(data) > max_size or inflater.unconsumed_tail:
+        raise MessageTooLarge(f"body inflates to over the {max_size}-byte limit")
+    return data
 
 
 class LimitedRequest(server.Request):
@@ -123,6 +147,18 @@ class CwmpResource(resource.Resource):
                 request, http.REQUEST_ENTITY_TOO_LARGE, f"body over the {self.max_size}-byte limit"
             )
         body = request.content.read()
+        encoding = (request.getHeader(b"content-encoding") or b"identity").strip().lower()
+        if encoding not in (b"identity", b""):
+            try:
+                body = inflate(body, encoding, self.max_size)
+            except MessageTooLarge as e:
+                return self._error(request, http.REQUEST_ENTITY_TOO_LARGE, str(e))
+            except ValueError as e:
+                return self._error(
+                    request,
+                    http.UNSUPPORTED_MEDIA_TYPE if "unsupported" in str(e) else http.BAD_REQUEST,
+                    str(e),
+                )
         d = defer.ensureDeferred(self._handle(request, body))
         d.addErrback(self._crash, request)
         return server.NOT_DONE_YET

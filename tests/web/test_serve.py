@@ -240,3 +240,45 @@ def test_per_device_credentials_open_sessions_for_that_device_only(server: Serve
     shown = json.loads(acs("device", "show", DEVICE, "--db", server.db_url, "--json"))
     assert "password" not in shown
     assert "pw-1" not in "".join(server.log)
+
+
+def test_compressed_and_chunked_bodies_are_read(server: Server) -> None:
+    import gzip
+    import zlib
+
+    cpe = Cpe(server)
+    assert cpe.post(gzip.compress(inform("1 BOOT")), {"Content-Encoding": "gzip"})[0] == 200
+    assert cpe.post(b"") == (204, b"")
+    raw = zlib.compressobj(wbits=-15)
+    deflated = raw.compress(inform("1 BOOT")) + raw.flush()
+    assert Cpe(server).post(deflated, {"Content-Encoding": "deflate"})[0] == 200
+
+    # chunked, as the Thomson capture sends its Inform
+    conn = http.client.HTTPConnection(server.host, server.port, timeout=10)
+    body = inform("1 BOOT")
+    conn.request("POST", "/", iter([body[:100], body[100:]]), encode_chunked=True)
+    r = conn.getresponse()
+    r.read()
+    assert r.status == 401  # read whole, then challenged
+    challenge = r.getheader("WWW-Authenticate")
+    answer = authorization(challenge, CPE_USERNAME, CPE_PASSWORD)
+    conn.request("POST", "/", iter([body[:100], body[100:]]), {"Authorization": answer}, encode_chunked=True)
+    r = conn.getresponse()
+    assert r.status == 200
+    assert b"InformResponse" in r.read()
+
+
+def test_compressed_bombs_and_unknown_encodings_are_refused(server: Server) -> None:
+    import gzip
+
+    bomb = gzip.compress(b"<a>" + b" " * (8 << 20) + b"</a>")
+    assert len(bomb) < 100_000
+    status, body = Cpe(server).post(bomb, {"Content-Encoding": "gzip"})
+    assert status == 413
+    assert b"inflates to over" in body
+    status, body = Cpe(server).post(b"junk", {"Content-Encoding": "gzip"})
+    assert status == 400
+    assert b"not valid gzip" in body
+    status, body = Cpe(server).post(inform("1 BOOT"), {"Content-Encoding": "br"})
+    assert status == 415
+    assert b"use gzip or deflate" in body
