@@ -108,10 +108,18 @@ class _Parsers(threading.local):
 _parsers = _Parsers()
 
 
+_LOCAL_NAMES: dict[Any, str] = {}
+
+
 def _local(tag: Any) -> str:
-    if not isinstance(tag, str):
-        return ""  # comments and processing instructions
-    return tag.rpartition("}")[2]
+    """The local name of a tag, memoised: a message repeats a few dozen tags hundreds of times."""
+    try:
+        return _LOCAL_NAMES[tag]
+    except KeyError:
+        local = tag.rpartition("}")[2] if isinstance(tag, str) else ""  # "": comments, PIs
+        if len(_LOCAL_NAMES) < 4096:  # hostile input must not grow it without bound
+            _LOCAL_NAMES[tag] = local
+        return local
 
 
 def parse(data: bytes, *, max_size: int = DEFAULT_MAX_SIZE) -> Envelope:

@@ -59,13 +59,21 @@ UNKNOWN_TIME = datetime(1, 1, 1, tzinfo=UTC)
 _DATETIME = re.compile(r"\s*(-?\d{4,})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(\.\d+)?(Z|[+-]\d\d:?\d\d)?\s*\Z")
 
 
+_TYPE_NAMES: dict[str | None, str] = {}
+
+
 def type_name(xsi_type: str | None) -> str:
     """The local name of an xsi:type, whatever its prefix (``xs:``, ``ns1:``, none); string if absent."""
-    if not xsi_type:
-        return "string"
-    local = xsi_type.rpartition(":")[2].rpartition("}")[2]
+    try:
+        return _TYPE_NAMES[xsi_type]
+    except KeyError:
+        pass
+    local = (xsi_type or "").rpartition(":")[2].rpartition("}")[2]
     local = _ALIASES.get(local, local)
-    return local if local in TYPES else "string"
+    kind = local if local in TYPES else "string"
+    if len(_TYPE_NAMES) < 1024:  # memoised: a few spellings recur in every message
+        _TYPE_NAMES[xsi_type] = kind
+    return kind
 
 
 def parse_datetime(text: str) -> datetime | None:
