@@ -170,3 +170,24 @@ def credentials(db: str | None, key: str, username: str | None, password: str | 
         click.echo(f"{dev['id']} uses the shared CPE credentials again")
     else:
         click.echo(f"{dev['id']} authenticates as {username!r}")
+
+
+@device.command()
+@db_option
+@click.argument("key", metavar="ID|MAC|SERIAL")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1))
+@click.option("--json", "as_json", is_flag=True, help="JSON instead of a table.")
+def events(db: str | None, key: str, limit: int, as_json: bool) -> None:
+    """The events a device informed (0 BOOTSTRAP, 1 BOOT, M Reboot...), newest first."""
+    with open_store(db).connect() as conn:
+        dev = inventory.get_device(conn, key)
+        if dev is None:
+            raise click.ClickException(f"no device {key!r} (see `acs device list`)")
+        rows = inventory.get_events(conn, dev["id"], limit)
+    if as_json:
+        echo_json(rows)
+        return
+    echo_table(
+        ("received", "event", "command key", "session"),
+        [(show_time(r["received_at"]), r["code"], r["command_key"], r["session_id"]) for r in rows],
+    )

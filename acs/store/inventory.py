@@ -330,3 +330,10 @@ def set_credentials(conn: Connection, device_id: str, username: str | None, pass
     conn.execute(
         devices.update().where(devices.c.id == device_id).values(username=username, password=password)
     )
+
+
+def get_events(conn: Connection, device_id: str, limit: int = 50) -> list[dict[str, Any]]:
+    """The device's latest events, newest first, with the session each came in."""
+    c = events.c
+    q = sa.select(events).where(c.device_id == device_id).order_by(c.id.desc()).limit(limit)
+    return [dict(r) for r in conn.execute(q).mappings()]

@@ -88,6 +88,9 @@ def test_bootstrap_session_stores_the_device_and_ends_with_204(server: Server) -
     listed = acs("device", "list", "--db", server.db_url)
     assert DEVICE in listed
     assert "00562b043615" in listed
+    events = json.loads(acs("device", "events", "00562b043615", "--db", server.db_url, "--json"))
+    assert sorted(e["code"] for e in events) == ["0 BOOTSTRAP", "1 BOOT"]
+    assert "0 BOOTSTRAP" in acs("device", "events", DEVICE, "--db", server.db_url)
 
 
 def test_queued_task_reaches_the_cpe_and_its_result_is_shown(server: Server) -> None:
