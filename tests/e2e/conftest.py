@@ -17,12 +17,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from click.testing import CliRunner, Result
 
 from acs.cli import main
-from acs.store import create_engine
-from acs.store.schema import events
 from acs.testing import SessionLog, SimulatedPhone, run_session
 from tests.web.conftest import CPE_PASSWORD, CPE_USERNAME, Server, start_server
 
@@ -90,29 +87,16 @@ class Operator:
     def tasks(self, *args: str) -> list[dict[str, Any]]:
         return self.json("task", "list", "--limit", "100000", *args)
 
+    def events(self, key: str) -> list[tuple[str, str]]:
+        """``acs device events KEY --json``, oldest first, as (EventCode, CommandKey)."""
+        rows = self.json("device", "events", key, "--limit", "1000")
+        return [(r["code"], r["command_key"] or "") for r in reversed(rows)]
+
 
 def _field(text: str, label: str) -> str:
     m = re.search(rf"^{re.escape(label)}\s{{2,}}(.*)$", text, re.MULTILINE)
     assert m, f"no {label!r} line in:\n{text}"
     return m.group(1).strip()
-
-
-def event_codes(db_url: str, device_id: str) -> list[tuple[str, str]]:
-    """The events the store recorded for a device, oldest first, as (EventCode, CommandKey).
-
-    No command lists events yet, so this reads the ``events`` table.
-    """
-    engine = create_engine(db_url)
-    try:
-        with engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(events.c.code, events.c.command_key)
-                .where(events.c.device_id == device_id)
-                .order_by(events.c.id)
-            ).all()
-    finally:
-        engine.dispose()
-    return [(code, key or "") for code, key in rows]
 
 
 @dataclass

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from acs.cwmp import rpc
-from tests.e2e.conftest import Acs, event_codes, new_phone
+from tests.e2e.conftest import Acs, new_phone
 from tests.e2e.test_bootstrap import assert_tree_is_the_phones
 
 HOST_NAME = "Device.DeviceInfo.HostName"
@@ -46,7 +46,7 @@ def test_0_bootstrap_forgets_the_stored_tree_and_discovers_it_again(serve: Calla
     device = acs.cli.device(phone.mac)
     assert when(device["last_bootstrap"]) > first
     assert when(device["last_bootstrap"]) == when(device["last_inform"])
-    assert [c for c, _ in event_codes(acs.cli.db_url, phone.device_id)].count("0 BOOTSTRAP") == 2
+    assert [c for c, _ in acs.cli.events(phone.mac)].count("0 BOOTSTRAP") == 2
 
 
 def test_1_boot_sets_last_boot_and_2_periodic_does_not(acs: Acs) -> None:
@@ -67,7 +67,7 @@ def test_1_boot_sets_last_boot_and_2_periodic_does_not(acs: Acs) -> None:
     booted = acs.cli.device(phone.mac)
     assert when(booted["last_boot"]) == when(booted["last_inform"]) > when(periodic["last_inform"])
     assert booted["last_bootstrap"] == device["last_bootstrap"]
-    assert event_codes(acs.cli.db_url, phone.device_id) == [
+    assert acs.cli.events(phone.mac) == [
         ("0 BOOTSTRAP", ""),
         ("1 BOOT", ""),
         ("2 PERIODIC", ""),
@@ -92,7 +92,7 @@ def test_4_value_change_stores_the_values_the_inform_carries(acs: Acs) -> None:
     stored = acs.cli.tree(phone.mac)
     assert stored[HOST_NAME]["value"] == "reception"
     assert stored[DIRECTORY_NUMBER]["value"] == "4002"
-    assert event_codes(acs.cli.db_url, phone.device_id)[-1] == ("4 VALUE CHANGE", "")
+    assert acs.cli.events(phone.mac)[-1] == ("4 VALUE CHANGE", "")
 
 
 def test_6_connection_request_session_gets_the_queued_tasks(acs: Acs) -> None:
@@ -106,7 +106,7 @@ def test_6_connection_request_session_gets_the_queued_tasks(acs: Acs) -> None:
     assert [type(r).__name__ for r in log.requests] == ["GetParameterValues"]
     assert acs.cli.task(task)["status"] == "done"
     assert acs.cli.tree(phone.mac, HOST_NAME)[HOST_NAME]["value"] == phone.value(HOST_NAME)
-    assert event_codes(acs.cli.db_url, phone.device_id)[-1] == ("6 CONNECTION REQUEST", "")
+    assert acs.cli.events(phone.mac)[-1] == ("6 CONNECTION REQUEST", "")
 
 
 def test_a_vendor_event_code_is_recorded_as_it_came(acs: Acs) -> None:
@@ -118,8 +118,10 @@ def test_a_vendor_event_code_is_recorded_as_it_came(acs: Acs) -> None:
     )
 
     assert log.statuses[-2:] == [200, 204]  # an ordinary session: InformResponse, then the end
-    assert event_codes(acs.cli.db_url, phone.device_id)[-2:] == [
+    assert acs.cli.events(phone.mac)[-2:] == [
         ("X 00562B Custom", "from-the-keypad"),
         ("M X_CISCO_Resync", ""),
     ]
+    listed = acs.cli("device", "events", phone.mac)
+    assert "X 00562B Custom" in listed and "from-the-keypad" in listed
     assert acs.errors() == []

@@ -8,7 +8,7 @@ from datetime import datetime
 from acs.cwmp import rpc
 from acs.testing import SessionLog
 from acs.testing.phone import METHODS
-from tests.e2e.conftest import Acs, event_codes, new_phone
+from tests.e2e.conftest import Acs, new_phone
 from tests.e2e.test_bootstrap import assert_tree_is_the_phones
 
 INTERVAL = "Device.ManagementServer.PeriodicInformInterval"
@@ -175,7 +175,7 @@ def test_reboot_is_sent_then_done_when_the_phone_comes_back_with_m_reboot(acs: A
     assert (shown["status"], shown["attempts"]) == ("done", 1)
     assert shown["completed_at"] is not None
     assert datetime.fromisoformat(acs.cli.device(phone.mac)["last_boot"]) > booted
-    assert event_codes(acs.cli.db_url, phone.device_id)[-2:] == [("1 BOOT", ""), ("M Reboot", f"acs-{task}")]
+    assert acs.cli.events(phone.mac)[-2:] == [("1 BOOT", ""), ("M Reboot", f"acs-{task}")]
 
 
 def test_download_is_done_at_its_transfer_complete_and_a_failed_one_is_a_fault_in_words(acs: Acs) -> None:
@@ -222,7 +222,7 @@ def test_download_is_done_at_its_transfer_complete_and_a_failed_one_is_a_fault_i
     assert "9016 File transfer failure: unable to access file" in text
     listed = acs.cli("task", "list", "--device", phone.mac, "--status", "fault")
     assert "9016 File transfer failure: unable to access file" in listed
-    assert ("M Download", f"acs-{config}") in event_codes(acs.cli.db_url, phone.device_id)
+    assert ("M Download", f"acs-{config}") in acs.cli.events(phone.mac)
 
 
 def test_upload_is_done_at_its_transfer_complete(acs: Acs) -> None:
@@ -268,7 +268,7 @@ def test_schedule_inform_brings_a_3_scheduled_session(acs: Acs) -> None:
     expected = [("3 SCHEDULED", ""), ("M ScheduleInform", f"acs-{task}")]
     assert [(e.EventCode, e.CommandKey) for e in log.inform.Event] == expected
     assert log.requests == []
-    assert event_codes(acs.cli.db_url, phone.device_id)[-2:] == expected
+    assert acs.cli.events(phone.mac)[-2:] == expected
     shown = acs.cli.task(task)
     assert (shown["status"], shown["attempts"]) == ("done", 1)
 
