@@ -112,7 +112,7 @@ def _queue(kind: str, args: dict[str, Any], opts: dict[str, Any]) -> None:
         targets = select_devices(conn, keys=keys, **filters)
         if keys:
             found = {v for t in targets for v in (t["id"], t["serial_number"], t["mac"]) if v}
-            missing = [k for k in keys if k not in found and k.lower().replace(":", "") not in found]
+            missing = [k for k in keys if k not in found and inventory.normalize_mac(k) not in found]
             if missing:
                 shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
                 raise click.ClickException(f"no device {shown}; nothing was queued (see `acs device list`)")
