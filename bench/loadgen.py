@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ctypes
 import functools
 import gc
 import hashlib
@@ -42,6 +43,7 @@ import json
 import os
 import re
 import resource
+import signal
 import subprocess
 import sys
 import time
@@ -50,6 +52,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 if __package__ in (None, ""):  # run as a script: make the project importable from a checkout
@@ -835,6 +838,7 @@ def run_processes(config: Config, procs: int = 1, *, start_timeout: float = 60.0
                     [sys.executable, str(Path(__file__).resolve()), "--child", json.dumps(asdict(share))],
                     stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,
+                    preexec_fn=die_with_parent,
                 )
             )
         for child in children:
@@ -859,6 +863,18 @@ def run_processes(config: Config, procs: int = 1, *, start_timeout: float = 60.0
                 child.kill()
             with contextlib.suppress(subprocess.TimeoutExpired):
                 child.wait(5)
+
+
+try:
+    _prctl: Any = ctypes.CDLL(None, use_errno=True).prctl  # looked up before any fork
+except (OSError, AttributeError):  # not Linux
+    _prctl = None
+
+
+def die_with_parent() -> None:
+    """In a child before exec: SIGTERM when the process that started it dies, even by SIGKILL (Linux)."""
+    if _prctl is not None:
+        _prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def _readline(child: subprocess.Popen[bytes], timeout: float) -> bytes:

@@ -321,6 +321,7 @@ class Server:
             text=True,
             env=self.env,
             start_new_session=True,  # its own process group: its workers can be stopped with it
+            preexec_fn=loadgen.die_with_parent,
         )
         found = threading.Event()
         threading.Thread(target=self._read, args=(found,), daemon=True).start()
@@ -589,16 +590,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 @contextlib.contextmanager
 def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM stops a run as Ctrl-C does: every process this started is stopped on the way out."""
+    """SIGTERM and SIGINT stop a run as Ctrl-C does: every process this started is stopped on the way out."""
 
     def interrupt(*_: Any) -> None:
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, interrupt)
+    # Ctrl-C too, even when started in the background by a shell that ignores SIGINT for it
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
 
 
 def _git_revision() -> str:
