@@ -107,8 +107,11 @@ def list_(db: str | None, limit: int, as_json: bool, **filters: Any) -> None:
     help="Show the stored parameters under PATH (e.g. Device.DeviceInfo.); '.' shows all.",
 )
 @click.option("--json", "as_json", is_flag=True, help="JSON instead of text.")
-def show(db: str | None, key: str, prefix: str | None, as_json: bool) -> None:
-    """Show a device's facts and, with --params, its stored parameter tree."""
+@click.option(
+    "--show-secrets", is_flag=True, help="Show the values of password parameters instead of a mask."
+)
+def show(db: str | None, key: str, prefix: str | None, as_json: bool, show_secrets: bool) -> None:
+    """Show a device's facts and, with --params, its stored parameter tree (passwords masked)."""
     engine = open_store(db)
     with engine.connect() as conn:
         dev = inventory.get_device(conn, key)
@@ -119,6 +122,10 @@ def show(db: str | None, key: str, prefix: str | None, as_json: bool) -> None:
         params = inventory.get_parameters(conn, dev["id"], "" if prefix in (None, ".") else prefix)
     if prefix is None:
         params = []
+    if not show_secrets:
+        for p in params:
+            if inventory.is_secret(p["path"]):
+                p["value"] = inventory.redact(p["value"])
     for secret in ("connection_request_password", "password"):
         dev.pop(secret, None)  # never shown
     if as_json:

@@ -23,6 +23,7 @@ from acs.cli.device import device_filters, select_devices
 from acs.cwmp.faults import describe
 from acs.cwmp.values import TYPES
 from acs.jobs import queue
+from acs.jobs.requests import redacted
 from acs.store import inventory
 from acs.store.schema import TASK_STATUSES, utcnow
 
@@ -197,6 +198,7 @@ class _Null:
 
 def _task_json(t: queue.Task) -> dict[str, Any]:
     data = {name: getattr(t, name) for name in t.__dataclass_fields__}
+    data["args"] = redacted(t.args)
     data["fault_meaning"] = t.fault_meaning
     return data
 
@@ -478,7 +480,7 @@ def show(db: str | None, task_id: int, as_json: bool) -> None:
         ("device", t.device_id),
         ("kind", t.kind),
         ("status", t.status),
-        ("arguments", json.dumps(t.args)),
+        ("arguments", json.dumps(redacted(t.args))),
         ("command key", t.command_key),
         ("job", t.job_id),
         ("attempts", f"{t.attempts} of {t.max_attempts}"),

@@ -26,6 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from acs.jobs import queue
+from acs.store import inventory
 from acs.store.schema import device_tags, policies, tasks, utcnow
 
 #: how many parameter names one discovery GetParameterValues asks for
@@ -176,6 +177,26 @@ def _fill(value: Any, root: str) -> Any:
     if isinstance(value, dict):
         return {k: _fill(v, root) for k, v in value.items()}
     return value
+
+
+def refresh(conn: Connection, device_id: str, path: str | None, count: str | None = None) -> list[int]:
+    """Read again what an AddObject or DeleteObject changed on a device, so the store keeps up:
+    the new instance's subtree (names, then values) and the table's ``NumberOfEntries``."""
+    queued = []
+    if path is not None:
+        args = {"ParameterPath": path, "NextLevel": False}
+        queued.append(
+            queue.enqueue(
+                conn, device_id, "GetParameterNames", args, created_by=f"refresh:discover:{DISCOVERY_BATCH}"
+            )
+        )
+    if count is not None and inventory.stored_types(conn, device_id, [count]):
+        queued.append(
+            queue.enqueue(
+                conn, device_id, "GetParameterValues", {"ParameterNames": [count]}, created_by="refresh"
+            )
+        )
+    return queued
 
 
 def after_names(conn: Connection, task: queue.Task, names: Iterable[str]) -> list[int]:

@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from acs.cwmp import rpc
+from acs.store.inventory import is_secret, redact
 
 
 class TaskError(ValueError):
@@ -65,3 +66,16 @@ def to_json(obj: Any) -> Any:
     if isinstance(obj, Decimal):
         return str(obj)
     return obj
+
+
+def redacted(args: dict[str, Any]) -> dict[str, Any]:
+    """Task arguments fit to show: file-server passwords and secret parameter values masked."""
+    shown = {k: (redact(v) if is_secret(k) else v) for k, v in args.items()}
+    if isinstance(shown.get("ParameterList"), list):
+        shown["ParameterList"] = [
+            [item[0], redact(item[1]), *item[2:]]
+            if isinstance(item, list | tuple) and item and is_secret(str(item[0]))
+            else item
+            for item in shown["ParameterList"]
+        ]
+    return shown

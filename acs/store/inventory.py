@@ -337,3 +337,33 @@ def get_events(conn: Connection, device_id: str, limit: int = 50) -> list[dict[s
     c = events.c
     q = sa.select(events).where(c.device_id == device_id).order_by(c.id.desc()).limit(limit)
     return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def stored_types(conn: Connection, device_id: str, paths: Iterable[str]) -> dict[str, str]:
+    """The xsi types the store knows for these parameters of a device."""
+    c = parameters.c
+    q = sa.select(c.path, c.type).where(
+        c.device_id == device_id, c.path.in_(list(paths)), c.type.is_not(None)
+    )
+    return {path: kind for path, kind in conn.execute(q)}
+
+
+def entries_count(table: str) -> str:
+    """The ``...NumberOfEntries`` parameter that counts a table's instances (TR-106 naming)."""
+    return table.rstrip(".") + "NumberOfEntries"
+
+
+#: words that make a parameter's value a secret (SIP AuthPassword, Wi-Fi KeyPassphrase, PreSharedKey...)
+SECRET_WORDS = ("Password", "Passphrase", "PreSharedKey", "Secret")
+MASK = "********"
+
+
+def is_secret(path: str) -> bool:
+    """Whether a parameter holds a secret, by the last part of its name."""
+    last = path.rstrip(".").rpartition(".")[2]
+    return any(word in last for word in SECRET_WORDS)
+
+
+def redact(value: Any) -> Any:
+    """What to show for a secret: a mask when it is set, nothing when it is empty."""
+    return MASK if value not in (None, "") else value

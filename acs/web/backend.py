@@ -49,6 +49,18 @@ _SAVE = (
 _CLOSED_BY_EVENT = {"M Reboot": "Reboot", "M ScheduleInform": "ScheduleInform"}
 
 
+def _request(conn: Connection, task: queue.Task) -> rpc.Request:
+    """The task's request; SetParameterValues values given without a type take the stored one."""
+    request = build_request(task.kind, task.args)
+    if isinstance(request, rpc.SetParameterValues):
+        untyped = [p.Name for p in request.ParameterList if not p.Type]
+        if untyped:
+            types = inventory.stored_types(conn, task.device_id, untyped)
+            for p in request.ParameterList:
+                p.Type = p.Type or types.get(p.Name, "")
+    return request
+
+
 class SessionGone(ProtocolError):
     """The cookie names a session that ended, timed out or was superseded by a newer Inform."""
 
@@ -104,7 +116,7 @@ class CwmpBackend:
         assert session.device_id is not None
         while (task := queue.claim_next(conn, session.device_id, session.id)) is not None:
             try:
-                return session.send(task.id, build_request(task.kind, task.args))
+                return session.send(task.id, _request(conn, task))
             except ValueError as e:  # a task stored with arguments no request can carry
                 queue.fail(conn, task.id, 8003, str(e))
         step = session.finish()
@@ -183,15 +195,19 @@ class CwmpBackend:
             case rpc.GetParameterAttributesResponse(ParameterList=attrs):
                 inventory.store_attributes(conn, device_id, attrs, now)
             case rpc.SetParameterValuesResponse():
-                request = build_request(task.kind, task.args)
-                inventory.store_values(conn, device_id, request.ParameterList, now)
+                inventory.store_values(conn, device_id, _request(conn, task).ParameterList, now)
             case rpc.SetParameterAttributesResponse():
                 request = build_request(task.kind, task.args)
                 inventory.set_attributes(conn, device_id, request.ParameterList)
             case rpc.AddObjectResponse(InstanceNumber=number):
-                inventory.add_object(conn, device_id, task.args.get("ObjectName", ""), number, now)
+                table = task.args.get("ObjectName", "")
+                inventory.add_object(conn, device_id, table, number, now)
+                policies.refresh(conn, device_id, f"{table}{number}.", inventory.entries_count(table))
             case rpc.DeleteObjectResponse():
-                inventory.delete_object(conn, device_id, task.args.get("ObjectName", ""))
+                instance = task.args.get("ObjectName", "")
+                inventory.delete_object(conn, device_id, instance)
+                table = instance.rstrip(".").rpartition(".")[0] + "."
+                policies.refresh(conn, device_id, None, inventory.entries_count(table))
             case rpc.RebootResponse() | rpc.ScheduleInformResponse():
                 # Done when the CPE comes back with "M Reboot" / "M ScheduleInform"; not sent again meanwhile.
                 queue.answer(conn, task_id, result)

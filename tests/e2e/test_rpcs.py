@@ -133,8 +133,10 @@ def test_add_and_delete_object_change_the_phone_and_the_stored_tree(serve: Calla
 
     log = acs.session(phone)
 
-    assert sent_methods(log) == ["AddObject", "AddObject", "DeleteObject"]
-    assert [r.ObjectName for r in log.requests] == [VOIP_PROFILE, INFORM_PARAMETER, f"{VOIP_PROFILE}1."]
+    # then the ACS reads what changed: each new instance's subtree, and the tables' NumberOfEntries
+    assert sent_methods(log)[:3] == ["AddObject", "AddObject", "DeleteObject"]
+    assert [r.ObjectName for r in log.requests[:3]] == [VOIP_PROFILE, INFORM_PARAMETER, f"{VOIP_PROFILE}1."]
+    assert set(sent_methods(log)[3:]) == {"GetParameterNames", "GetParameterValues"}
     assert acs.cli.task(add_profile)["result"] == {"InstanceNumber": 2, "Status": 0}
     assert acs.cli.task(add_inform)["result"] == {"InstanceNumber": 1, "Status": 0}
     shown = acs.cli.task(delete)
@@ -146,6 +148,14 @@ def test_add_and_delete_object_change_the_phone_and_the_stored_tree(serve: Calla
     assert stored[f"{VOIP_PROFILE}2."]["object"] is True
     assert stored[f"{INFORM_PARAMETER}1."]["object"] is True
     assert [p for p in stored if p.startswith(f"{VOIP_PROFILE}1.")] == []
+    new_values = {
+        p: str(v.value).lower() if isinstance(v.value, bool) else str(v.value)
+        for p, v in phone.model.parameters(f"{VOIP_PROFILE}2.")
+    }
+    assert new_values
+    assert {p: stored[p]["value"] for p in new_values} == new_values
+    count = "Device.Services.VoiceService.1.VoIPProfileNumberOfEntries"
+    assert stored[count]["value"] == str(phone.value(count))
 
 
 def test_reboot_is_sent_then_done_when_the_phone_comes_back_with_m_reboot(acs: Acs) -> None:
@@ -282,7 +292,8 @@ def test_factory_reset_forgets_the_stored_tree_and_rediscovers_it(serve: Callabl
 
     log = acs.session(phone)
 
-    assert sent_methods(log) == ["AddObject", "FactoryReset"]
+    # the reads of the new instance, queued after its AddObject was answered, come after the reset
+    assert sent_methods(log)[:2] == ["AddObject", "FactoryReset"]
     assert acs.cli.task(added)["status"] == "done"
     assert acs.cli.task(reset)["status"] == "done"
     assert f"{INFORM_PARAMETER}1." not in phone.model  # the phone is as it left the factory
@@ -295,6 +306,48 @@ def test_factory_reset_forgets_the_stored_tree_and_rediscovers_it(serve: Callabl
     assert f"{INFORM_PARAMETER}1." not in stored
     assert_tree_is_the_phones(stored, phone)
     discoveries = acs.cli.tasks("--device", phone.mac, "--kind", "GetParameterNames")
+    discoveries = [t for t in discoveries if t["created_by"] != "refresh:discover:100"]  # the AddObject's
     assert [(t["status"], t["created_by"]) for t in discoveries] == [
         ("done", "policy:discovery:discover:100")
     ] * 2
+
+
+def test_set_values_without_a_type_keeps_the_parameter_s_type(serve: Callable[..., Acs]) -> None:
+    """`acs task add set-values --help`: "Without :TYPE the type stored for the parameter is used"."""
+    acs = serve(discovery=True)
+    phone = new_phone()
+    acs.session(phone)
+    task = acs.cli.queue("set-values", f"{INTERVAL}=3600", "--device", phone.mac)
+    log = acs.session(phone)
+    (request,) = log.requests
+    assert [(p.Name, p.Type) for p in request.ParameterList] == [(INTERVAL, "unsignedInt")]
+    assert acs.cli.task(task)["status"] == "done"
+    stored = acs.cli.tree(phone.mac, INTERVAL)[INTERVAL]
+    assert (stored["value"], stored["type"]) == ("3600", "unsignedInt")
+
+
+def test_secrets_are_masked_unless_asked_for(serve: Callable[..., Acs]) -> None:
+    acs = serve(discovery=True)
+    phone = new_phone()
+    acs.session(phone)
+    password = "Device.Services.VoiceService.1.SIP.Client.1.AuthPassword"
+    set_task = acs.cli.queue("set-values", f"{password}=sip-s3cret", "--device", phone.mac)
+    download = acs.cli.queue(
+        "download",
+        "https://fw.example.net/sip88xx.12-0-2MPP-1.loads",
+        "--username",
+        "fw",
+        "--password",
+        "fw-s3cret",
+        "--device",
+        phone.mac,
+    )
+    acs.session(phone)
+    assert acs.cli.tree(phone.mac, password)[password]["value"] == "********"
+    shown = acs.cli("device", "show", phone.mac, "--params", password, "--show-secrets")
+    assert "sip-s3cret" in shown
+    for task in (set_task, download):
+        text = acs.cli("task", "show", str(task))
+        assert "s3cret" not in text
+        assert "********" in text
+    assert "s3cret" not in acs.cli("task", "list", "--json")
