@@ -471,7 +471,8 @@ class Config:
     reuse_nonce: bool = False
     #: seconds a phone waits for a connection or for each HTTP response before it gives up
     timeout: float = 30.0
-    #: no session starts after this many seconds, and any still running is cut off at the bound
+    #: the run's bound, in seconds: no session starts after it (nor after ``duration``), and
+    #: sessions still running then are cut off and counted as errors
     max_time: float = 600.0
 
 
@@ -618,10 +619,11 @@ class LoadGenerator:
         self._t0 = time.monotonic()
         start_wall = time.time()
         cpu0 = _cpu()
-        self._deadline = self._t0 + (cfg.duration if cfg.duration is not None else cfg.max_time)
+        self._deadline = self._t0 + min(
+            cfg.duration if cfg.duration is not None else cfg.max_time, cfg.max_time
+        )
         phones = [asyncio.ensure_future(self._phone(i)) for i in range(cfg.phones)]
-        bound = (cfg.duration if cfg.duration is not None else cfg.max_time) + cfg.timeout + 5
-        done, pending = await asyncio.wait(phones, timeout=bound)
+        done, pending = await asyncio.wait(phones, timeout=cfg.max_time)
         for task in pending:  # past the bound: cut off, counted as timeouts
             task.cancel()
         if pending:
@@ -830,7 +832,7 @@ def run_processes(config: Config, procs: int = 1, *, start_timeout: float = 60.0
     they outlive the run's bound, and on any error or Ctrl-C.
     """
     children: list[subprocess.Popen[bytes]] = []
-    bound = (config.duration or config.max_time) + config.timeout + 30
+    bound = config.max_time + 30
     try:
         for share in split(config, procs):
             children.append(

@@ -73,6 +73,7 @@ STOP_TIMEOUT = 15
 WARMUP_BOOTSTRAP_INDEX = 2_000_000
 BOOTSTRAP_INDEX = 8_000_000
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+WARMUP_PHONES = 20
 INSERT_CHUNK = 1000
 COLUMNS = (
     ("scenario", 9),
@@ -450,18 +451,15 @@ def run_one(
                 max_time=args.max_time,
             )
             bootstrap = scenario == "bootstrap"
-            if args.warmup > 0:
-                warm = loadgen.Config(
-                    **(
-                        asdict(base)
-                        | {
-                            "sessions": None,
-                            "duration": args.warmup,
-                            "first_index": WARMUP_BOOTSTRAP_INDEX if bootstrap else 0,
-                        }
+            if args.warmup > 0:  # a few phones for a few seconds; their sessions run to their end
+                warm = {"sessions": None, "duration": args.warmup, "phones": min(phones, WARMUP_PHONES)}
+                warm["first_index"] = WARMUP_BOOTSTRAP_INDEX if bootstrap else 0
+                warmed = loadgen.run_processes(loadgen.Config(**(asdict(base) | warm)), args.procs)
+                if warmed.errors:
+                    row.notes.append(
+                        "warm-up errors: " + ", ".join(f"{k} x{v}" for k, v in warmed.errors.items())
                     )
-                )
-                loadgen.run_processes(warm, args.procs)
+                    row.notes += [f"  e.g. {s}" for s in warmed.error_samples]
             count = (args.bootstrap_sessions or max(300, phones)) if bootstrap else args.sessions
             run = loadgen.Config(
                 **(
