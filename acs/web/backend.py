@@ -12,7 +12,10 @@ tasks the newer one now owns.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import secrets
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -28,6 +31,7 @@ from acs.session.machine import ProtocolError, Session, Step
 from acs.store import inventory
 from acs.store.schema import devices, sessions, utcnow
 
+log = logging.getLogger(__name__)
 _s = sessions.c
 _LOAD = sa.select(_s.state).where(
     _s.id == sa.bindparam("sid"), _s.status == "open", _s.last_message_at >= sa.bindparam("cutoff")
@@ -59,6 +63,16 @@ def _request(conn: Connection, task: queue.Task) -> rpc.Request:
             for p in request.ParameterList:
                 p.Type = p.Type or types.get(p.Name, "")
     return request
+
+
+@contextlib.contextmanager
+def _late_answers(task_id: int) -> Iterator[None]:
+    """An answer to a task an operator cancelled (or deleted) meanwhile is kept off the task, and the
+    session goes on: what the CPE said about its own tree is still recorded."""
+    try:
+        yield
+    except queue.QueueError as e:
+        log.info("answer to task %s not recorded on it: %s", task_id, e)
 
 
 class SessionGone(ProtocolError):
@@ -168,9 +182,11 @@ class CwmpBackend:
                 if isinstance(message, rpc.TransferComplete) and session.device_id:
                     self._transfer_complete(conn, session.device_id, message)
             case machine.TaskDone(task_id=task_id, response=response):
-                self._task_done(conn, session, task_id, response, now)
+                with _late_answers(task_id):
+                    self._task_done(conn, session, task_id, response, now)
             case machine.TaskFailed(task_id=task_id, fault_code=code, fault_string=text, detail=detail):
-                queue.fail(conn, task_id, code, text, to_json(detail) if detail is not None else None)
+                with _late_answers(task_id):
+                    queue.fail(conn, task_id, code, text, to_json(detail) if detail is not None else None)
             case machine.SessionEnded():
                 conn.execute(
                     sessions.update()
@@ -184,7 +200,8 @@ class CwmpBackend:
         device_id = session.device_id
         assert device_id is not None
         task = queue.get(conn, task_id)
-        assert task is not None
+        if task is None:
+            raise queue.QueueError(f"no task {task_id}")
         result = to_json(response)
         match response:
             case rpc.GetParameterValuesResponse(ParameterList=params):

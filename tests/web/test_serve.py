@@ -285,3 +285,22 @@ def test_compressed_bombs_and_unknown_encodings_are_refused(server: Server) -> N
     status, body = Cpe(server).post(inform("1 BOOT"), {"Content-Encoding": "br"})
     assert status == 415
     assert b"use gzip or deflate" in body
+
+
+def test_an_answer_to_a_task_cancelled_meanwhile_is_kept_off_it(server: Server) -> None:
+    cpe = Cpe(server)
+    cpe.post(inform("1 BOOT", params=BOOT_PARAMS))
+    cpe.post(b"")
+    task = json.loads(
+        acs("task", "add", "get-values", "Device.DeviceInfo.", "-d", DEVICE, "--db", server.db_url, "--json")
+    )["tasks"][0]
+    cpe = Cpe(server)
+    cpe.post(inform("2 PERIODIC"))
+    _, body = cpe.post(b"")
+    request = cwmp.parse(body)
+    assert "now cancelled" in acs("task", "cancel", str(task), "--db", server.db_url)
+    uptime = rpc.ParameterValueStruct("Device.DeviceInfo.UpTime", 7, "unsignedInt")
+    assert cpe.post(message(rpc.GetParameterValuesResponse([uptime]), id=request.ID)) == (204, b"")
+    assert (
+        json.loads(acs("task", "show", str(task), "--db", server.db_url, "--json"))["status"] == "cancelled"
+    )
