@@ -198,3 +198,32 @@ def events(db: str | None, key: str, limit: int, as_json: bool) -> None:
         ("received", "event", "command key", "session"),
         [(show_time(r["received_at"]), r["code"], r["command_key"], r["session_id"]) for r in rows],
     )
+
+
+def _retag(db: str | None, key: str, add: tuple[str, ...] = (), remove: tuple[str, ...] = ()) -> None:
+    if any(not t.strip() for t in add + remove):
+        raise click.UsageError("a tag cannot be empty")
+    with open_store(db).begin() as conn:
+        dev = inventory.get_device(conn, key)
+        if dev is None:
+            raise click.ClickException(f"no device {key!r} (see `acs device list`)")
+        now = inventory.set_tags(conn, dev["id"], add, remove)
+    click.echo(f"{dev['id']}: tags {', '.join(now) or '(none)'}")
+
+
+@device.command()
+@db_option
+@click.argument("key", metavar="ID|MAC|SERIAL")
+@click.argument("tags", nargs=-1, required=True)
+def tag(db: str | None, key: str, tags: tuple[str, ...]) -> None:
+    """Add tags to a device; policies and filters (--tag) match on them."""
+    _retag(db, key, add=tags)
+
+
+@device.command()
+@db_option
+@click.argument("key", metavar="ID|MAC|SERIAL")
+@click.argument("tags", nargs=-1, required=True)
+def untag(db: str | None, key: str, tags: tuple[str, ...]) -> None:
+    """Remove tags from a device."""
+    _retag(db, key, remove=tags)

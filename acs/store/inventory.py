@@ -367,3 +367,18 @@ def is_secret(path: str) -> bool:
 def redact(value: Any) -> Any:
     """What to show for a secret: a mask when it is set, nothing when it is empty."""
     return MASK if value not in (None, "") else value
+
+
+def set_tags(
+    conn: Connection, device_id: str, add: Iterable[str] = (), remove: Iterable[str] = ()
+) -> list[str]:
+    """Add and remove a device's tags; returns its tags after."""
+    c = device_tags.c
+    removing = list(remove)
+    if removing:
+        conn.execute(device_tags.delete().where(c.device_id == device_id, c.tag.in_(removing)))
+    adding = [{"device_id": device_id, "tag": t} for t in dict.fromkeys(add) if t not in removing]
+    if adding:
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        conn.execute(dialect.insert(device_tags).on_conflict_do_nothing(), adding)
+    return sorted(conn.execute(sa.select(c.tag).where(c.device_id == device_id)).scalars())

@@ -68,3 +68,24 @@ def test_reboot_by_product_class(acs: Acs) -> None:
     chosen = [p for p in phones if p.identity.model.product_class == "CP-7841-3PCC"]
     assert sorted(t["device_id"] for t in acs.cli.tasks()) == sorted(p.device_id for p in chosen)
     assert rebooted(acs, phones) == [p.mac for p in chosen]
+
+
+def test_tags_pick_devices_for_tasks_and_policies(acs: Acs) -> None:
+    phones = [numbered_phone(i) for i in range(1, 4)]
+    for phone in phones:
+        acs.session(phone)
+    lobby, other, _ = phones
+    assert "tags lobby, vip" in acs.cli("device", "tag", lobby.mac, "lobby", "vip")
+    acs.cli("device", "tag", other.mac, "vip")
+    assert "tags vip" in acs.cli("device", "untag", other.mac, "lobby")
+    assert "tags (none)" in acs.cli("device", "untag", other.mac, "vip")
+    listed = acs.cli.json("device", "list", "--tag", "lobby", "--json")
+    assert [d["mac"] for d in listed] == [lobby.mac]
+
+    acs.cli("task", "add", "reboot", "--tag", "lobby")
+    acs.cli(
+        "policy", "add", "lobby-interval", "--on", "2 PERIODIC", "--tag", "lobby", "--periodic-inform", "600"
+    )
+    assert rebooted(acs, phones) == [lobby.mac]
+    assert lobby.value("Device.ManagementServer.PeriodicInformInterval") == 600
+    assert other.value("Device.ManagementServer.PeriodicInformInterval") == 20
