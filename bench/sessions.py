@@ -467,6 +467,7 @@ def run_one(
                     | {
                         "sessions": None if args.duration else count,
                         "duration": args.duration,
+                        "rate": args.rate,
                         "first_index": BOOTSTRAP_INDEX if bootstrap else 0,
                     }
                 )
@@ -556,6 +557,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--duration", type=float, default=None, help="seconds per run, instead of counts")
     parser.add_argument(
+        "--rate",
+        type=float,
+        default=None,
+        help="sessions/s the phones offer together (default: each phone back to back, flat out)",
+    )
+    parser.add_argument(
         "--warmup", type=float, default=2.0, help="seconds of load before measuring (default 2)"
     )
     parser.add_argument(
@@ -639,6 +646,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"# {'Digest auth, a 401 per session' if not args.no_auth else 'no auth'}; "
         f"{args.devices} devices stored; warm-up {args.warmup:g} s; {length}; "
+        f"{f'{args.rate:g} sessions/s offered' if args.rate else 'phones back to back'}; "
         f"{args.procs} load generator process{'es' if args.procs > 1 else ''}"
     )
     print(table_line([name for name, _ in COLUMNS]))
