@@ -40,6 +40,7 @@ import gc
 import hashlib
 import itertools
 import json
+import math
 import os
 import re
 import resource
@@ -522,7 +523,7 @@ def percentile(sorted_values: list[float], q: float) -> float:
     """The q-quantile (0..1) by nearest rank; NaN for no values."""
     if not sorted_values:
         return float("nan")
-    rank = max(1, min(len(sorted_values), round(q * len(sorted_values) + 0.5)))
+    rank = max(1, min(len(sorted_values), math.ceil(q * len(sorted_values))))
     return sorted_values[rank - 1]
 
 
