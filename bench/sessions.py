@@ -514,7 +514,8 @@ def run_one(
     if undone:
         row.notes.append("tasks not done: " + ", ".join(f"{k} {v}" for k, v in sorted(undone.items())))
     if server.problem_count:
-        row.notes.append(f"{server.problem_count} error lines in the server's log ({log_path}), first:")
+        kept = f"kept in {args.keep_logs}" if args.keep_logs else "--keep-logs DIR keeps it"
+        row.notes.append(f"{server.problem_count} error lines in the server's log ({kept}), first:")
         row.notes += [f"  {p[:300]}" for p in server.problems]
     return row
 
