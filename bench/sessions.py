@@ -412,7 +412,11 @@ def machine_cpu() -> float:
 
 
 def postgres_ticks() -> dict[int, int]:
-    """CPU ticks so far of each PostgreSQL process on this machine (its backends do the SQL work)."""
+    """CPU ticks so far of each PostgreSQL process on this machine, its ended children included.
+
+    Backends do the SQL work, and a backend that ends (the server's pool closes
+    connections) takes its counters with it: the postmaster's cutime/cstime has them.
+    """
     ticks = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -420,7 +424,7 @@ def postgres_ticks() -> dict[int, int]:
                 head, _, rest = (entry / "stat").read_text().rpartition(")")
                 if head.endswith("(postgres"):
                     fields = rest.split()
-                    ticks[int(entry.name)] = int(fields[11]) + int(fields[12])
+                    ticks[int(entry.name)] = sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
     return ticks
 
 
