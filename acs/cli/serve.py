@@ -12,8 +12,8 @@ import click
 from sqlalchemy.engine import Engine
 
 from acs.cli.common import db_option
-from acs.store.engine import StoreError, create_engine, ensure_schema, show_url
-from acs.web.server import ServeOptions, listen
+from acs.store.engine import StoreError, create_engine, database_url, ensure_schema, show_url
+from acs.web.server import ServeOptions, database_threads, listen
 from acs.web.workers import inherited_fd, worker_argv
 
 log = logging.getLogger("acs")
@@ -113,7 +113,14 @@ def serve(
     if tls_key is not None and tls_cert is None:
         raise click.UsageError("--tls-key needs --tls-cert")
     try:
-        engine = create_engine(db)
+        url = database_url(db)
+        # one connection per store thread, kept open: opening one per message would cost more than the message
+        pooled = (
+            {}
+            if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
+            else ({"pool_size": database_threads(url.get_backend_name()), "max_overflow": 2})
+        )
+        engine = create_engine(url, **pooled)
         revision = ensure_schema(engine)
     except StoreError as e:
         raise click.ClickException(str(e)) from None

@@ -185,6 +185,8 @@ class CwmpResource(resource.Resource):
             return self._finish_error(request, http.BAD_REQUEST, str(e))
         if opening:
             request.addCookie(COOKIE, session.id, path="/", httpOnly=True)
+        if request.channel is None:  # the CPE hung up: what the step did is committed; nothing to send
+            return None
         request.channel.cwmp_session = session.id if session.state != "ended" else None
         self._reply(request, step)
         return None

@@ -69,16 +69,16 @@ def cwmp_site(backend: CwmpBackend, pool: ThreadPool, options: ServeOptions, rea
     resource = CwmpResource(
         backend, pool, max_size=options.max_body, auth=options.cpe_auth(), reactor=reactor
     )
-    site = server.Site(resource)
+    # CWMP bodies are SOAP, never form posts: don't let twisted.web parse them as such.
+    site = server.Site(resource, parsePOSTFormSubmission=False)
     site.requestFactory = type("CwmpRequest", (LimitedRequest,), {"max_size": options.max_body})
     site.displayTracebacks = False
     return site
 
 
-def database_threads(engine: Engine) -> ThreadPool:
+def database_threads(dialect: str) -> int:
     """Threads for store work: SQLite has one writer, so more threads only wait on its lock."""
-    size = 1 if engine.dialect.name == "sqlite" else 8
-    return ThreadPool(minthreads=1, maxthreads=size, name="acs-db")
+    return 1 if dialect == "sqlite" else 8
 
 
 def listen(
@@ -94,7 +94,7 @@ def listen(
     the other workers with ``worker_argv``/``worker_env``; a worker (``ACS_INHERIT_FD``
     set) serves the socket it inherited.
     """
-    pool = database_threads(engine)
+    pool = ThreadPool(minthreads=1, maxthreads=database_threads(engine.dialect.name), name="acs-db")
     pool.start()
     reactor.addSystemEventTrigger("during", "shutdown", pool.stop)
     backend = CwmpBackend(engine, session_timeout=options.session_timeout)
@@ -110,6 +110,7 @@ def listen(
     reactor.addSystemEventTrigger("before", "shutdown", lambda: sweep.running and sweep.stop())
     fd = workers.inherited_fd()
     if fd is not None:
+        workers.watch_parent(reactor)
         family = socket.socket(fileno=os.dup(fd))
         try:
             return reactor.adoptStreamPort(fd, family.family, factory)

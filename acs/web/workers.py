@@ -20,12 +20,13 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-from twisted.internet import error, protocol
+from twisted.internet import error, protocol, task
 
 log = logging.getLogger(__name__)
 
-#: the environment variable that tells a worker which inherited descriptor to serve
+#: the environment variables that tell a worker which inherited descriptor to serve, and for whom
 INHERIT_FD = "ACS_INHERIT_FD"
+PARENT_PID = "ACS_PARENT_PID"
 RESPAWN_DELAY = 1.0
 
 
@@ -70,7 +71,7 @@ class Supervisor:
 
     def spawn(self, index: int) -> None:
         fd = self.sock.fileno()
-        env = self.env | {INHERIT_FD: str(fd)}
+        env = self.env | {INHERIT_FD: str(fd), PARENT_PID: str(os.getpid())}
         self.workers[index] = self.reactor.spawnProcess(
             _Worker(self, index), self.argv[0], self.argv, env=env, childFDs={0: "w", 1: 1, 2: 2, fd: fd}
         )
@@ -97,3 +98,18 @@ def worker_argv() -> list[str]:
 def inherited_fd() -> int | None:
     value = os.environ.get(INHERIT_FD)
     return int(value) if value else None
+
+
+def watch_parent(reactor: Any, interval: float = 1.0) -> None:
+    """Stop this worker when the process that started it is gone (killed without a chance to
+    stop its workers), so no worker outlives its server and keeps the port."""
+    parent = int(os.environ.get(PARENT_PID) or os.getppid())  # it may be gone before we get here
+
+    def check() -> None:
+        if os.getppid() != parent:
+            log.warning("the first acs process (pid %d) is gone; this worker stops", parent)
+            reactor.stop()
+
+    watch = task.LoopingCall(check)
+    watch.clock = reactor
+    watch.start(interval, now=False)

@@ -142,3 +142,20 @@ def test_tls_with_two_workers_and_basic_auth_inside_it(db_url: str, tmp_path: Pa
             assert (r.status, r.read()) == (204, b"")
     finally:
         server.stop()
+
+
+def test_workers_stop_when_the_first_process_is_killed(db_url: str) -> None:
+    import time
+
+    server = start_server(db_url, *AUTH, "--workers", "2")
+    (worker,) = _children(server.process.pid)
+    server.process.send_signal(signal.SIGKILL)  # no chance to stop its workers itself
+    server.process.wait(10)
+    deadline = time.monotonic() + 15
+    while os.path.exists(f"/proc/{worker}") and not _zombie(worker) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    try:
+        assert not os.path.exists(f"/proc/{worker}") or _zombie(worker)
+    finally:
+        if os.path.exists(f"/proc/{worker}"):
+            os.kill(worker, signal.SIGKILL)

@@ -304,3 +304,22 @@ def test_an_answer_to_a_task_cancelled_meanwhile_is_kept_off_it(server: Server) 
     assert (
         json.loads(acs("task", "show", str(task), "--db", server.db_url, "--json"))["status"] == "cancelled"
     )
+
+
+def test_a_cpe_that_hangs_up_mid_request_breaks_nothing(server: Server) -> None:
+    import socket
+    import time
+
+    body = inform("1 BOOT")
+    probe = Cpe(server)
+    probe._post(body, None)
+    answer = authorization(probe.last.getheader("WWW-Authenticate"), CPE_USERNAME, CPE_PASSWORD).encode()
+    for _ in range(5):  # authenticated, so the server does the whole step, then finds nobody to answer
+        with socket.create_connection((server.host, server.port), timeout=5) as s:
+            s.sendall(
+                b"POST / HTTP/1.1\r\nHost: acs\r\nAuthorization: %s\r\nContent-Length: %d\r\n\r\n%s"
+                % (answer, len(body), body)
+            )
+    time.sleep(1)
+    assert Cpe(server).post(inform("1 BOOT"))[0] == 200
+    assert "Traceback" not in "".join(server.log)
