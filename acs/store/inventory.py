@@ -17,7 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from acs.cwmp import rpc, values
-from acs.store.schema import device_tags, devices, events, parameters, sessions
+from acs.store.schema import device_tags, devices, events, parameters
 
 #: parameter name suffix -> devices column, for the facts operators filter on
 _DEVICE_FACTS = {
@@ -86,21 +86,18 @@ def _upsert(
         conn.execute(_upsert_statement(conn.dialect.name, table, keys, update, changed), rows)
 
 
-def record_inform(
+def record_device(
     conn: Connection,
     device_id: str,
     inform: rpc.Inform,
     *,
     version: str,
-    session_id: str | None,
     remote_addr: str | None,
     now: datetime,
 ) -> dict[str, Any]:
-    """Store what an Inform says: the device, its events and the parameters it carried.
+    """Store who the device is, from its Inform; returns the device row.
 
-    ``0 BOOTSTRAP`` means a new or factory-reset device: the stored tree is
-    forgotten before the Inform's parameters are written. Returns the device row;
-    its ``first_inform`` is ``now`` when this Inform was the device's first.
+    The row's ``first_inform`` is ``now`` when this Inform was the device's first.
     """
     codes = set(inform.event_codes)
     dev = inform.DeviceId
@@ -121,11 +118,19 @@ def record_inform(
         row["last_bootstrap"] = now
     update = tuple(c for c in row if c != "id")
     stmt = _upsert_statement(conn.dialect.name, devices, ("id",), update, (), returning=True)
-    device = dict(conn.execute(stmt, row | {"first_inform": now, "created_at": now}).mappings().one())
-    if "0 BOOTSTRAP" in codes:
+    return dict(conn.execute(stmt, row | {"first_inform": now, "created_at": now}).mappings().one())
+
+
+def record_report(
+    conn: Connection, device_id: str, inform: rpc.Inform, *, session_id: str | None, now: datetime
+) -> None:
+    """Store what an Inform reports: its events and the parameters it carried.
+
+    ``0 BOOTSTRAP`` means a new or factory-reset device: the stored tree is
+    forgotten before the Inform's parameters are written.
+    """
+    if "0 BOOTSTRAP" in inform.event_codes:
         conn.execute(parameters.delete().where(parameters.c.device_id == device_id))
-    if session_id is not None:
-        conn.execute(sessions.update().where(sessions.c.id == session_id).values(device_id=device_id))
     if inform.Event:
         conn.execute(
             events.insert(),
@@ -141,7 +146,6 @@ def record_inform(
             ],
         )
     store_values(conn, device_id, inform.ParameterList, now)
-    return device
 
 
 def store_values(

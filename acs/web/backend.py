@@ -42,6 +42,16 @@ _EXPIRE = (
     .where(_s.status == "open", _s.last_message_at < sa.bindparam("cutoff"))
     .values(status="timed_out", ended_at=sa.bindparam("now"))
 )
+_OPEN = sa.insert(sessions).values(
+    id=sa.bindparam("sid"),
+    device_id=sa.bindparam("device"),
+    started_at=sa.bindparam("now"),
+    last_message_at=sa.bindparam("now"),
+    status="open",
+    remote_addr=sa.bindparam("remote"),
+    cwmp_ns=sa.bindparam("ns"),
+    state=sa.bindparam("new_state"),
+)
 _SAVE = (
     sa.update(sessions)
     .where(_s.id == sa.bindparam("sid"))
@@ -90,16 +100,14 @@ class CwmpBackend:
     ) -> tuple[Session, Step]:
         """Handle one message of session ``sid`` (None: the message must be an Inform, opening one)."""
         with self.engine.begin() as conn:
-            if sid is None or (env is not None and isinstance(env.body, rpc.Inform)):
-                session = Session(secrets.token_urlsafe(18))
-            else:
-                session = self._load(conn, sid)
+            opening = sid is None or (env is not None and isinstance(env.body, rpc.Inform))
+            session = Session(secrets.token_urlsafe(18)) if opening else self._load(conn, sid)
             step = session.handle(env)
             for effect in step.effects:
                 self._apply(conn, session, effect, remote_addr)
             if step.wants_task:
                 step = self._next(conn, session, remote_addr)
-            if session.state != "ended":
+            if session.state != "ended" and not (opening and not step.wants_task):
                 conn.execute(_SAVE, {"sid": session.id, "new_state": session.to_dict(), "now": utcnow()})
             return session, step
 
@@ -148,25 +156,22 @@ class CwmpBackend:
                     .where(_s.device_id == device_id, _s.status == "open")
                     .values(status="failed", ended_at=now)
                 )
+                device = inventory.record_device(
+                    conn, device_id, inform, version=version, remote_addr=remote_addr, now=now
+                )
+                # the session's row, with the state the Inform left it in: nothing more to save this step
                 conn.execute(
-                    sa.insert(sessions).values(
-                        id=session.id,
-                        started_at=now,
-                        last_message_at=now,
-                        status="open",
-                        remote_addr=remote_addr,
-                        cwmp_ns=session.ns,
-                    )
+                    _OPEN,
+                    {
+                        "sid": session.id,
+                        "device": device_id,
+                        "now": now,
+                        "remote": remote_addr,
+                        "ns": session.ns,
+                        "new_state": session.to_dict(),
+                    },
                 )
-                device = inventory.record_inform(
-                    conn,
-                    device_id,
-                    inform,
-                    version=version,
-                    session_id=session.id,
-                    remote_addr=remote_addr,
-                    now=now,
-                )
+                inventory.record_report(conn, device_id, inform, session_id=session.id, now=now)
                 queue.requeue_orphans(conn, device_id, session.id)
                 root = policies.root_of(p.Name for p in inform.ParameterList)
                 policies.on_inform(
