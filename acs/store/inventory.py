@@ -148,80 +148,50 @@ def record_report(
     store_values(conn, device_id, inform.ParameterList, now)
 
 
+def _store_tree(
+    conn: Connection,
+    device_id: str,
+    now: datetime,
+    fields: dict[str, dict[str, Any]],
+    changed: tuple[str, ...],
+    also: tuple[str, ...] = (),
+) -> None:
+    """Upsert some columns of a device's parameter rows, by path; a row is written only when one of
+    its ``changed`` columns differs (``also`` columns are written with them)."""
+    rows = [
+        {"device_id": device_id, "path": path, "object": path.endswith("."), "read_at": now} | values
+        for path, values in fields.items()
+        if path
+    ]
+    _upsert(conn, parameters, ("device_id", "path"), rows, changed + also, changed=changed)
+
+
 def store_values(
     conn: Connection, device_id: str, params: Iterable[rpc.ParameterValueStruct], now: datetime
 ) -> None:
     """Upsert parameter values (GetParameterValuesResponse, Inform, a successful SetParameterValues)."""
-    rows = {
-        p.Name: {
-            "device_id": device_id,
-            "path": p.Name,
-            "value": values.encode(p.Value, p.Type),
-            "type": p.Type or values.infer_type(p.Value),
-            "object": False,
-            "read_at": now,
-        }
+    fields = {
+        p.Name: {"value": values.encode(p.Value, p.Type), "type": p.Type or values.infer_type(p.Value)}
         for p in params
-        if p.Name
     }
-    _upsert(
-        conn,
-        parameters,
-        ("device_id", "path"),
-        list(rows.values()),
-        ("value", "type", "read_at"),
-        changed=("value", "type"),
-    )
+    _store_tree(conn, device_id, now, fields, ("value", "type"), also=("read_at",))
 
 
 def store_names(
     conn: Connection, device_id: str, infos: Iterable[rpc.ParameterInfoStruct], now: datetime
 ) -> None:
     """Upsert the paths a GetParameterNamesResponse lists, with their writability."""
-    rows = {
-        i.Name: {
-            "device_id": device_id,
-            "path": i.Name,
-            "writable": i.Writable,
-            "object": i.Name.endswith("."),
-            "read_at": now,
-        }
-        for i in infos
-        if i.Name
-    }
-    _upsert(
-        conn,
-        parameters,
-        ("device_id", "path"),
-        list(rows.values()),
-        ("writable", "object"),
-        changed=("writable", "object"),
+    _store_tree(
+        conn, device_id, now, {i.Name: {"writable": i.Writable} for i in infos}, ("writable", "object")
     )
 
 
 def store_attributes(
     conn: Connection, device_id: str, attrs: Iterable[rpc.ParameterAttributeStruct], now: datetime
 ) -> None:
-    rows = {
-        a.Name: {
-            "device_id": device_id,
-            "path": a.Name,
-            "notification": a.Notification,
-            "access_list": ",".join(a.AccessList),
-            "object": a.Name.endswith("."),
-            "read_at": now,
-        }
-        for a in attrs
-        if a.Name
-    }
-    _upsert(
-        conn,
-        parameters,
-        ("device_id", "path"),
-        list(rows.values()),
-        ("notification", "access_list"),
-        changed=("notification", "access_list"),
-    )
+    """Upsert the notification and access list a GetParameterAttributesResponse reports."""
+    fields = {a.Name: {"notification": a.Notification, "access_list": ",".join(a.AccessList)} for a in attrs}
+    _store_tree(conn, device_id, now, fields, ("notification", "access_list"))
 
 
 def _subtree(device_id: str, path: str) -> Any:
