@@ -200,23 +200,25 @@ def _orphaned(has_live_session: bool) -> sa.ColumnElement[bool]:
     return sa.and_(sent_unanswered, sa.or_(_t.session_id.is_(None), _t.session_id != live))
 
 
-_GIVE_UP = {
-    live: sa.update(tasks)
-    .where(_orphaned(live), _t.attempts >= _t.max_attempts)
-    .values(
-        status="fault",
-        completed_at=_NOW,
-        fault_string=(
-            sa.literal("no response after ") + sa.cast(_t.attempts, sa.Text) + sa.literal(" attempts")
-        ),
-    )
-    .returning(*tasks.c)
-    for live in (False, True)
-}
+def _given_up(then: Any, otherwise: Any) -> sa.Case[Any]:
+    """``then`` for an orphan that has had its ``max_attempts``, ``otherwise`` for one sent again."""
+    return sa.case((_t.attempts >= _t.max_attempts, then), else_=otherwise)
+
+
+#: One statement puts a device's orphans back in the queue, or gives up on those sent too often.
 _REQUEUE = {
     live: sa.update(tasks)
     .where(_orphaned(live))
-    .values(status="pending", sent_at=sa.null(), session_id=sa.null())
+    .values(
+        status=_given_up("fault", "pending"),
+        completed_at=_given_up(_NOW, sa.null()),
+        fault_string=_given_up(
+            sa.literal("no response after ") + sa.cast(_t.attempts, sa.Text) + sa.literal(" attempts"),
+            _t.fault_string,
+        ),
+        sent_at=_given_up(_t.sent_at, sa.null()),
+        session_id=_given_up(_t.session_id, sa.null()),
+    )
     .returning(*tasks.c)
     for live in (False, True)
 }
@@ -345,9 +347,8 @@ def requeue_orphans(bind: Bind, device_id: str, live_session_id: str | None = No
     live = live_session_id is not None
     params = {"device": device_id, "live": live_session_id, "now": utcnow()}
     with transaction(bind) as conn:
-        given_up = conn.execute(_GIVE_UP[live], params).all()
-        requeued = conn.execute(_REQUEUE[live], params).all()
-    return sorted((Task.from_row(r) for r in [*given_up, *requeued]), key=lambda task: task.id)
+        rows = conn.execute(_REQUEUE[live], params).all()
+    return sorted((Task.from_row(r) for r in rows), key=lambda task: task.id)
 
 
 def get(bind: Bind, task_id: int) -> Task | None:
