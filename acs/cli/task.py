@@ -149,8 +149,9 @@ def _queue(kind: str, args: dict[str, Any], opts: dict[str, Any]) -> None:
 def _wait(engine: Engine, ids: list[int], timeout: float, *, as_json: bool) -> None:
     deadline = time.monotonic() + timeout
     done: dict[int, queue.Task] = {}
+    # the bar goes to stderr: stdout carries the outcome (and stays valid JSON with --json)
     with click.progressbar(
-        length=len(ids), label="waiting", file=None if not as_json else _Null(), show_pos=True
+        length=len(ids), label="waiting", file=click.get_text_stream("stderr"), show_pos=True
     ) as bar:
         while len(done) < len(ids) and time.monotonic() < deadline:
             with engine.connect() as conn:
@@ -186,14 +187,6 @@ def _wait(engine: Engine, ids: list[int], timeout: float, *, as_json: bool) -> N
         )
     if any(t.status != "done" for t in done.values()):
         raise SystemExit(1)
-
-
-class _Null:
-    def write(self, _: str) -> None:
-        pass
-
-    def flush(self) -> None:
-        pass
 
 
 def _task_json(t: queue.Task) -> dict[str, Any]:
