@@ -18,6 +18,7 @@ from lxml import etree
 import cwmp_schemas
 from acs.cwmp import codec, rpc
 from acs.cwmp.values import UNKNOWN_TIME
+from acs.testing.phone import METHODS as PHONE_METHODS
 
 XS = "http://www.w3.org/2001/XMLSchema"
 VERSIONS = cwmp_schemas.VERSIONS
@@ -143,22 +144,7 @@ def messages() -> list[tuple[str, rpc.Message]]:
         ("GetRPCMethods", rpc.GetRPCMethods()),
         (
             "GetRPCMethodsResponse",
-            rpc.GetRPCMethodsResponse(
-                MethodList=[
-                    "GetRPCMethods",
-                    "SetParameterValues",
-                    "GetParameterValues",
-                    "GetParameterNames",
-                    "SetParameterAttributes",
-                    "GetParameterAttributes",
-                    "AddObject",
-                    "DeleteObject",
-                    "Reboot",
-                    "Download",
-                    "FactoryReset",
-                    "ScheduleInform",
-                ]
-            ),
+            rpc.GetRPCMethodsResponse(MethodList=list(PHONE_METHODS)),  # what a Cisco MPP phone answers
         ),
         (
             "SetParameterValues",
