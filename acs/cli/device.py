@@ -62,6 +62,16 @@ def select_devices(
     )
 
 
+def find_device(conn: Any, key: str) -> dict[str, Any]:
+    """The device an operator named by id, MAC or serial, or a click error saying how to name one."""
+    dev = inventory.get_device(conn, key)
+    if dev is None:
+        raise click.ClickException(
+            f"no device {key!r}: give a device id, a MAC or a serial number (see `acs device list`)"
+        )
+    return dev
+
+
 @click.group()
 def device() -> None:
     """Devices (phones and other CPEs) the ACS knows."""
@@ -114,11 +124,7 @@ def show(db: str | None, key: str, prefix: str | None, as_json: bool, show_secre
     """Show a device's facts and, with --params, its stored parameter tree (passwords masked)."""
     engine = open_store(db)
     with engine.connect() as conn:
-        dev = inventory.get_device(conn, key)
-        if dev is None:
-            raise click.ClickException(
-                f"no device {key!r}: give a device id, a MAC or a serial number (see `acs device list`)"
-            )
+        dev = find_device(conn, key)
         params = inventory.get_parameters(conn, dev["id"], "" if prefix in (None, ".") else prefix)
     if prefix is None:
         params = []
@@ -166,9 +172,7 @@ def credentials(db: str | None, key: str, username: str | None, password: str | 
         password = click.prompt("password", hide_input=True, confirmation_prompt=True)
     engine = open_store(db)
     with engine.begin() as conn:
-        dev = inventory.get_device(conn, key)
-        if dev is None:
-            raise click.ClickException(f"no device {key!r} (see `acs device list`)")
+        dev = find_device(conn, key)
         try:
             inventory.set_credentials(conn, dev["id"], username, password)
         except ValueError as e:
@@ -187,9 +191,7 @@ def credentials(db: str | None, key: str, username: str | None, password: str | 
 def events(db: str | None, key: str, limit: int, as_json: bool) -> None:
     """The events a device informed (0 BOOTSTRAP, 1 BOOT, M Reboot...), newest first."""
     with open_store(db).connect() as conn:
-        dev = inventory.get_device(conn, key)
-        if dev is None:
-            raise click.ClickException(f"no device {key!r} (see `acs device list`)")
+        dev = find_device(conn, key)
         rows = inventory.get_events(conn, dev["id"], limit)
     if as_json:
         echo_json(rows)
@@ -204,9 +206,7 @@ def _retag(db: str | None, key: str, add: tuple[str, ...] = (), remove: tuple[st
     if any(not t.strip() for t in add + remove):
         raise click.UsageError("a tag cannot be empty")
     with open_store(db).begin() as conn:
-        dev = inventory.get_device(conn, key)
-        if dev is None:
-            raise click.ClickException(f"no device {key!r} (see `acs device list`)")
+        dev = find_device(conn, key)
         now = inventory.set_tags(conn, dev["id"], add, remove)
     click.echo(f"{dev['id']}: tags {', '.join(now) or '(none)'}")
 

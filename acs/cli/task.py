@@ -19,7 +19,7 @@ import click
 from sqlalchemy.engine import Engine
 
 from acs.cli.common import Duration, db_option, echo_json, echo_table, open_store, show_time
-from acs.cli.device import device_filters, select_devices
+from acs.cli.device import device_filters, find_device, select_devices
 from acs.cwmp.faults import describe
 from acs.cwmp.values import TYPES
 from acs.jobs import queue
@@ -424,12 +424,7 @@ def list_(
     """List tasks, newest first."""
     engine = open_store(db)
     with engine.connect() as conn:
-        device_id = None
-        if key is not None:
-            dev = inventory.get_device(conn, key)
-            if dev is None:
-                raise click.ClickException(f"no device {key!r} (see `acs device list`)")
-            device_id = dev["id"]
+        device_id = find_device(conn, key)["id"] if key is not None else None
         try:
             tasks = queue.list_tasks(
                 conn, device_id=device_id, status=status, kind=kind, job_id=job, limit=limit
