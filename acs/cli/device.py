@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import click
 
 from acs.cli.common import Duration, db_option, echo_json, echo_table, open_store, show_time
+from acs.provisioning import preprovision
 from acs.store import inventory
 from acs.store.schema import utcnow
 
@@ -227,3 +229,47 @@ def tag(db: str | None, key: str, tags: tuple[str, ...]) -> None:
 def untag(db: str | None, key: str, tags: tuple[str, ...]) -> None:
     """Remove tags from a device."""
     _retag(db, key, remove=tags)
+
+
+@device.command("import")
+@db_option
+@click.argument("file", type=click.File("r", encoding="utf-8-sig"))
+@click.option("--json", "as_json", is_flag=True, help="The outcome as JSON (problems included).")
+def import_(db: str | None, file: Any, as_json: bool) -> None:
+    """Create or update devices from an inventory CSV, before they first connect.
+
+    The header names the columns: mac, serial, model (the ProductClass), and optionally
+    oui (default: the MAC's first 6 hex digits), group (tags, separated by spaces or ;),
+    profile, username and password (the device's own credentials). Each device gets the
+    id its Inform will give, OUI-ProductClass-Serial. Bad rows are reported with their
+    line number and the others kept; the exit status is 1 when a row was refused.
+    Importing again updates the same devices.
+    """
+    try:
+        text = file.read()
+    except UnicodeDecodeError as e:
+        raise click.ClickException(f"{file.name}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    try:
+        rows, problems = preprovision.read_inventory(text)
+    except preprovision.InventoryError as e:
+        raise click.ClickException(f"{file.name}: {e}") from None
+    engine = open_store(db)
+    with click.progressbar(length=len(rows), label="importing", file=sys.stderr, show_pos=True) as bar:
+        report = preprovision.import_inventory(engine, rows, progress=bar.update)
+    problems = sorted(problems + report.problems, key=lambda p: p.line)
+    if as_json:
+        echo_json(
+            {
+                "created": report.created,
+                "updated": report.updated,
+                "refused": [{"line": p.line, "reason": p.reason} for p in problems],
+            }
+        )
+    else:
+        for p in problems:
+            click.echo(f"{file.name}:{p.line}: {p.reason}", err=True)
+        click.echo(
+            f"{report.created} devices created, {report.updated} updated, {len(problems)} rows refused"
+        )
+    if problems:
+        raise SystemExit(1)

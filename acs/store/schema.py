@@ -110,7 +110,13 @@ devices = sa.Table(
     # devices without them use the server's shared credentials.
     sa.Column("username", sa.Text),
     sa.Column("password", sa.Text),
+    # The profile server (Profile_Rule resyncs over HTTP/TFTP): the last fetch, and for a phone moved
+    # to another provisioning server the URL it is sent to, with 301 or 302.
+    sa.Column("last_profile_fetch", UTCDateTime),
+    sa.Column("profile_redirect", sa.Text),
+    sa.Column("profile_redirect_status", sa.Integer),
     sa.Index("ix_devices_mac", "mac"),
+    sa.Index("ix_devices_serial_number", "serial_number"),
     sa.Index("ix_devices_username", "username", unique=True),
     sa.Index("ix_devices_last_inform", "last_inform"),
 )
