@@ -121,14 +121,15 @@ _BY_COMMAND_KEY = (
     .limit(1)
 )
 
-# Expiring and claiming both skip rows another worker holds (PostgreSQL); SQLite has one
-# writer at a time, and renders no FOR UPDATE.
+#: Pending tasks past their ``expires_at``, all devices: the server's sweep marks them (claiming
+#: skips them on its own, so the hot path never pays for the bookkeeping). Rows another worker
+#: holds are skipped on PostgreSQL; SQLite has one writer at a time and renders no FOR UPDATE.
 _EXPIRE = (
     sa.update(tasks)
     .where(
         _t.id.in_(
             sa.select(_q.c.id)
-            .where(_q.c.device_id == _DEVICE, _q.c.status == "pending", _q.c.expires_at <= _NOW)
+            .where(_q.c.status == "pending", _q.c.expires_at <= _NOW)
             .with_for_update(skip_locked=True)
         )
     )
@@ -284,17 +285,22 @@ def enqueue(
 def claim_next(bind: Bind, device_id: str, session_id: str) -> Task | None:
     """Take the device's oldest pending task to send in ``session_id``; None when there is none.
 
-    Pending tasks whose ``expires_at`` has passed become ``expired`` on the way. Two
+    Tasks past their ``expires_at`` are never taken (``expire_overdue`` marks them). Two
     workers claiming for the same device never get the same task.
     """
     params = {"device": device_id, "session": session_id, "now": utcnow()}
     with transaction(bind) as conn:
-        conn.execute(_EXPIRE, params)
         try:
             row = conn.execute(_CLAIM, params).one_or_none()
         except sa.exc.IntegrityError as exc:
             raise _unknown_reference(exc, session_id=session_id) from exc
     return Task.from_row(row) if row is not None else None
+
+
+def expire_overdue(bind: Bind) -> int:
+    """Mark every pending task whose ``expires_at`` has passed as ``expired``; returns how many."""
+    with transaction(bind) as conn:
+        return conn.execute(_EXPIRE, {"now": utcnow()}).rowcount
 
 
 def complete(bind: Bind, task_id: int, result: Any) -> Task:

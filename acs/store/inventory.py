@@ -121,6 +121,13 @@ def record_device(
     return dict(conn.execute(stmt, row | {"first_inform": now, "created_at": now}).mappings().one())
 
 
+_RECORD_EVENT = events.insert()
+_STORED_VALUES = sa.select(parameters.c.path, parameters.c.value, parameters.c.type).where(
+    parameters.c.device_id == sa.bindparam("device"),
+    parameters.c.path.in_(sa.bindparam("paths", expanding=True)),
+)
+
+
 def record_report(
     conn: Connection, device_id: str, inform: rpc.Inform, *, session_id: str | None, now: datetime
 ) -> None:
@@ -129,11 +136,12 @@ def record_report(
     ``0 BOOTSTRAP`` means a new or factory-reset device: the stored tree is
     forgotten before the Inform's parameters are written.
     """
-    if "0 BOOTSTRAP" in inform.event_codes:
+    bootstrap = "0 BOOTSTRAP" in inform.event_codes
+    if bootstrap:
         conn.execute(parameters.delete().where(parameters.c.device_id == device_id))
     if inform.Event:
         conn.execute(
-            events.insert(),
+            _RECORD_EVENT,
             [
                 {
                     "device_id": device_id,
@@ -145,7 +153,7 @@ def record_report(
                 for e in inform.Event
             ],
         )
-    store_values(conn, device_id, inform.ParameterList, now)
+    store_values(conn, device_id, inform.ParameterList, now, skip_unchanged=not bootstrap)
 
 
 def _store_tree(
@@ -167,13 +175,27 @@ def _store_tree(
 
 
 def store_values(
-    conn: Connection, device_id: str, params: Iterable[rpc.ParameterValueStruct], now: datetime
+    conn: Connection,
+    device_id: str,
+    params: Iterable[rpc.ParameterValueStruct],
+    now: datetime,
+    *,
+    skip_unchanged: bool = False,
 ) -> None:
-    """Upsert parameter values (GetParameterValuesResponse, Inform, a successful SetParameterValues)."""
+    """Upsert parameter values (GetParameterValuesResponse, Inform, a successful SetParameterValues).
+
+    ``skip_unchanged``: read the stored values first and write only those that differ. A periodic
+    Inform repeats the same values: one read and a write of the few that moved (UpTime) cost
+    less than an upsert of every row.
+    """
     fields = {
         p.Name: {"value": values.encode(p.Value, p.Type), "type": p.Type or values.infer_type(p.Value)}
         for p in params
     }
+    if skip_unchanged and fields:
+        for path, value, kind in conn.execute(_STORED_VALUES, {"device": device_id, "paths": list(fields)}):
+            if fields[path] == {"value": value, "type": kind}:
+                del fields[path]
     _store_tree(conn, device_id, now, fields, ("value", "type"), also=("read_at",))
 
 

@@ -52,6 +52,17 @@ _OPEN = sa.insert(sessions).values(
     cwmp_ns=sa.bindparam("ns"),
     state=sa.bindparam("new_state"),
 )
+#: a new Inform ends the device's earlier sessions, wherever they ran
+_SUPERSEDE = (
+    sa.update(sessions)
+    .where(_s.device_id == sa.bindparam("device"), _s.status == "open")
+    .values(status="failed", ended_at=sa.bindparam("now"))
+)
+_END = (
+    sa.update(sessions)
+    .where(_s.id == sa.bindparam("sid"))
+    .values(status="ended", ended_at=sa.bindparam("now"), last_message_at=sa.bindparam("now"))
+)
 _SAVE = (
     sa.update(sessions)
     .where(_s.id == sa.bindparam("sid"))
@@ -126,12 +137,13 @@ class CwmpBackend:
             row = conn.execute(_PASSWORD, {"username": username}).one_or_none()
         return (row.id, row.password) if row is not None and row.password is not None else None
 
-    def expire_sessions(self) -> int:
-        """Mark sessions silent for longer than the timeout as timed out; their tasks go back to
-        pending at the device's next Inform. Returns how many."""
+    def sweep(self) -> tuple[int, int]:
+        """Time out sessions silent for longer than the timeout (their tasks go back to pending at
+        the device's next Inform) and mark overdue pending tasks expired. Returns both counts."""
         now = utcnow()
         with self.engine.begin() as conn:
-            return conn.execute(_EXPIRE, {"cutoff": now - self.session_timeout, "now": now}).rowcount
+            timed_out = conn.execute(_EXPIRE, {"cutoff": now - self.session_timeout, "now": now}).rowcount
+            return timed_out, queue.expire_overdue(conn)
 
     def _next(self, conn: Connection, session: Session, remote_addr: str | None) -> Step:
         """The session's next request, or the end of the session when nothing is queued."""
@@ -150,12 +162,7 @@ class CwmpBackend:
         now = utcnow()
         match effect:
             case machine.InformReceived(device_id=device_id, inform=inform, version=version):
-                # A new Inform means the device's earlier sessions are over, wherever they ran.
-                conn.execute(
-                    sa.update(sessions)
-                    .where(_s.device_id == device_id, _s.status == "open")
-                    .values(status="failed", ended_at=now)
-                )
+                conn.execute(_SUPERSEDE, {"device": device_id, "now": now})
                 device = inventory.record_device(
                     conn, device_id, inform, version=version, remote_addr=remote_addr, now=now
                 )
@@ -193,11 +200,7 @@ class CwmpBackend:
                 with _late_answers(task_id):
                     queue.fail(conn, task_id, code, text, to_json(detail) if detail is not None else None)
             case machine.SessionEnded():
-                conn.execute(
-                    sessions.update()
-                    .where(sessions.c.id == session.id)
-                    .values(status="ended", ended_at=now, last_message_at=now)
-                )
+                conn.execute(_END, {"sid": session.id, "now": now})
 
     def _task_done(
         self, conn: Connection, session: Session, task_id: int, response: rpc.Message, now: Any

@@ -164,6 +164,9 @@ class CwmpResource(resource.Resource):
         return server.NOT_DONE_YET
 
     async def _handle(self, request: server.Request, body: bytes) -> None:
+        if self.auth is not None and self._unasked(request, body):
+            # The first POST of most sessions comes without credentials: challenge it unread.
+            return self._challenge(request, stale=False)
         try:
             env = cwmp.parse(body, max_size=self.max_size) if body.strip() else None
         except MessageTooLarge as e:
@@ -215,12 +218,24 @@ class CwmpResource(resource.Resource):
             log.warning(
                 "CPE authentication failed for user %r from %s", creds.username if creds else None, peer
             )
+        self._challenge(request, stale=verdict == "stale")
+        return False
+
+    def _unasked(self, request: server.Request, body: bytes) -> bool:
+        """A message that can only open a session, sent without credentials."""
+        return (
+            request.getHeader(b"authorization") is None
+            and self._session_id(request) is None
+            and bool(body.strip())
+        )
+
+    def _challenge(self, request: server.Request, *, stale: bool) -> None:
+        assert self.auth is not None
         request.setResponseCode(http.UNAUTHORIZED)
-        for challenge in self.auth.digest.challenges(stale=verdict == "stale", tls=tls):
+        for challenge in self.auth.digest.challenges(stale=stale, tls=request.isSecure()):
             request.responseHeaders.addRawHeader(b"www-authenticate", challenge)
         request.setHeader(b"content-length", b"0")
         request.finish()
-        return False
 
     def _session_id(self, request: server.Request) -> str | None:
         """The cookie's session, or for CPEs that keep no cookie the one on this TCP connection."""

@@ -23,6 +23,8 @@ from acs.web.backend import CwmpBackend
 from acs.web.cwmp import CpeAuth, CwmpResource, LimitedRequest
 
 log = logging.getLogger(__name__)
+#: Longest wait, in seconds, before a silent session is timed out or an overdue task shown expired.
+SWEEP_INTERVAL = 10.0
 
 
 @dataclass
@@ -102,9 +104,9 @@ def listen(
     tls = options.tls_options()
     if tls is not None:
         factory = TLSMemoryBIOFactory(tls, False, factory)
-    sweep = task.LoopingCall(threads.deferToThreadPool, reactor, pool, backend.expire_sessions)
+    sweep = task.LoopingCall(threads.deferToThreadPool, reactor, pool, backend.sweep)
     sweep.clock = reactor
-    sweep.start(options.session_timeout, now=False).addErrback(
+    sweep.start(min(options.session_timeout, SWEEP_INTERVAL), now=False).addErrback(
         lambda f: log.error("session sweep stopped: %s", f.getTraceback())
     )
     reactor.addSystemEventTrigger("before", "shutdown", lambda: sweep.running and sweep.stop())

@@ -197,13 +197,18 @@ def test_an_expired_task_is_never_sent(phones, session):
     fresh = queue.enqueue(phones, PHONE, "GetRPCMethods", expires_at=utcnow() + timedelta(hours=1))
 
     assert queue.claim_next(phones, PHONE, session).id == fresh
+    assert queue.get(phones, stale).status == "pending"  # until the server's sweep marks it
+
+    assert queue.expire_overdue(phones) == 1
     expired = queue.get(phones, stale)
     assert expired.status == "expired" and expired.attempts == 0 and expired.completed_at is not None
+    assert queue.expire_overdue(phones) == 0
 
 
 def test_retrying_an_expired_task_lifts_its_expiry(phones, session):
     stale = queue.enqueue(phones, PHONE, "Reboot", expires_at=utcnow() - timedelta(seconds=1))
     assert queue.claim_next(phones, PHONE, session) is None
+    queue.expire_overdue(phones)
 
     later = utcnow() + timedelta(minutes=5)
     assert queue.retry(phones, stale, expires_at=later).expires_at == later

@@ -5,10 +5,15 @@ from __future__ import annotations
 import json
 import os
 import signal
+import time
 from pathlib import Path
+
+import sqlalchemy as sa
 
 from acs import cwmp
 from acs.cwmp import rpc
+from acs.store import create_engine
+from acs.store.schema import sessions
 from tests.cwmp_messages import inform, message
 from tests.web.conftest import CPE_PASSWORD, CPE_USERNAME, Server, start_server
 from tests.web.test_serve import BOOT_PARAMS, DEVICE, Cpe, acs
@@ -159,3 +164,28 @@ def test_workers_stop_when_the_first_process_is_killed(db_url: str) -> None:
     finally:
         if os.path.exists(f"/proc/{worker}"):
             os.kill(worker, signal.SIGKILL)
+
+
+def test_the_sweep_times_out_silent_sessions_and_expires_overdue_tasks(db_url: str) -> None:
+    """No Inform needed: the server's own sweep does both, within its interval."""
+    server = start_server(db_url, *AUTH, "--session-timeout", "1")
+    engine = create_engine(db_url)
+    try:
+        cpe = Cpe(server)
+        assert cpe.post(inform("1 BOOT", params=BOOT_PARAMS))[0] == 200  # ... and never posts again
+        queued = json.loads(
+            acs("task", "add", "reboot", "-d", DEVICE, "--expires", "1s", "--db", db_url, "--json")
+        )
+        (task_id,) = queued["tasks"]
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            status = json.loads(acs("task", "show", str(task_id), "--db", db_url, "--json"))["status"]
+            with engine.connect() as conn:
+                states = set(conn.execute(sa.select(sessions.c.status)).scalars())
+            if status == "expired" and states == {"timed_out"}:
+                break
+            time.sleep(0.2)
+        assert (status, states) == ("expired", {"timed_out"})
+    finally:
+        engine.dispose()
+        server.stop()

@@ -198,6 +198,8 @@ def test_cpes_must_authenticate_with_digest(server: Server) -> None:
     assert any(c.startswith('Digest realm="acs"') and 'qop="auth"' in c for c in challenges)
     assert not any(c.startswith("Basic") for c in challenges)  # not on plain HTTP
     assert cpe.cookie is None  # no session was opened
+    # challenged before its body is read: a CPE without credentials learns that first
+    assert cpe._post(b"<unclosed", None)[0] == 401
 
     assert Cpe(server, password="wrong").post(inform("1 BOOT"))[0] == 401
     basic = "Basic " + base64.b64encode(f"{CPE_USERNAME}:{CPE_PASSWORD}".encode()).decode()
