@@ -17,10 +17,7 @@ CPU belongs in ``bench/``, not here.)
 from __future__ import annotations
 
 import argparse
-import base64
 import http.client
-import re
-import secrets
 import ssl
 import sys
 from collections.abc import Iterable
@@ -29,7 +26,7 @@ from urllib.parse import urlsplit
 
 from acs.cwmp import rpc
 from acs.testing.phone import SessionError, SimulatedPhone
-from acs.web.auth import HASHES, digest_response
+from acs.web.auth import DigestAuth
 
 CONTENT_TYPE = 'text/xml; charset="utf-8"'
 #: a misbehaving ACS must not keep a test in an endless session
@@ -229,101 +226,6 @@ class _Transport:
 
     def close(self) -> None:
         self.conn.close()
-
-
-# --- HTTP authentication ----------------------------------------------------------------------
-
-_PARAM = re.compile(r"""[\s,]*([!#$%&'*+.^_`|~0-9A-Za-z-]+)(?:\s*=\s*("(?:[^"\\]|\\.)*"|[^\s,]*))?""")
-
-
-def parse_challenges(headers: Iterable[str]) -> list[tuple[str, dict[str, str]]]:
-    """``WWW-Authenticate`` values -> [(scheme, params)], several challenges per header allowed."""
-    challenges: list[tuple[str, dict[str, str]]] = []
-    for header in headers:
-        for m in _PARAM.finditer(header):
-            name, value = m.group(1), m.group(2)
-            if value is None:
-                challenges.append((name.lower(), {}))
-            elif challenges:
-                if value.startswith('"'):
-                    value = re.sub(r"\\(.)", r"\1", value[1:-1])
-                challenges[-1][1][name.lower()] = value
-    return challenges
-
-
-def _quote(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-class DigestAuth:
-    """The phone's side of HTTP authentication: Digest (RFC 7616, or RFC 2069 without qop) or Basic.
-
-    After a Digest challenge every later request carries credentials for the
-    same nonce with a growing nonce count, as RFC 7616 intends; a second
-    challenge for a nonce already answered means the credentials were refused.
-    """
-
-    def __init__(self, username: str, password: str) -> None:
-        self.username = username
-        self.password = password
-        self.scheme: str | None = None
-        self.params: dict[str, str] = {}
-        self.nc = 0
-
-    def challenge(self, headers: Iterable[str]) -> bool:
-        """Take a 401's challenges; False when there is nothing (new) to answer them with."""
-        if not self.username and not self.password:
-            return False
-        challenges = dict(reversed(parse_challenges(headers)))  # the first of a scheme wins
-        digest = challenges.get("digest")
-        if digest is not None and digest.get("algorithm", "MD5").upper().removesuffix("-SESS") in HASHES:
-            stale = digest.get("stale", "").lower() == "true"
-            if self.scheme == "digest" and digest.get("nonce") == self.params.get("nonce") and not stale:
-                return False
-            self.scheme, self.params, self.nc = "digest", digest, 0
-            return True
-        if "basic" in challenges and self.scheme != "basic":
-            self.scheme = "basic"
-            return True
-        return False
-
-    def authorization(self, method: str, uri: str, body: bytes = b"") -> str | None:
-        if self.scheme == "basic":
-            token = base64.b64encode(f"{self.username}:{self.password}".encode()).decode("ascii")
-            return f"Basic {token}"
-        if self.scheme != "digest":
-            return None
-        self.nc += 1
-        p = self.params
-        cnonce = secrets.token_hex(8)
-        qops = [q.strip() for q in p.get("qop", "").split(",") if q.strip()]
-        qop = "auth" if "auth" in qops or not qops else qops[0]
-        response = digest_response(
-            self.username,
-            self.password,
-            method,
-            uri,
-            realm=p.get("realm", ""),
-            nonce=p.get("nonce", ""),
-            algorithm=p.get("algorithm", "MD5"),
-            qop=qop if qops else None,
-            nc=f"{self.nc:08x}",
-            cnonce=cnonce,
-            body=body,
-        )
-        fields = [
-            f"username={_quote(self.username)}",
-            f"realm={_quote(p.get('realm', ''))}",
-            f"nonce={_quote(p.get('nonce', ''))}",
-            f"uri={_quote(uri)}",
-            f"algorithm={p.get('algorithm', 'MD5')}",
-            f"response={_quote(response)}",
-        ]
-        if qops:
-            fields += [f"qop={qop}", f"nc={self.nc:08x}", f"cnonce={_quote(cnonce)}"]
-        if "opaque" in p:
-            fields.append(f"opaque={_quote(p['opaque'])}")
-        return "Digest " + ", ".join(fields)
 
 
 # --- from the shell ---------------------------------------------------------------------------

@@ -1,4 +1,9 @@
-"""HTTP authentication of CPEs: Digest (RFC 7616, and RFC 2069 without qop) and Basic over TLS.
+"""HTTP authentication, both sides: Digest (RFC 7616, and RFC 2069 without qop) and Basic.
+
+The server's side checks CPEs (Basic only over TLS unless allowed); the
+client's side (``DigestAuth``) answers a challenge: the simulated phone's to the
+ACS, and the ACS's to a phone on a connection request. One Digest computation,
+``digest_response``, serves both.
 
 Nonces are stateless: a timestamp signed with the server's secret, so any worker
 process (or machine sharing the secret) can check a nonce another one issued,
@@ -16,6 +21,7 @@ import hmac
 import re
 import secrets
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 _PARAM = re.compile(r'\s*([a-zA-Z0-9_-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))\s*,?')
@@ -170,3 +176,100 @@ def digest_response(
     if qop is None:
         return h(f"{ha1}:{nonce}:{ha2}")
     return h(f"{ha1}:{nonce}:{nc}:{cnonce}:{qop}:{ha2}")
+
+
+# --- the client's side: answering a challenge ------------------------------------------------
+
+_CHALLENGE_PARAM = re.compile(
+    r"""[\s,]*([!#$%&'*+.^_`|~0-9A-Za-z-]+)(?:\s*=\s*("(?:[^"\\]|\\.)*"|[^\s,]*))?"""
+)
+
+
+def parse_challenges(headers: Iterable[str]) -> list[tuple[str, dict[str, str]]]:
+    """``WWW-Authenticate`` values -> [(scheme, params)], several challenges per header allowed."""
+    challenges: list[tuple[str, dict[str, str]]] = []
+    for header in headers:
+        for m in _CHALLENGE_PARAM.finditer(header):
+            name, value = m.group(1), m.group(2)
+            if value is None:
+                challenges.append((name.lower(), {}))
+            elif challenges:
+                if value.startswith('"'):
+                    value = re.sub(r"\\(.)", r"\1", value[1:-1])
+                challenges[-1][1][name.lower()] = value
+    return challenges
+
+
+def _quote(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+class DigestAuth:
+    """The client's side of HTTP authentication: Digest (RFC 7616, or RFC 2069 without qop) or Basic.
+
+    After a Digest challenge every later request carries credentials for the
+    same nonce with a growing nonce count, as RFC 7616 intends; a second
+    challenge for a nonce already answered means the credentials were refused.
+    """
+
+    def __init__(self, username: str, password: str) -> None:
+        self.username = username
+        self.password = password
+        self.scheme: str | None = None
+        self.params: dict[str, str] = {}
+        self.nc = 0
+
+    def challenge(self, headers: Iterable[str]) -> bool:
+        """Take a 401's challenges; False when there is nothing (new) to answer them with."""
+        if not self.username and not self.password:
+            return False
+        challenges = dict(reversed(parse_challenges(headers)))  # the first of a scheme wins
+        digest = challenges.get("digest")
+        if digest is not None and digest.get("algorithm", "MD5").upper().removesuffix("-SESS") in HASHES:
+            stale = digest.get("stale", "").lower() == "true"
+            if self.scheme == "digest" and digest.get("nonce") == self.params.get("nonce") and not stale:
+                return False
+            self.scheme, self.params, self.nc = "digest", digest, 0
+            return True
+        if "basic" in challenges and self.scheme != "basic":
+            self.scheme = "basic"
+            return True
+        return False
+
+    def authorization(self, method: str, uri: str, body: bytes = b"") -> str | None:
+        if self.scheme == "basic":
+            token = base64.b64encode(f"{self.username}:{self.password}".encode()).decode("ascii")
+            return f"Basic {token}"
+        if self.scheme != "digest":
+            return None
+        self.nc += 1
+        p = self.params
+        cnonce = secrets.token_hex(8)
+        qops = [q.strip() for q in p.get("qop", "").split(",") if q.strip()]
+        qop = "auth" if "auth" in qops or not qops else qops[0]
+        response = digest_response(
+            self.username,
+            self.password,
+            method,
+            uri,
+            realm=p.get("realm", ""),
+            nonce=p.get("nonce", ""),
+            algorithm=p.get("algorithm", "MD5"),
+            qop=qop if qops else None,
+            nc=f"{self.nc:08x}",
+            cnonce=cnonce,
+            body=body,
+        )
+        fields = [
+            f"username={_quote(self.username)}",
+            f"realm={_quote(p.get('realm', ''))}",
+            f"nonce={_quote(p.get('nonce', ''))}",
+            f"uri={_quote(uri)}",
+            f"algorithm={p.get('algorithm', 'MD5')}",
+            f"response={_quote(response)}",
+        ]
+        if qops:
+            fields += [f"qop={qop}", f"nc={self.nc:08x}", f"cnonce={_quote(cnonce)}"]
+        if "opaque" in p:
+            fields.append(f"opaque={_quote(p['opaque'])}")
+        return "Digest " + ", ".join(fields)

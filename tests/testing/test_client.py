@@ -13,7 +13,8 @@ import pytest
 from acs import cwmp
 from acs.cwmp import rpc
 from acs.testing import SessionError, SimulatedPhone, run_session
-from acs.testing.client import DigestAuth, digest_response, main, parse_challenges
+from acs.testing.client import main
+from acs.web.auth import DigestAuth, digest_response, parse_challenges
 from tests.testing.scripted import Clock
 
 

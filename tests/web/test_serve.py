@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from acs import cwmp
 from acs.cli import main
 from acs.cwmp import rpc
-from acs.testing.client import DigestAuth
+from acs.web.auth import DigestAuth
 from tests.cwmp_messages import inform, message
 from tests.web.conftest import CPE_PASSWORD, CPE_USERNAME, Server
 
