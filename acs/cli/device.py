@@ -8,10 +8,12 @@ from datetime import timedelta
 from typing import Any
 
 import click
+from sqlalchemy.engine import Engine
 
 from acs.cli.common import Duration, db_option, echo_json, echo_table, open_store, show_time
+from acs.connreq import Options, blocking
 from acs.provisioning import preprovision
-from acs.store import inventory
+from acs.store import connection_requests, inventory
 from acs.store.schema import utcnow
 
 
@@ -74,6 +76,24 @@ def find_device(conn: Any, key: str) -> dict[str, Any]:
     return dev
 
 
+def connreq_options() -> Options:
+    """Connection-request settings from ``ACS_CONNREQ_*``, or a click error naming the bad variable."""
+    try:
+        return Options.from_env()
+    except ValueError as e:
+        raise click.ClickException(str(e)) from None
+
+
+def kick_devices(
+    engine: Engine, device_ids: list[str], options: Options, *, err: bool = False
+) -> list[dict[str, Any]]:
+    """Send each device a connection request; say what came of each (on stderr with ``err``)."""
+    results = blocking.kick(engine, device_ids, options)
+    for r in results:
+        click.echo(f"connection request to {r.device_id}: {r.summary()}", err=err)
+    return [r.to_json() for r in results]
+
+
 @click.group()
 def device() -> None:
     """Devices (phones and other CPEs) the ACS knows."""
@@ -128,6 +148,7 @@ def show(db: str | None, key: str, prefix: str | None, as_json: bool, show_secre
     with engine.connect() as conn:
         dev = find_device(conn, key)
         params = inventory.get_parameters(conn, dev["id"], "" if prefix in (None, ".") else prefix)
+        kicks = connection_requests.history(conn, dev["id"], limit=1)
     if prefix is None:
         params = []
     if not show_secrets:
@@ -136,6 +157,7 @@ def show(db: str | None, key: str, prefix: str | None, as_json: bool, show_secre
                 p["value"] = inventory.redact(p["value"])
     for secret in ("connection_request_password", "password"):
         dev.pop(secret, None)  # never shown
+    dev["last_connection_request"] = kicks[0] if kicks else None
     if as_json:
         echo_json(dev | ({"parameters": params} if prefix is not None else {}))
         return
@@ -144,7 +166,7 @@ def show(db: str | None, key: str, prefix: str | None, as_json: bool, show_secre
         shown = (
             show_time(v)
             if k in ("first_inform", "last_inform", "last_boot", "last_bootstrap", "created_at")
-            else (", ".join(v) if isinstance(v, list) else v)
+            else (", ".join(v) if isinstance(v, list) else _kick_line(v) if isinstance(v, dict) else v)
         )
         click.echo(f"{k.replace('_', ' '):<{width}}  {shown if shown not in (None, '') else '-'}")
     if prefix is not None:
@@ -163,11 +185,28 @@ def show(db: str | None, key: str, prefix: str | None, as_json: bool, show_secre
 @device.command()
 @db_option
 @click.argument("key", metavar="ID|MAC|SERIAL")
-@click.option("--username", default=None, help="The user name the device authenticates with.")
+@click.option("--username", default=None, help="The user name.")
 @click.option("--password", default=None, help="Its password (prompted when not given).")
-@click.option("--clear", is_flag=True, help="Remove them: the device uses the shared credentials again.")
-def credentials(db: str | None, key: str, username: str | None, password: str | None, clear: bool) -> None:
-    """Set the credentials a device authenticates to the ACS with (ManagementServer.Username/Password)."""
+@click.option("--clear", is_flag=True, help="Remove them.")
+@click.option(
+    "--connection-request",
+    is_flag=True,
+    help="Set the ConnectionRequestUsername/Password the device checks connection requests with, "
+    "when known out of band (a SetParameterValues of them through the ACS records them by itself).",
+)
+def credentials(
+    db: str | None,
+    key: str,
+    username: str | None,
+    password: str | None,
+    clear: bool,
+    connection_request: bool,
+) -> None:
+    """Set the credentials a device authenticates to the ACS with (ManagementServer.Username/Password);
+    with --connection-request, those the ACS answers the device's connection-request challenge with.
+
+    Without --connection-request, --clear makes the device use the server's shared credentials again.
+    """
     if clear == (username is not None):
         raise click.UsageError("give --username (and --password), or --clear")
     if username is not None and password is None:
@@ -175,14 +214,96 @@ def credentials(db: str | None, key: str, username: str | None, password: str | 
     engine = open_store(db)
     with engine.begin() as conn:
         dev = find_device(conn, key)
-        try:
-            inventory.set_credentials(conn, dev["id"], username, password)
-        except ValueError as e:
-            raise click.ClickException(str(e)) from None
-    if clear:
+        if connection_request:
+            connection_requests.set_credentials(conn, dev["id"], username, password)
+        else:
+            try:
+                inventory.set_credentials(conn, dev["id"], username, password)
+            except ValueError as e:
+                raise click.ClickException(str(e)) from None
+    if connection_request:
+        said = "forgotten" if clear else f"set: user name {username!r}"
+        click.echo(f"{dev['id']}: connection-request credentials {said}")
+    elif clear:
         click.echo(f"{dev['id']} uses the shared CPE credentials again")
     else:
         click.echo(f"{dev['id']} authenticates as {username!r}")
+
+
+@device.command()
+@db_option
+@click.argument("keys", nargs=-1, required=True, metavar="ID|MAC|SERIAL...")
+@click.option("--json", "as_json", is_flag=True, help="JSON instead of text.")
+def kick(db: str | None, keys: tuple[str, ...], as_json: bool) -> None:
+    """Send devices a connection request: each opens a session now and gets its queued tasks.
+
+    HTTP Digest to the ConnectionRequestURL first; UDP (TR-069 Annex G) when HTTP cannot reach a
+    device that reported a UDPConnectionRequestAddress. Exits 1 if any request did not get through.
+    Settings: ACS_CONNREQ_TIMEOUT (s, default 5), ACS_CONNREQ_MIN_INTERVAL (s between two requests to
+    one device, default 5), ACS_CONNREQ_CONCURRENCY (default 50), ACS_CONNREQ_ALLOW_BASIC (0/1).
+    """
+    options = connreq_options()
+    engine = open_store(db)
+    with engine.connect() as conn:
+        ids = list(dict.fromkeys(find_device(conn, k)["id"] for k in keys))
+    results = kick_devices(engine, ids, options, err=as_json)
+    if as_json:
+        echo_json(results)
+    if any(r["outcome"] != "sent" for r in results):
+        raise SystemExit(1)
+
+
+@device.command("connection-requests")
+@db_option
+@click.argument("key", metavar="ID|MAC|SERIAL")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1))
+@click.option("--json", "as_json", is_flag=True, help="JSON instead of a table.")
+def connection_requests_(db: str | None, key: str, limit: int, as_json: bool) -> None:
+    """The connection requests sent to a device and what came of each, newest first."""
+    _history(
+        db,
+        key,
+        limit,
+        as_json,
+        connection_requests.history,
+        ("requested", "method", "outcome", "seconds", "detail"),
+        lambda r: (
+            show_time(r["requested_at"]),
+            r["method"],
+            r["outcome"],
+            _seconds(r["elapsed"]),
+            r["detail"],
+        ),
+    )
+
+
+def _history(
+    db: str | None,
+    key: str,
+    limit: int,
+    as_json: bool,
+    fetch: Callable[[Any, str, int], list[dict[str, Any]]],
+    headers: tuple[str, ...],
+    cells: Callable[[dict[str, Any]], tuple[Any, ...]],
+) -> None:
+    """A device's rows of some history, newest first: a table, or JSON."""
+    with open_store(db).connect() as conn:
+        dev = find_device(conn, key)
+        rows = fetch(conn, dev["id"], limit)
+    if as_json:
+        echo_json(rows)
+        return
+    echo_table(headers, [cells(r) for r in rows])
+
+
+def _seconds(elapsed: float | None) -> str:
+    return "" if elapsed is None else f"{elapsed:.3f}"
+
+
+def _kick_line(row: dict[str, Any]) -> str:
+    """``device show``'s line for the latest connection request."""
+    how = f"{row['method'].upper()} " if row["method"] else ""
+    return f"{show_time(row['requested_at'])} {how}{row['outcome']}: {row['detail']}"
 
 
 @device.command()
@@ -192,15 +313,14 @@ def credentials(db: str | None, key: str, username: str | None, password: str | 
 @click.option("--json", "as_json", is_flag=True, help="JSON instead of a table.")
 def events(db: str | None, key: str, limit: int, as_json: bool) -> None:
     """The events a device informed (0 BOOTSTRAP, 1 BOOT, M Reboot...), newest first."""
-    with open_store(db).connect() as conn:
-        dev = find_device(conn, key)
-        rows = inventory.get_events(conn, dev["id"], limit)
-    if as_json:
-        echo_json(rows)
-        return
-    echo_table(
+    _history(
+        db,
+        key,
+        limit,
+        as_json,
+        inventory.get_events,
         ("received", "event", "command key", "session"),
-        [(show_time(r["received_at"]), r["code"], r["command_key"], r["session_id"]) for r in rows],
+        lambda r: (show_time(r["received_at"]), r["code"], r["command_key"], r["session_id"]),
     )
 
 

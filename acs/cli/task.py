@@ -19,7 +19,7 @@ import click
 from sqlalchemy.engine import Engine
 
 from acs.cli.common import Duration, db_option, echo_json, echo_table, open_store, show_time
-from acs.cli.device import device_filters, find_device, select_devices
+from acs.cli.device import connreq_options, device_filters, find_device, kick_devices, select_devices
 from acs.cwmp.faults import describe
 from acs.cwmp.values import TYPES
 from acs.jobs import queue
@@ -79,6 +79,12 @@ def _task_options(f: Callable[..., Any]) -> Callable[..., Any]:
             metavar="[SECONDS]",
             help="Follow the tasks until they complete (default 300 s).",
         ),
+        click.option(
+            "--now",
+            is_flag=True,
+            help="Then send each device a connection request, so that it opens a session now "
+            "(HTTP Digest, or UDP; settings from ACS_CONNREQ_* variables).",
+        ),
         click.option("--json", "as_json", is_flag=True, help="JSON output."),
     ]
     for option in reversed(options):
@@ -109,6 +115,7 @@ def _queue(kind: str, args: dict[str, Any], opts: dict[str, Any]) -> None:
             "say which devices: --device, a filter (--product-class, --tag, ...), --csv FILE or --all"
         )
     expires = utcnow() + opts["expires"] if opts["expires"] else None
+    kick_options = connreq_options() if opts["now"] else None
     with engine.begin() as conn:
         targets = select_devices(conn, keys=keys, **filters)
         if keys:
@@ -136,12 +143,22 @@ def _queue(kind: str, args: dict[str, Any], opts: dict[str, Any]) -> None:
             ]
         except queue.QueueError as e:
             raise click.ClickException(str(e)) from None
-    if opts["as_json"] and opts["wait"] is None:
-        echo_json({"job": job, "tasks": ids})
-    elif not opts["as_json"]:
+    if not opts["as_json"]:
         where = targets[0]["id"] if len(targets) == 1 else f"{len(targets)} devices (job {job})"
         first = f"task {ids[0]}" if len(ids) == 1 else f"{len(ids)} tasks ({ids[0]}..{ids[-1]})"
-        click.echo(f"queued {kind} as {first} for {where}; it is sent at the device's next session")
+        when = (
+            "asking the device for a session now"
+            if opts["now"]
+            else "it is sent at the device's next session"
+        )
+        click.echo(f"queued {kind} as {first} for {where}; {when}")
+    kicks = (
+        kick_devices(engine, [t["id"] for t in targets], kick_options, err=opts["as_json"])
+        if opts["now"]
+        else []
+    )
+    if opts["as_json"] and opts["wait"] is None:
+        echo_json({"job": job, "tasks": ids} | ({"connection_requests": kicks} if opts["now"] else {}))
     if opts["wait"] is not None:
         _wait(engine, ids, opts["wait"], as_json=opts["as_json"])
 

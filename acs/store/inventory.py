@@ -32,6 +32,14 @@ _DEVICE_FACTS = {
 }
 
 
+#: the credentials the CPE checks connection requests with; the password is write-only on the CPE (it
+#: reads back empty), so only a SetParameterValues by the ACS tells it
+_CONNECTION_REQUEST_CREDENTIALS = {
+    ".ManagementServer.ConnectionRequestUsername": "connection_request_username",
+    ".ManagementServer.ConnectionRequestPassword": "connection_request_password",
+}
+
+
 def normalize_mac(text: str) -> str | None:
     """``00:56:2B:04:36:15`` / ``0056.2b04.3615`` / ``00562b043615`` -> ``00562b043615``."""
     digits = "".join(c for c in text.lower() if c in "0123456789abcdef")
@@ -48,6 +56,23 @@ def device_facts(params: Iterable[rpc.ParameterValueStruct]) -> dict[str, Any]:
     if facts.get("mac", "") is None:
         del facts["mac"]
     return facts
+
+
+def record_facts(
+    conn: Connection, device_id: str, params: Iterable[rpc.ParameterValueStruct], *, written: bool
+) -> None:
+    """Keep the device row in step with values a GetParameterValuesResponse reported (``written``
+    False) or a successful SetParameterValues wrote (True), such as a UDPConnectionRequestAddress
+    that no Inform carries, or the connection-request credentials the ACS set."""
+    params = list(params)
+    facts = device_facts(params)
+    if written:
+        for p in params:
+            for suffix, column in _CONNECTION_REQUEST_CREDENTIALS.items():
+                if p.Name.endswith(suffix):
+                    facts[column] = values.encode(p.Value, p.Type)
+    if facts:
+        conn.execute(devices.update().where(devices.c.id == device_id).values(**facts))
 
 
 @functools.cache

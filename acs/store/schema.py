@@ -27,6 +27,9 @@ metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 
 TASK_STATUSES = ("pending", "sent", "done", "fault", "expired", "cancelled")
 SESSION_STATUSES = ("open", "ended", "timed_out", "failed")
+#: what became of a connection request: the CPE answered 200/204 (or the UDP datagrams left), it
+#: answered 401/503, nothing listens or routes there, no answer in time, anything else
+CONNECTION_REQUEST_OUTCOMES = ("sent", "refused", "unreachable", "timed_out", "error")
 
 
 def utcnow() -> datetime:
@@ -75,9 +78,9 @@ def _device_fk() -> sa.ForeignKey:
     return sa.ForeignKey("devices.id", ondelete="CASCADE")
 
 
-def _status_check(statuses: tuple[str, ...]) -> sa.CheckConstraint:
+def _status_check(statuses: tuple[str, ...], column: str = "status") -> sa.CheckConstraint:
     allowed = ", ".join(f"'{s}'" for s in statuses)
-    return sa.CheckConstraint(f"status IN ({allowed})", name="status")
+    return sa.CheckConstraint(f"{column} IN ({allowed})", name=column)
 
 
 devices = sa.Table(
@@ -229,4 +232,22 @@ policies = sa.Table(
     sa.Column("tasks", JSONDoc, nullable=False),
     sa.Column("priority", sa.Integer, nullable=False, server_default="0"),
     sa.Column("created_at", UTCDateTime, nullable=False, default=utcnow),
+)
+
+connection_requests = sa.Table(
+    "connection_requests",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("device_id", sa.Text, _device_fk(), nullable=False),
+    sa.Column("requested_at", UTCDateTime, nullable=False, default=utcnow),
+    # "http" or "udp"; NULL when the device reported no address to try
+    sa.Column("method", sa.Text),
+    sa.Column("outcome", sa.Text, nullable=False),
+    # In words: the HTTP status, the socket error, how many datagrams left...
+    sa.Column("detail", sa.Text),
+    # Seconds from the first byte sent to the outcome.
+    sa.Column("elapsed", sa.Float),
+    _status_check(CONNECTION_REQUEST_OUTCOMES, "outcome"),
+    # "a device's latest requests": the history, and the per-device rate limit across processes
+    sa.Index("ix_connection_requests_device_id_requested_at", "device_id", "requested_at"),
 )

@@ -287,6 +287,10 @@ class PhoneIdentity:
     acs_url: str = ""
     username: str = ""
     password: str = ""
+    #: where the phone takes connection requests, when something really listens there
+    #: (``acs.testing.connreq``); "" for none; None: the made-up address of ``ip``
+    http_listener: str | None = None
+    udp_listener: str | None = None
 
     @property
     def mac_colons(self) -> str:
@@ -294,7 +298,11 @@ class PhoneIdentity:
 
     @property
     def connection_request_url(self) -> str:
-        return f"http://{self.ip}:7547/{self.mac}"
+        return f"http://{self.ip}:7547/{self.mac}" if self.http_listener is None else self.http_listener
+
+    @property
+    def udp_connection_request_address(self) -> str:
+        return f"{self.ip}:7547" if self.udp_listener is None else self.udp_listener
 
 
 def ip_for_mac(mac: str) -> str:
@@ -441,8 +449,11 @@ def _management_server(m: DataModel, ident: PhoneIdentity) -> None:
         "DefaultActiveNotificationThrottle": _u(0),
         "CWMPRetryMinimumWaitInterval": _u(5),
         "CWMPRetryIntervalMultiplier": _u(2000),
-        "HTTPConnectionRequestEnable": _b(True),
-        "UDPConnectionRequestAddress": _ro(f"{ident.ip}:7547"),
+        "HTTPConnectionRequestEnable": _b(bool(ident.connection_request_url)),
+        # reported in every Inform by a phone that listens for UDP, as it would under active notification
+        "UDPConnectionRequestAddress": _ro(
+            ident.udp_connection_request_address, forced_inform=bool(ident.udp_listener)
+        ),
         "STUNEnable": _b(False),
         "STUNServerAddress": _rw(""),
         "STUNServerPort": _u(3478),

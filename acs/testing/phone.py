@@ -206,6 +206,19 @@ class SimulatedPhone:
         version = firmware_version(self.software_version).partition("MPP")[0]
         return f"Cisco-{self.identity.model.product_class}/{version} ({self.mac})"
 
+    def listen_for_connection_requests(self, http_url: str, udp_address: str) -> None:
+        """Where the phone takes connection requests ("": not that way), as its Informs then report.
+
+        Set by :class:`acs.testing.connreq.ConnectionRequestListener`; kept across a factory reset,
+        like the network address it stands for.
+        """
+        self.identity = dataclasses.replace(self.identity, http_listener=http_url, udp_listener=udp_address)
+        ms = "Device.ManagementServer."
+        self.model.set(ms + "ConnectionRequestURL", self.identity.connection_request_url)
+        self.model.set(ms + "HTTPConnectionRequestEnable", bool(http_url))
+        udp = self.model.parameter(ms + "UDPConnectionRequestAddress")
+        udp.value, udp.forced_inform = udp_address, bool(udp_address)
+
     def value(self, path: str) -> Any:
         """A parameter's value as the phone holds it (secrets included), for tests and drivers."""
         return self._read(path, self.model.parameter(path), reveal=True)

@@ -214,13 +214,16 @@ class CwmpBackend:
         match response:
             case rpc.GetParameterValuesResponse(ParameterList=params):
                 inventory.store_values(conn, device_id, params, now)
+                inventory.record_facts(conn, device_id, params, written=False)
             case rpc.GetParameterNamesResponse(ParameterList=infos):
                 inventory.store_names(conn, device_id, infos, now)
                 policies.after_names(conn, task, (i.Name for i in infos))
             case rpc.GetParameterAttributesResponse(ParameterList=attrs):
                 inventory.store_attributes(conn, device_id, attrs, now)
             case rpc.SetParameterValuesResponse():
-                inventory.store_values(conn, device_id, _request(conn, task).ParameterList, now)
+                written = _request(conn, task).ParameterList
+                inventory.store_values(conn, device_id, written, now)
+                inventory.record_facts(conn, device_id, written, written=True)
             case rpc.SetParameterAttributesResponse():
                 request = build_request(task.kind, task.args)
                 inventory.set_attributes(conn, device_id, request.ParameterList)
