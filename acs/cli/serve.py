@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 from sqlalchemy.engine import Engine
+from twisted.logger import STDLibLogObserver, globalLogBeginner
 
 from acs.cli.common import db_option
 from acs.store.engine import StoreError, create_engine, database_url, ensure_schema, show_url
@@ -78,6 +79,11 @@ log = logging.getLogger("acs")
     help="Processes serving the port; any of them can continue any session.",
 )
 @click.option(
+    "--access-log",
+    is_flag=True,
+    help="Log every HTTP request (off by default: a line per message is costly).",
+)
+@click.option(
     "--tls-key",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="PEM private key for --tls-cert (default: the same file).",
@@ -96,6 +102,7 @@ def serve(
     tls_cert: Path | None,
     tls_key: Path | None,
     workers: int,
+    access_log: bool,
 ) -> None:
     """Serve CWMP sessions: phones inform, the ACS answers and sends their queued tasks.
 
@@ -108,6 +115,9 @@ def serve(
         level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # Twisted's own messages (unhandled errors, the access log) go to the same log; unrouted, Twisted
+    # would format them into a buffer of 64k events nobody reads.
+    globalLogBeginner.beginLoggingTo([STDLibLogObserver()], redirectStandardIO=False)
     if (cpe_username is None) != (cpe_password is None):
         raise click.UsageError("give --cpe-username and --cpe-password together")
     if tls_key is not None and tls_cert is None:
@@ -137,6 +147,7 @@ def serve(
         tls_cert=tls_cert,
         tls_key=tls_key or tls_cert,
         workers=workers,
+        access_log=access_log,
     )
     if inherited_fd() is not None:
         pass  # a worker: the first process has said it all
@@ -186,6 +197,7 @@ def _worker_command(
     ]
     argv += [] if options.auth else ["--no-auth"]
     argv += ["--allow-basic"] if options.allow_basic else []
+    argv += ["--access-log"] if options.access_log else []
     if options.tls_cert is not None:
         argv += ["--tls-cert", str(options.tls_cert), "--tls-key", str(options.tls_key or options.tls_cert)]
     env = dict(os.environ) | {"ACS_DATABASE_URL": engine.url.render_as_string(hide_password=False)}

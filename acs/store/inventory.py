@@ -82,7 +82,7 @@ def _upsert_statement(
     keys: tuple[str, ...],
     update: tuple[str, ...],
     changed: tuple[str, ...],
-    returning: bool = False,
+    returning: tuple[str, ...] = (),
 ) -> Any:
     dialect = postgresql if dialect_name == "postgresql" else sqlite
     stmt = dialect.insert(table)
@@ -94,7 +94,7 @@ def _upsert_statement(
         set_={c: stmt.excluded[c] for c in update},
         where=where,
     )
-    return stmt.returning(table) if returning else stmt
+    return stmt.returning(*(table.c[c] for c in returning)) if returning else stmt
 
 
 def _upsert(
@@ -111,6 +111,10 @@ def _upsert(
         conn.execute(_upsert_statement(conn.dialect.name, table, keys, update, changed), rows)
 
 
+#: the device columns record_device returns
+RECORDED = ("id", "oui", "product_class", "software_version", "first_inform")
+
+
 def record_device(
     conn: Connection,
     device_id: str,
@@ -120,9 +124,9 @@ def record_device(
     remote_addr: str | None,
     now: datetime,
 ) -> dict[str, Any]:
-    """Store who the device is, from its Inform; returns the device row.
+    """Store who the device is, from its Inform; returns what policies match on (``RECORDED``).
 
-    The row's ``first_inform`` is ``now`` when this Inform was the device's first.
+    ``first_inform`` is ``now`` when this Inform was the device's first.
     """
     codes = set(inform.event_codes)
     dev = inform.DeviceId
@@ -142,7 +146,7 @@ def record_device(
     if "0 BOOTSTRAP" in codes:
         row["last_bootstrap"] = now
     update = tuple(c for c in row if c != "id")
-    stmt = _upsert_statement(conn.dialect.name, devices, ("id",), update, (), returning=True)
+    stmt = _upsert_statement(conn.dialect.name, devices, ("id",), update, (), returning=RECORDED)
     return dict(conn.execute(stmt, row | {"first_inform": now, "created_at": now}).mappings().one())
 
 

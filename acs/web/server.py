@@ -41,6 +41,7 @@ class ServeOptions:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     workers: int = 1
+    access_log: bool = False
 
     def cpe_auth(self) -> CpeAuth | None:
         if not self.auth:
@@ -66,13 +67,20 @@ class ServeOptions:
 _PEM_CERT = re.compile(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.S)
 
 
+class QuietSite(server.Site):
+    """A Site without an access log: at hundreds of sessions a second it is mostly cost."""
+
+    def log(self, request: server.Request) -> None:
+        pass
+
+
 def cwmp_site(backend: CwmpBackend, pool: ThreadPool, options: ServeOptions, reactor: Any) -> server.Site:
     """The CWMP endpoint on every path: phones are given URLs like /, /acs or /cwmp."""
     resource = CwmpResource(
         backend, pool, max_size=options.max_body, auth=options.cpe_auth(), reactor=reactor
     )
     # CWMP bodies are SOAP, never form posts: don't let twisted.web parse them as such.
-    site = server.Site(resource, parsePOSTFormSubmission=False)
+    site = (server.Site if options.access_log else QuietSite)(resource, parsePOSTFormSubmission=False)
     site.requestFactory = type("CwmpRequest", (LimitedRequest,), {"max_size": options.max_body})
     site.displayTracebacks = False
     return site

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import http.client
 import json
+import time
 
 from click.testing import CliRunner
 
@@ -13,7 +14,7 @@ from acs.cli import main
 from acs.cwmp import rpc
 from acs.web.auth import DigestAuth
 from tests.cwmp_messages import inform, message
-from tests.web.conftest import CPE_PASSWORD, CPE_USERNAME, Server
+from tests.web.conftest import CPE_PASSWORD, CPE_USERNAME, Server, start_server
 
 DEVICE = "00562B-CP-7841-3PCC-FCH2233A1B2"
 BOOT_PARAMS = {
@@ -325,3 +326,20 @@ def test_a_cpe_that_hangs_up_mid_request_breaks_nothing(server: Server) -> None:
     time.sleep(1)
     assert Cpe(server).post(inform("1 BOOT"))[0] == 200
     assert "Traceback" not in "".join(server.log)
+
+
+def test_the_access_log_is_off_unless_asked_for(server: Server, db_url: str) -> None:
+    assert Cpe(server).post(inform("1 BOOT"))[0] == 200
+    logged = start_server(
+        db_url, "--cpe-username", CPE_USERNAME, "--cpe-password", CPE_PASSWORD, "--access-log"
+    )
+    try:
+        assert Cpe(logged).post(inform("1 BOOT"))[0] == 200
+        deadline = time.monotonic() + 5
+        while not any('"POST / HTTP/1.1" 200' in line for line in logged.log) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert any('"POST / HTTP/1.1" 401' in line for line in logged.log)  # through the server's log
+        assert any('"POST / HTTP/1.1" 200' in line for line in logged.log)
+    finally:
+        logged.stop()
+    assert not any("POST / HTTP/1.1" in line for line in server.log)
