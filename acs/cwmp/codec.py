@@ -90,19 +90,26 @@ def _version_key(v: str) -> tuple[int, ...]:
 # --- the reading side ------------------------------------------------------------------------
 
 
+def hardened_parser(*, recover: bool = False) -> etree.XMLParser:
+    """An lxml parser that resolves no entity, loads no DTD, touches no network and drops
+    comments and PIs: for XML from the network (CWMP messages, flat profiles)."""
+    return etree.XMLParser(
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        dtd_validation=False,
+        huge_tree=False,
+        remove_comments=True,
+        remove_pis=True,
+        recover=recover,
+    )
+
+
 class _Parsers(threading.local):
     """lxml parsers are not safe to share between threads; one hardened parser per thread."""
 
     def __init__(self) -> None:
-        self.parser = etree.XMLParser(
-            resolve_entities=False,
-            no_network=True,
-            load_dtd=False,
-            dtd_validation=False,
-            huge_tree=False,
-            remove_comments=True,
-            remove_pis=True,
-        )
+        self.parser = hardened_parser()
 
 
 _parsers = _Parsers()
