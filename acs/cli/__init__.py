@@ -17,8 +17,9 @@ def main() -> None:
 from acs.cli.db import db  # noqa: E402
 from acs.cli.device import device  # noqa: E402
 from acs.cli.policy import policy  # noqa: E402
+from acs.cli.profile import profile  # noqa: E402
 from acs.cli.serve import serve  # noqa: E402
 from acs.cli.task import task  # noqa: E402
 
-for command in (serve, device, task, policy, db):
+for command in (serve, device, task, policy, profile, db):
     main.add_command(command)

@@ -12,7 +12,8 @@ from sqlalchemy.engine import Engine
 
 from acs.cli.common import Duration, db_option, echo_json, echo_table, open_store, show_time
 from acs.connreq import Options, blocking
-from acs.provisioning import preprovision
+from acs.provisioning import flatprofile, preprovision, tr069
+from acs.provisioning.mapping import MapError
 from acs.store import connection_requests, inventory
 from acs.store.schema import utcnow
 
@@ -142,11 +143,27 @@ def list_(db: str | None, limit: int, as_json: bool, **filters: Any) -> None:
 @click.option(
     "--show-secrets", is_flag=True, help="Show the values of password parameters instead of a mask."
 )
-def show(db: str | None, key: str, prefix: str | None, as_json: bool, show_secrets: bool) -> None:
+@click.option(
+    "--xml",
+    "as_xml",
+    is_flag=True,
+    help="The stored values under their Cisco flat-profile names, as XML (see acs profile).",
+)
+def show(
+    db: str | None, key: str, prefix: str | None, as_json: bool, show_secrets: bool, as_xml: bool
+) -> None:
     """Show a device's facts and, with --params, its stored parameter tree (passwords masked)."""
     engine = open_store(db)
     with engine.connect() as conn:
         dev = find_device(conn, key)
+        if as_xml:
+            try:
+                xml = tr069.stored_as_xml(conn, dev["id"])
+            except MapError as e:
+                raise click.ClickException(str(e)) from None
+            shown = xml if show_secrets else flatprofile.mask_secrets(xml)
+            click.echo(flatprofile.render(shown, comment=f"{dev['id']}: stored values").decode(), nl=False)
+            return
         params = inventory.get_parameters(conn, dev["id"], "" if prefix in (None, ".") else prefix)
         kicks = connection_requests.history(conn, dev["id"], limit=1)
     if prefix is None:

@@ -36,6 +36,7 @@ from importlib import resources
 from lxml import etree
 
 from acs.cwmp.codec import hardened_parser
+from acs.store import inventory
 
 #: the ``ua`` (user access) values Cisco defines
 USER_ACCESS = ("na", "ro", "rw")
@@ -318,6 +319,23 @@ def _element(node: etree._Element, problems: list[Problem], check_names: bool) -
             )
         )
     return Element(name, value, ua, line, attributes)
+
+
+def is_secret(name: str) -> bool:
+    """Whether an element holds a secret: passwords, GPP_SA..GPP_SD, the RFC 8188 IKM."""
+    return inventory.is_secret(name) or re.fullmatch(r"GPP_S[A-D]|IKM_HTTP_Encrypt_Content", name) is not None
+
+
+def mask_secrets(profile: FlatProfile) -> FlatProfile:
+    """The profile fit to show: secret values masked (``********`` when set)."""
+    return FlatProfile(
+        [
+            Element(e.name, inventory.redact(e.value), e.ua, e.line, dict(e.attributes))
+            if is_secret(e.name)
+            else e
+            for e in profile.effective()
+        ]
+    )
 
 
 # --- rendering --------------------------------------------------------------------------------

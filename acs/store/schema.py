@@ -251,3 +251,58 @@ connection_requests = sa.Table(
     # "a device's latest requests": the history, and the per-device rate limit across processes
     sa.Index("ix_connection_requests_device_id_requested_at", "device_id", "requested_at"),
 )
+
+PROFILE_LEVELS = ("default", "model", "tag", "device")
+KEY_SCOPES = ("device", "tag")
+CBC_DIGESTS = ("md5", "sha256")
+
+# Cisco flat profiles (acs/provisioning/store.py): the XML as the operator gave it, validated.
+profiles = sa.Table(
+    "profiles",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.Text, nullable=False, unique=True),
+    sa.Column("xml", sa.Text, nullable=False),
+    sa.Column("description", sa.Text),
+    sa.Column("created_at", UTCDateTime, nullable=False, default=utcnow),
+    sa.Column("updated_at", UTCDateTime, nullable=False, default=utcnow),
+)
+
+# Where profiles apply; a device's effective profile composes default -> model -> tag -> device.
+profile_assignments = sa.Table(
+    "profile_assignments",
+    metadata,
+    sa.Column("profile_id", sa.Integer, sa.ForeignKey("profiles.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("level", sa.Text, primary_key=True),
+    # "" for default, a ProductClass for model, a tag, or a device id.
+    sa.Column("match", sa.Text, primary_key=True),
+    # Within a level, higher priority is applied later and wins.
+    sa.Column("priority", sa.Integer, nullable=False, server_default="0"),
+    _status_check(PROFILE_LEVELS, "level"),
+    sa.Index("ix_profile_assignments_level_match", "level", "match"),
+)
+
+# Profile encryption keys, per device or per tag; secrets: never shown, never logged.
+profile_keys = sa.Table(
+    "profile_keys",
+    metadata,
+    sa.Column("scope", sa.Text, primary_key=True),
+    sa.Column("match", sa.Text, primary_key=True),
+    # openssl enc -k passphrase: AES-256-CBC, what the phone's Profile_Rule [--key ...] holds.
+    sa.Column("passphrase", sa.Text),
+    # RFC 8188 input keying material: the phone's IKM_HTTP_Encrypt_Content.
+    sa.Column("ikm", sa.Text),
+    sa.Column("updated_at", UTCDateTime, nullable=False, default=utcnow),
+    _status_check(KEY_SCOPES, "scope"),
+)
+
+# Which EVP_BytesToKey digest a model/firmware expects for AES-256-CBC; "" matches any.
+profile_key_digests = sa.Table(
+    "profile_key_digests",
+    metadata,
+    sa.Column("product_class", sa.Text, primary_key=True),
+    # a prefix of SoftwareVersion (sip88xx.11-2); the longest matching prefix wins
+    sa.Column("software_prefix", sa.Text, primary_key=True),
+    sa.Column("digest", sa.Text, nullable=False),
+    _status_check(CBC_DIGESTS, "digest"),
+)
