@@ -8,7 +8,9 @@ two disagree.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
@@ -56,6 +58,24 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
             raise ValueError(f"naive datetime {value.isoformat()} given to the store; pass an aware one")
         value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
+        """The conversion, remembering its last answer: the rows of one statement (a GetParameterValues
+        batch, an Inform's parameters) share one ``now``, converted once instead of once per row."""
+        convert = super().bind_processor(dialect)
+        if convert is None:
+            return None
+        last: tuple[Any, Any] = (object(), None)  # one tuple, swapped whole: safe across threads
+
+        def process(value: Any) -> Any:
+            nonlocal last
+            seen, out = last
+            if value is not seen:
+                out = convert(value)
+                last = (value, out)
+            return out
+
+        return process
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
