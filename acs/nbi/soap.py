@@ -1,0 +1,593 @@
+"""The northbound API's SOAP flavour: devices and tasks as a SOAP 1.1 service with a WSDL.
+
+For OSS systems that speak SOAP rather than REST. spyne declares the service and
+writes its WSDL (``GET /soap?wsdl``); the operations call the same service functions
+as the CLI and the REST API (``acs.store.inventory``, ``acs.jobs.queue``). spyne's
+Twisted server does not import with current Twisted, so the spyne WSGI application
+is served by ``twisted.web.wsgi.WSGIResource`` on a thread pool: its store work never
+runs on the reactor. This is an OSS path, not a per-CPE-message one: spyne's cost
+(about a millisecond per message) does not matter here.
+
+Authentication takes the NBI's API tokens, presented either as an HTTP header
+``Authorization: Bearer <token>`` or, for SOAP stacks that cannot set headers, as a
+WS-Security ``UsernameToken`` whose ``Password`` (PasswordText) is the token (the
+``Username`` is free). Reading needs the ``read`` role, changing tasks ``operator``.
+Every refusal is a SOAP Fault whose faultstring says what was wrong:
+``Client.Unauthorized``, ``Client.Forbidden``, ``Client.NotFound``,
+``Client.InvalidArgument`` (and spyne's ``Client.SchemaValidationError`` for a
+message that does not fit the WSDL).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from lxml import etree
+from spyne import (
+    Application,
+    Array,
+    Boolean,
+    ComplexModel,
+    DateTime,
+    Enum,
+    Fault,
+    Integer,
+    Integer32,
+    ServiceBase,
+    Unicode,
+    UnsignedInteger,
+    rpc,
+)
+from spyne.protocol.soap import Soap11
+from spyne.server.wsgi import WsgiApplication
+from sqlalchemy.engine import Engine
+from twisted.python.threadpool import ThreadPool
+from twisted.web.wsgi import WSGIResource
+
+from acs.jobs import queue
+from acs.jobs.requests import redacted
+from acs.store import inventory
+from acs.store.schema import TASK_STATUSES, utcnow
+
+#: The target namespace of the WSDL and of every element in it.
+NAMESPACE = "urn:acs:nbi:soap:1"
+WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
+#: the UsernameToken Password Type of a digest, which cannot carry a token the server keeps hashed
+_DIGEST_FORM = (
+    "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0#PasswordDigest"
+)
+
+# A Client fault is an answer, not a server error: spyne logs each with a traceback.
+logging.getLogger("spyne.application.client").setLevel(logging.CRITICAL)
+
+
+class AccessDenied(Exception):
+    """Raised by an ``Authorize`` callable: ``status`` 401 (no or unknown token) or 403 (role too low)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+#: Checks a presented token (None: none was presented) against the role an operation needs
+#: (``read`` or ``operator``); returns who it is (recorded as a task's creator) or raises AccessDenied.
+Authorize = Callable[[str | None, str], str]
+
+
+@dataclass(frozen=True)
+class Caller:
+    """What an operation works with: the store, and who called (a task's ``created_by``)."""
+
+    engine: Engine
+    who: str
+
+
+# --- the WSDL's types ------------------------------------------------------------------------
+
+
+def _required(kind: Any) -> Any:
+    return kind(min_occurs=1, nillable=False)
+
+
+class ParameterValueStruct(ComplexModel):
+    """A parameter and its value, as in TR-069 (Type is an xsd type such as xsd:unsignedInt)."""
+
+    __namespace__ = NAMESPACE
+    Name = _required(Unicode)
+    Value = Unicode
+    Type = Unicode
+
+
+class SetParameterAttributesStruct(ComplexModel):
+    """One SetParameterAttributes item, as in TR-069 (a partial path ending in '.' covers its subtree)."""
+
+    __namespace__ = NAMESPACE
+    Name = _required(Unicode)
+    NotificationChange = Boolean
+    Notification = Integer32(ge=0, le=6)
+    AccessListChange = Boolean
+    AccessList = Array(Unicode)
+
+
+class TaskArguments(ComplexModel):
+    """A task's RPC arguments by their TR-069 element names; give those of the task's Kind.
+
+    ``ParameterValues`` is SetParameterValues' ParameterList, ``ParameterAttributes``
+    SetParameterAttributes' one. Omitted arguments take TR-069's defaults (CommandKey and
+    ParameterKey: ``acs-<task id>``).
+    """
+
+    __namespace__ = NAMESPACE
+    ParameterNames = Array(Unicode)
+    ParameterPath = Unicode
+    NextLevel = Boolean
+    ParameterValues = Array(ParameterValueStruct)
+    ParameterAttributes = Array(SetParameterAttributesStruct)
+    ParameterKey = Unicode
+    ObjectName = Unicode
+    CommandKey = Unicode
+    FileType = Unicode
+    URL = Unicode
+    Username = Unicode
+    Password = Unicode
+    FileSize = UnsignedInteger
+    TargetFileName = Unicode
+    DelaySeconds = UnsignedInteger
+    SuccessURL = Unicode
+    FailureURL = Unicode
+
+
+class Parameter(ComplexModel):
+    """A stored parameter of a device (secret values masked)."""
+
+    __namespace__ = NAMESPACE
+    Path = Unicode
+    Value = Unicode
+    Type = Unicode
+    Writable = Boolean
+    ReadAt = DateTime
+
+
+class Device(ComplexModel):
+    """What the ACS knows of a device; Parameters only when GetDevice is given a ParameterPath."""
+
+    __namespace__ = NAMESPACE
+    Id = Unicode
+    OUI = Unicode
+    ProductClass = Unicode
+    SerialNumber = Unicode
+    Manufacturer = Unicode
+    MACAddress = Unicode
+    SoftwareVersion = Unicode
+    HardwareVersion = Unicode
+    ProvisioningCode = Unicode
+    IPAddress = Unicode
+    ConnectionRequestURL = Unicode
+    CWMPVersion = Unicode
+    ParameterKey = Unicode
+    FirstInform = DateTime
+    LastInform = DateTime
+    LastBoot = DateTime
+    LastBootstrap = DateTime
+    CreatedAt = DateTime
+    Tags = Array(Unicode)
+    Parameters = Array(Parameter)
+
+
+TaskKind = Enum(*queue.KINDS, type_name="TaskKind")
+TaskStatus = Enum(*TASK_STATUSES, type_name="TaskStatus")
+
+
+class Task(ComplexModel):
+    """A queued RPC and what became of it. Arguments and Result are JSON text (secrets masked);
+    ParameterValues holds a GetParameterValues answer, typed."""
+
+    __namespace__ = NAMESPACE
+    Id = Integer
+    DeviceId = Unicode
+    Kind = TaskKind
+    Status = TaskStatus
+    Arguments = Unicode
+    CommandKey = Unicode
+    JobId = Unicode
+    Attempts = Integer
+    MaxAttempts = Integer
+    CreatedAt = DateTime
+    SentAt = DateTime
+    SessionId = Unicode
+    AnsweredAt = DateTime
+    CompletedAt = DateTime
+    ExpiresAt = DateTime
+    CreatedBy = Unicode
+    FaultCode = Integer
+    FaultString = Unicode
+    FaultMeaning = Unicode
+    Result = Unicode
+    ParameterValues = Array(ParameterValueStruct)
+
+
+# --- rows -> SOAP records ------------------------------------------------------------------
+
+#: devices column -> Device element; the credentials columns are never shown
+_DEVICE_FIELDS = {
+    "id": "Id",
+    "oui": "OUI",
+    "product_class": "ProductClass",
+    "serial_number": "SerialNumber",
+    "manufacturer": "Manufacturer",
+    "mac": "MACAddress",
+    "software_version": "SoftwareVersion",
+    "hardware_version": "HardwareVersion",
+    "provisioning_code": "ProvisioningCode",
+    "ip": "IPAddress",
+    "connection_request_url": "ConnectionRequestURL",
+    "cwmp_version": "CWMPVersion",
+    "parameter_key": "ParameterKey",
+    "first_inform": "FirstInform",
+    "last_inform": "LastInform",
+    "last_boot": "LastBoot",
+    "last_bootstrap": "LastBootstrap",
+    "created_at": "CreatedAt",
+    "tags": "Tags",
+}
+
+
+def device_record(row: Mapping[str, Any], params: list[dict[str, Any]] | None = None) -> Device:
+    record = Device(**{name: row[column] for column, name in _DEVICE_FIELDS.items() if column in row})
+    if params is not None:
+        record.Parameters = [
+            Parameter(
+                Path=p["path"],
+                Value=inventory.redact(p["value"]) if inventory.is_secret(p["path"]) else p["value"],
+                Type=p["type"],
+                Writable=p["writable"],
+                ReadAt=p["read_at"],
+            )
+            for p in params
+        ]
+    return record
+
+
+def task_record(t: queue.Task) -> Task:
+    record = Task(
+        Id=t.id,
+        DeviceId=t.device_id,
+        Kind=t.kind,
+        Status=t.status,
+        Arguments=json.dumps(redacted(t.args)),
+        CommandKey=t.command_key,
+        JobId=t.job_id,
+        Attempts=t.attempts,
+        MaxAttempts=t.max_attempts,
+        CreatedAt=t.created_at,
+        SentAt=t.sent_at,
+        SessionId=t.session_id,
+        AnsweredAt=t.answered_at,
+        CompletedAt=t.completed_at,
+        ExpiresAt=t.expires_at,
+        CreatedBy=t.created_by,
+        FaultCode=t.fault_code,
+        FaultString=t.fault_string,
+        FaultMeaning=t.fault_meaning,
+        Result=json.dumps(t.result) if t.result is not None else None,
+    )
+    if t.kind == "GetParameterValues" and isinstance(t.result, dict):
+        record.ParameterValues = [
+            ParameterValueStruct(Name=p[0], Value=_masked(p[0], p[1]), Type=p[2] if len(p) > 2 else None)
+            for p in t.result.get("ParameterList") or []
+            if isinstance(p, list) and len(p) >= 2
+        ]
+    return record
+
+
+def _masked(name: str, value: Any) -> Any:
+    return inventory.redact(value) if inventory.is_secret(name) else value
+
+
+# --- SOAP records -> task arguments ----------------------------------------------------------
+
+
+def task_arguments(kind: str, typed: TaskArguments | None, as_json: str | None) -> dict[str, Any]:
+    """The JSON arguments of a ``kind`` task from the typed record or the JSON text (not both)."""
+    if typed is not None and as_json:
+        raise _fault("InvalidArgument", "give Arguments or ArgumentsJSON, not both")
+    if as_json:
+        try:
+            args = json.loads(as_json)
+        except ValueError as e:
+            raise _fault("InvalidArgument", f"ArgumentsJSON is not JSON: {e}") from None
+        if not isinstance(args, dict):
+            raise _fault("InvalidArgument", "ArgumentsJSON must be a JSON object of argument names")
+        return args
+    args: dict[str, Any] = {}
+    for name, value in (typed.as_dict() if typed is not None else {}).items():
+        if value is None:
+            continue
+        if name == "ParameterValues":
+            name, value = "ParameterList", [[p.Name, p.Value or "", p.Type or ""] for p in value]
+        elif name == "ParameterAttributes":
+            if kind != "SetParameterAttributes":
+                raise _fault(
+                    "InvalidArgument", f"ParameterAttributes is for SetParameterAttributes, not {kind}"
+                )
+            name, value = "ParameterList", [_attributes(a) for a in value]
+        elif name in ("ParameterNames",):
+            value = list(value)
+        args[name] = value
+    return args
+
+
+def _attributes(a: SetParameterAttributesStruct) -> dict[str, Any]:
+    return {
+        "Name": a.Name,
+        "NotificationChange": bool(a.NotificationChange),
+        "Notification": a.Notification or 0,
+        "AccessListChange": bool(a.AccessListChange),
+        "AccessList": list(a.AccessList or []),
+    }
+
+
+# --- the service -----------------------------------------------------------------------------
+
+
+def _fault(code: str, message: str) -> Fault:
+    return Fault(faultcode=f"Client.{code}", faultstring=message)
+
+
+def _find_device(conn: Any, key: str) -> dict[str, Any]:
+    dev = inventory.get_device(conn, key)
+    if dev is None:
+        raise _fault("NotFound", f"no device {key!r}: give a device id, a MAC or a serial number")
+    return dev
+
+
+def _context(ctx: Any) -> Caller:
+    caller: Caller = ctx.udc
+    return caller
+
+
+def _queue_call(action: Callable[[], queue.Task]) -> Task:
+    try:
+        return task_record(action())
+    except queue.QueueError as e:
+        code = "NotFound" if str(e).startswith("no task") else "InvalidArgument"
+        raise _fault(code, str(e)) from None
+
+
+class AcsNbi(ServiceBase):
+    """Devices the ACS knows, and tasks: RPCs queued for them (``read`` to look, ``operator`` to queue
+    or change a task). One service, one port: the WSDL's one address."""
+
+    @rpc(
+        Unicode(max_occurs="unbounded"),
+        Unicode,
+        Unicode,
+        Unicode,
+        Unicode,
+        UnsignedInteger,
+        UnsignedInteger(ge=1, le=10000),
+        UnsignedInteger,
+        _in_variable_names={
+            "devices": "Device",
+            "product_class": "ProductClass",
+            "oui": "OUI",
+            "software_version": "SoftwareVersion",
+            "tag": "Tag",
+            "seen_within": "SeenWithinSeconds",
+            "limit": "Limit",
+            "offset": "Offset",
+        },
+        _returns=Array(Device),
+        _out_variable_name="Devices",
+    )
+    def ListDevices(
+        ctx: Any,
+        devices: list[str] | None,
+        product_class: str | None,
+        oui: str | None,
+        software_version: str | None,
+        tag: str | None,
+        seen_within: int | None,
+        limit: int | None,
+        offset: int | None,
+    ) -> list[Device]:
+        """Devices matching every filter given (Device: ids, MACs or serials), by id; Limit default 1000."""
+        limit, offset = limit or 1000, offset or 0
+        with _context(ctx).engine.connect() as conn:
+            rows = inventory.find_devices(
+                conn,
+                keys=devices or (),
+                product_class=product_class,
+                oui=oui,
+                software_version=software_version,
+                tag=tag,
+                informed_after=utcnow() - timedelta(seconds=seen_within) if seen_within else None,
+                limit=offset + limit,
+            )
+        return [device_record(r) for r in rows[offset:]]
+
+    @rpc(
+        _required(Unicode),
+        Unicode,
+        _in_variable_names={"key": "Device", "prefix": "ParameterPath"},
+        _returns=Device,
+        _out_variable_name="Device",
+    )
+    def GetDevice(ctx: Any, key: str, prefix: str | None) -> Device:
+        """A device by id, MAC or serial; with ParameterPath, its stored parameters under it ('.': all)."""
+        with _context(ctx).engine.connect() as conn:
+            dev = _find_device(conn, key)
+            params = (
+                inventory.get_parameters(conn, dev["id"], "" if prefix == "." else prefix)
+                if prefix is not None
+                else None
+            )
+        return device_record(dev, params)
+
+    @rpc(
+        _required(Unicode),
+        _required(TaskKind),
+        TaskArguments,
+        Unicode,
+        UnsignedInteger(ge=1, le=100),
+        DateTime,
+        _in_variable_names={
+            "key": "Device",
+            "kind": "Kind",
+            "typed": "Arguments",
+            "as_json": "ArgumentsJSON",
+            "max_attempts": "MaxAttempts",
+            "expires_at": "ExpiresAt",
+        },
+        _returns=Task,
+        _out_variable_name="Task",
+    )
+    def CreateTask(
+        ctx: Any,
+        key: str,
+        kind: str,
+        typed: TaskArguments | None,
+        as_json: str | None,
+        max_attempts: int | None,
+        expires_at: Any,
+    ) -> Task:
+        """Queue one RPC for one device (id, MAC or serial); it is committed before the answer."""
+        kind = str(kind)  # spyne hands an Enum's value as an EnumValue
+        args = task_arguments(kind, typed, as_json)
+        if expires_at is not None and expires_at.utcoffset() is None:
+            raise _fault("InvalidArgument", "ExpiresAt needs a time zone, e.g. 2030-01-01T00:00:00Z")
+        with _context(ctx).engine.begin() as conn:
+            dev = _find_device(conn, key)
+
+            def enqueue() -> queue.Task:
+                task_id = queue.enqueue(
+                    conn,
+                    dev["id"],
+                    kind,
+                    args,
+                    max_attempts=max_attempts or 3,
+                    expires_at=expires_at,
+                    created_by=_context(ctx).who,
+                )
+                task = queue.get(conn, task_id)
+                assert task is not None
+                return task
+
+            return _queue_call(enqueue)
+
+    @rpc(
+        _required(Integer), _in_variable_names={"task_id": "TaskId"}, _returns=Task, _out_variable_name="Task"
+    )
+    def GetTask(ctx: Any, task_id: int) -> Task:
+        """A task: its RPC, status, timestamps, and the response or the fault in words."""
+        task = queue.get(_context(ctx).engine, task_id)
+        if task is None:
+            raise _fault("NotFound", f"no task {task_id}")
+        return task_record(task)
+
+    @rpc(
+        Unicode,
+        TaskStatus,
+        TaskKind,
+        Unicode,
+        UnsignedInteger(ge=1, le=10000),
+        _in_variable_names={
+            "key": "Device",
+            "status": "Status",
+            "kind": "Kind",
+            "job": "JobId",
+            "limit": "Limit",
+        },
+        _returns=Array(Task),
+        _out_variable_name="Tasks",
+    )
+    def ListTasks(
+        ctx: Any, key: str | None, status: str | None, kind: str | None, job: str | None, limit: int | None
+    ) -> list[Task]:
+        """Tasks matching every filter given, newest first; Limit default 100."""
+        with _context(ctx).engine.connect() as conn:
+            device_id = _find_device(conn, key)["id"] if key else None
+            status, kind = (str(v) if v is not None else None for v in (status, kind))
+            tasks = queue.list_tasks(
+                conn, device_id=device_id, status=status, kind=kind, job_id=job, limit=limit or 100
+            )
+        return [task_record(t) for t in tasks]
+
+    @rpc(
+        _required(Integer), _in_variable_names={"task_id": "TaskId"}, _returns=Task, _out_variable_name="Task"
+    )
+    def CancelTask(ctx: Any, task_id: int) -> Task:
+        """Cancel a pending or sent task."""
+        return _queue_call(lambda: queue.cancel(_context(ctx).engine, task_id))
+
+    @rpc(
+        _required(Integer), _in_variable_names={"task_id": "TaskId"}, _returns=Task, _out_variable_name="Task"
+    )
+    def RetryTask(ctx: Any, task_id: int) -> Task:
+        """Queue a fault, expired or cancelled task again."""
+        return _queue_call(lambda: queue.retry(_context(ctx).engine, task_id))
+
+
+#: the role each operation needs; read-only ones need ``read``
+_WRITES = frozenset({"CreateTask", "CancelTask", "RetryTask"})
+
+
+# --- authentication --------------------------------------------------------------------------
+
+
+def presented_token(environ: Mapping[str, Any], envelope: Any) -> str | None:
+    """The token of a request: ``Authorization: Bearer``, else a WS-Security UsernameToken's Password."""
+    header = environ.get("HTTP_AUTHORIZATION")
+    if header:
+        scheme, _, token = header.strip().partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise _fault("Unauthorized", "the Authorization header must be 'Bearer <API token>'")
+        return token.strip()
+    if envelope is None:
+        return None
+    password = envelope.find(f".//{{{WSSE}}}Security/{{{WSSE}}}UsernameToken/{{{WSSE}}}Password")
+    if password is None:
+        return None
+    if password.get("Type") == _DIGEST_FORM:
+        raise _fault(
+            "Unauthorized", "WS-Security PasswordDigest cannot carry an API token: send it as PasswordText"
+        )
+    return (password.text or "").strip() or None
+
+
+def _caller(ctx: Any, engine: Engine, authorize: Authorize) -> Caller:
+    """Who calls, if the token they presented has the role the operation needs."""
+    role = "operator" if ctx.method_request_string.rpartition("}")[2] in _WRITES else "read"
+    envelope = ctx.in_document if etree.iselement(ctx.in_document) else None
+    token = presented_token(ctx.transport.req_env, envelope)
+    try:
+        return Caller(engine, authorize(token, role))
+    except AccessDenied as e:
+        raise _fault("Unauthorized" if e.status == 401 else "Forbidden", str(e)) from None
+
+
+def soap_application(engine: Engine, authorize: Authorize) -> WsgiApplication:
+    """The WSGI application of the SOAP service on this store, checking tokens with ``authorize``."""
+    app = Application(
+        [AcsNbi],
+        tns=NAMESPACE,
+        name="AcsNbi",
+        in_protocol=Soap11(validator="lxml"),
+        out_protocol=Soap11(),
+    )
+
+    def on_call(ctx: Any) -> None:
+        ctx.udc = _caller(ctx, engine, authorize)
+
+    app.event_manager.add_listener("method_call", on_call)
+    return WsgiApplication(app)
+
+
+def soap_resource(engine: Engine, authorize: Authorize, reactor: Any, pool: ThreadPool) -> WSGIResource:
+    """The service as a twisted.web resource: spyne and the store run on ``pool``, never on the reactor."""
+    return WSGIResource(reactor, pool, soap_application(engine, authorize))

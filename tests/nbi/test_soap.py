@@ -1,0 +1,398 @@
+"""The SOAP flavour of the NBI, driven by a real SOAP client (zeep) over a live server's socket.
+
+The server is seeded with what two simulated Cisco phones reported in their Informs; zeep
+reads the WSDL the server writes and calls its operations as an OSS would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import requests
+import sqlalchemy as sa
+import zeep
+from zeep.transports import Transport
+from zeep.wsse.username import UsernameToken
+
+from acs.cwmp import rpc
+from acs.jobs import queue
+from acs.store import create_engine, inventory, sessions
+from acs.testing import SimulatedPhone
+
+READ_TOKEN = "r3ad-t0ken"
+OPERATOR_TOKEN = "0perat0r-t0ken"
+START_TIMEOUT = 30
+FIRMWARE = "https://fw.example.net/sip88xx.12-0-1MPP-1.loads"
+HTTP_TIMEOUT = 15
+
+DESK = SimulatedPhone("CP-8841-3PCC", serial="FCH2233A1B2", mac="00562b043615")
+LOBBY = SimulatedPhone("CP-7841-3PCC", serial="FCH9999ZZZZ", mac="00562b0499aa")
+
+
+@dataclass
+class Soap:
+    url: str
+    engine: sa.Engine
+
+    @property
+    def wsdl(self) -> str:
+        return f"{self.url}?wsdl"
+
+    def client(self, token: str | None = OPERATOR_TOKEN, wsse: object = None) -> zeep.Client:
+        session = requests.Session()
+        if token is not None:
+            session.headers["Authorization"] = f"Bearer {token}"
+        transport = Transport(session=session, timeout=HTTP_TIMEOUT, operation_timeout=HTTP_TIMEOUT)
+        return zeep.Client(self.wsdl, transport=transport, wsse=wsse)
+
+    def post(self, body: str, authorization: str = f"Bearer {OPERATOR_TOKEN}") -> requests.Response:
+        """A hand-written SOAP request, for what a generated client would refuse to send."""
+        envelope = (
+            '<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" '
+            f'xmlns:acs="urn:acs:nbi:soap:1"><soap:Body>{body}</soap:Body></soap:Envelope>'
+        )
+        return requests.post(
+            self.url,
+            data=envelope.encode(),
+            headers={"Content-Type": "text/xml; charset=utf-8", "Authorization": authorization},
+            timeout=HTTP_TIMEOUT,
+        )
+
+
+def _seed(engine: sa.Engine) -> None:
+    """The store as two phones' first sessions leave it, the desk phone tagged ``lab``."""
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        for phone in (DESK, LOBBY):
+            inform = phone.inform(["0 BOOTSTRAP", "1 BOOT"])
+            inventory.record_device(conn, phone.device_id, inform, version="1.2", remote_addr=None, now=now)
+            inventory.record_report(conn, phone.device_id, inform, session_id=None, now=now)
+        inventory.store_values(
+            conn,
+            DESK.device_id,
+            [rpc.ParameterValueStruct("Device.Services.VoiceService.1.SIP.Client.1.AuthPassword", "pw", "")],
+            now,
+        )
+        inventory.set_tags(conn, DESK.device_id, ["lab"])
+
+
+@pytest.fixture
+def soap(db_url: str) -> Iterator[Soap]:
+    engine = create_engine(db_url)
+    _seed(engine)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tests.nbi.soap_server",
+            db_url,
+            f"{READ_TOKEN}=read",
+            f"{OPERATOR_TOKEN}=operator",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=os.environ | {"PYTHONUNBUFFERED": "1"},
+    )
+    found: list[str] = []
+    ready = threading.Event()
+
+    def read() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            m = re.search(r"SOAP on (\S+)", line)
+            if m and not found:
+                found.append(m.group(1))
+                ready.set()
+        ready.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    try:
+        assert ready.wait(START_TIMEOUT) and found, "the SOAP server did not start"
+        yield Soap(found[0], engine)
+    finally:
+        process.terminate()
+        process.wait(10)
+        engine.dispose()
+
+
+def fault_of(call: object, *args: object, **kwargs: object) -> zeep.exceptions.Fault:
+    with pytest.raises(zeep.exceptions.Fault) as info:
+        call(*args, **kwargs)  # type: ignore[operator]
+    return info.value
+
+
+def code(fault: zeep.exceptions.Fault) -> str:
+    return str(fault.code).rpartition(":")[2]
+
+
+# --- the WSDL ---------------------------------------------------------------------------------
+
+
+def test_the_wsdl_is_served_and_names_every_operation(soap: Soap) -> None:
+    response = requests.get(soap.wsdl, timeout=HTTP_TIMEOUT)  # no token: the WSDL is public
+    assert response.status_code == 200
+    client = soap.client()
+    (service,) = client.wsdl.services.values()
+    (port,) = service.ports.values()
+    assert set(port.binding._operations) == {
+        "ListDevices",
+        "GetDevice",
+        "CreateTask",
+        "GetTask",
+        "ListTasks",
+        "CancelTask",
+        "RetryTask",
+    }
+    assert port.binding_options["address"] == soap.url  # clients post where the WSDL says
+
+
+# --- devices ----------------------------------------------------------------------------------
+
+
+def test_list_devices_filters_and_pages(soap: Soap) -> None:
+    service = soap.client(READ_TOKEN).service
+    everyone = service.ListDevices()
+    assert [d.Id for d in everyone] == sorted([DESK.device_id, LOBBY.device_id])
+    assert [d.Id for d in service.ListDevices(Tag="lab")] == [DESK.device_id]
+    assert [d.Id for d in service.ListDevices(ProductClass="CP-7841-3PCC")] == [LOBBY.device_id]
+    assert [d.Id for d in service.ListDevices(Device=["00:56:2B:04:99:AA"])] == [LOBBY.device_id]
+    assert [d.Id for d in service.ListDevices(Limit=1, Offset=1)] == [everyone[1].Id]
+    assert not service.ListDevices(Tag="nowhere")  # zeep reads an empty array as None
+    desk = next(d for d in everyone if d.Id == DESK.device_id)
+    assert (desk.MACAddress, desk.ProductClass, desk.SoftwareVersion) == (
+        "00562b043615",
+        "CP-8841-3PCC",
+        DESK.software_version,
+    )
+    assert desk.LastInform.tzinfo is not None
+
+
+def test_get_device_by_mac_with_its_parameters_and_secrets_masked(soap: Soap) -> None:
+    service = soap.client(READ_TOKEN).service
+    plain = service.GetDevice(Device="0056.2b04.3615")
+    assert plain.Id == DESK.device_id and plain.Tags.string == ["lab"] and plain.Parameters is None
+    device = service.GetDevice(Device=DESK.device_id, ParameterPath="Device.")
+    params = {p.Path: p for p in device.Parameters.Parameter}
+    assert params["Device.DeviceInfo.SoftwareVersion"].Value == DESK.software_version
+    assert params["Device.Services.VoiceService.1.SIP.Client.1.AuthPassword"].Value == "********"
+    assert all(p.startswith("Device.") for p in params)
+
+
+def test_an_unknown_device_is_a_fault_that_says_how_to_name_one(soap: Soap) -> None:
+    fault = fault_of(soap.client(READ_TOKEN).service.GetDevice, Device="FCH0000")
+    assert code(fault) == "Client.NotFound"
+    assert "no device 'FCH0000'" in fault.message and "MAC" in fault.message
+
+
+# --- tasks ------------------------------------------------------------------------------------
+
+
+def test_create_task_queues_it_in_the_store(soap: Soap) -> None:
+    service = soap.client().service
+    created = service.CreateTask(
+        Device="00562b043615",
+        Kind="SetParameterValues",
+        Arguments={
+            "ParameterValues": {
+                "ParameterValueStruct": [
+                    {
+                        "Name": "Device.ManagementServer.PeriodicInformInterval",
+                        "Value": "3600",
+                        "Type": "xsd:unsignedInt",
+                    }
+                ]
+            }
+        },
+        MaxAttempts=5,
+    )
+    assert (created.Status, created.DeviceId, created.MaxAttempts) == ("pending", DESK.device_id, 5)
+    stored = queue.get(soap.engine, created.Id)
+    assert stored is not None and stored.status == "pending" and stored.created_by == "token:operator"
+    assert stored.args == {
+        "ParameterList": [["Device.ManagementServer.PeriodicInformInterval", "3600", "xsd:unsignedInt"]],
+        "ParameterKey": f"acs-{created.Id}",
+    }
+    assert [t.Id for t in service.ListTasks(Device=DESK.device_id, Status="pending")] == [created.Id]
+
+
+def test_create_task_takes_every_common_rpc_typed_or_as_json(soap: Soap) -> None:
+    service = soap.client().service
+    expires = datetime.now(UTC) + timedelta(days=1)
+    made = {
+        "GetParameterValues": service.CreateTask(
+            Device="FCH2233A1B2",
+            Kind="GetParameterValues",
+            Arguments={"ParameterNames": {"string": ["Device.DeviceInfo."]}},
+        ),
+        "SetParameterAttributes": service.CreateTask(
+            Device="FCH2233A1B2",
+            Kind="SetParameterAttributes",
+            Arguments={
+                "ParameterAttributes": {
+                    "SetParameterAttributesStruct": [
+                        {"Name": "Device.DeviceInfo.", "NotificationChange": True, "Notification": 2}
+                    ]
+                }
+            },
+        ),
+        "Reboot": service.CreateTask(
+            Device="FCH2233A1B2", Kind="Reboot", Arguments={"CommandKey": "maint"}, ExpiresAt=expires
+        ),
+        "Download": service.CreateTask(
+            Device="FCH2233A1B2",
+            Kind="Download",
+            ArgumentsJSON=json.dumps({"URL": FIRMWARE, "FileType": "1 Firmware Upgrade Image"}),
+        ),
+    }
+    stored = {kind: queue.get(soap.engine, t.Id) for kind, t in made.items()}
+    assert stored["GetParameterValues"].args == {"ParameterNames": ["Device.DeviceInfo."]}
+    assert stored["SetParameterAttributes"].args["ParameterList"] == [
+        {
+            "Name": "Device.DeviceInfo.",
+            "NotificationChange": True,
+            "Notification": 2,
+            "AccessListChange": False,
+            "AccessList": [],
+        }
+    ]
+    assert stored["Reboot"].command_key == "maint"
+    assert abs(stored["Reboot"].expires_at - expires) < timedelta(seconds=1)
+    assert stored["Download"].args["URL"] == FIRMWARE
+    assert stored["Download"].command_key == f"acs-{made['Download'].Id}"
+
+
+def test_cancel_then_retry_and_a_refused_transition_says_why(soap: Soap) -> None:
+    service = soap.client().service
+    task = service.CreateTask(Device=LOBBY.device_id, Kind="FactoryReset")
+    assert service.CancelTask(TaskId=task.Id).Status == "cancelled"
+    assert queue.get(soap.engine, task.Id).status == "cancelled"
+    fault = fault_of(service.CancelTask, TaskId=task.Id)
+    assert code(fault) == "Client.InvalidArgument"
+    assert fault.message == f"task {task.Id} is cancelled: only pending or sent tasks can be cancelled"
+    assert service.RetryTask(TaskId=task.Id).Status == "pending"
+    assert queue.get(soap.engine, task.Id).status == "pending"
+    assert code(fault_of(service.GetTask, TaskId=99999)) == "Client.NotFound"
+
+
+def test_a_finished_task_shows_its_result_typed_and_its_fault_in_words(soap: Soap) -> None:
+    service = soap.client(READ_TOKEN).service
+    with soap.engine.begin() as conn:
+        ok = queue.enqueue(conn, DESK.device_id, "GetParameterValues", {"ParameterNames": ["Device."]})
+        bad = queue.enqueue(conn, LOBBY.device_id, "GetParameterValues", {"ParameterNames": ["Nope."]})
+        for phone in (DESK, LOBBY):
+            conn.execute(
+                sa.insert(sessions).values(id=f"s-{phone.identity.serial}", device_id=phone.device_id)
+            )
+    for phone in (DESK, LOBBY):
+        queue.claim_next(soap.engine, phone.device_id, f"s-{phone.identity.serial}")
+    secret = "Device.Services.VoiceService.1.SIP.Client.1.AuthPassword"
+    result = {
+        "ParameterList": [
+            ["Device.DeviceInfo.SerialNumber", "FCH2233A1B2", "xsd:string"],
+            [secret, "pw", "xsd:string"],
+        ]
+    }
+    queue.complete(soap.engine, ok, result)
+    queue.fail(soap.engine, bad, 9005, None)
+    done = service.GetTask(TaskId=ok)
+    assert done.Status == "done"
+    assert [(p.Name, p.Value) for p in done.ParameterValues.ParameterValueStruct] == [
+        ("Device.DeviceInfo.SerialNumber", "FCH2233A1B2"),
+        (secret, "********"),
+    ]
+    failed = service.GetTask(TaskId=bad)
+    assert (failed.Status, failed.FaultCode, failed.FaultMeaning) == ("fault", 9005, "Invalid parameter name")
+
+
+# --- bad input --------------------------------------------------------------------------------
+
+
+#: CreateTask arguments that are wrong, and what the fault must say (one server for them all)
+BAD_ARGUMENTS = [
+    (
+        {"Kind": "Reboot", "Arguments": {"ParameterNames": {"string": ["Device."]}}},
+        "Reboot has no argument ParameterNames; it takes CommandKey",
+    ),
+    ({"Kind": "Reboot", "ArgumentsJSON": "{not json"}, "ArgumentsJSON is not JSON"),
+    ({"Kind": "Reboot", "ArgumentsJSON": "[1]"}, "ArgumentsJSON must be a JSON object"),
+    (
+        {"Kind": "Reboot", "Arguments": {"CommandKey": "a"}, "ArgumentsJSON": "{}"},
+        "give Arguments or ArgumentsJSON, not both",
+    ),
+    (
+        {
+            "Kind": "GetParameterValues",
+            "Arguments": {"ParameterAttributes": {"SetParameterAttributesStruct": [{"Name": "Device."}]}},
+        },
+        "ParameterAttributes is for SetParameterAttributes, not GetParameterValues",
+    ),
+    (
+        {"Kind": "Reboot", "Arguments": {"CommandKey": "k" * 40}},
+        "CommandKey must be a string of at most 32",
+    ),
+    ({"Kind": "Reboot", "ExpiresAt": datetime(2030, 1, 1)}, "ExpiresAt needs a time zone"),
+]
+
+
+def test_bad_task_arguments_are_a_fault_that_says_what_is_allowed(soap: Soap) -> None:
+    service = soap.client().service
+    for kwargs, message in BAD_ARGUMENTS:
+        fault = fault_of(service.CreateTask, Device=DESK.device_id, **kwargs)
+        assert code(fault) == "Client.InvalidArgument", kwargs
+        assert message in fault.message, kwargs
+    assert queue.list_tasks(soap.engine) == []
+
+
+#: hand-written bodies that do not fit the WSDL, and what the fault must say
+NOT_THE_WSDL = [
+    (
+        "<acs:CreateTask><acs:Device>FCH2233A1B2</acs:Device><acs:Kind>Rebot</acs:Kind></acs:CreateTask>",
+        "The value 'Rebot' is not an element of the set {'GetRPCMethods'",
+    ),
+    ("<acs:GetTask><acs:TaskId>seven</acs:TaskId></acs:GetTask>", "'seven' is not a valid value"),
+    ("<acs:Reboot/>", "Element '{urn:acs:nbi:soap:1}Reboot': No matching global declaration"),
+    ("<acs:GetTask><acs:TaskId>1</acs:TaskId>", "Opening and ending tag mismatch"),
+]
+
+
+def test_a_message_that_does_not_fit_the_wsdl_is_a_client_fault_naming_the_element(soap: Soap) -> None:
+    for body, message in NOT_THE_WSDL:
+        response = soap.post(body)
+        assert response.status_code == 500, body  # SOAP 1.1 answers every fault with 500
+        assert "<faultcode>soap11env:Client." in response.text, body
+        assert message in response.text.replace("&lt;", "<").replace("&gt;", ">"), body
+    assert queue.list_tasks(soap.engine) == []
+
+
+# --- tokens -----------------------------------------------------------------------------------
+
+
+def test_without_a_good_token_nothing_is_read_or_queued(soap: Soap) -> None:
+    none = fault_of(soap.client(token=None).service.ListDevices)
+    assert (code(none), none.message) == ("Client.Unauthorized", "an API token is required")
+    unknown = fault_of(soap.client(token="guess").service.GetDevice, Device=DESK.device_id)
+    assert (code(unknown), unknown.message) == ("Client.Unauthorized", "unknown API token")
+    reader = fault_of(soap.client(READ_TOKEN).service.CreateTask, Device=DESK.device_id, Kind="Reboot")
+    assert code(reader) == "Client.Forbidden" and "needs operator" in reader.message
+    basic = soap.post("<acs:GetTask><acs:TaskId>1</acs:TaskId></acs:GetTask>", authorization="Basic b3A6b3A=")
+    assert "the Authorization header must be 'Bearer &lt;API token&gt;'" in basic.text
+    assert queue.list_tasks(soap.engine) == []
+
+
+def test_a_ws_security_username_token_carries_the_api_token(soap: Soap) -> None:
+    service = soap.client(token=None, wsse=UsernameToken("oss", OPERATOR_TOKEN)).service
+    task = service.CreateTask(Device=DESK.device_id, Kind="Reboot")
+    assert queue.get(soap.engine, task.Id).created_by == "token:operator"
+    digest = soap.client(token=None, wsse=UsernameToken("oss", OPERATOR_TOKEN, use_digest=True)).service
+    fault = fault_of(digest.GetTask, TaskId=task.Id)
+    assert code(fault) == "Client.Unauthorized" and "PasswordText" in fault.message
