@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 from twisted.logger import STDLibLogObserver, globalLogBeginner
 
 from acs.cli.common import db_option
+from acs.provisioning.mapping import MapError, load_map
 from acs.store.engine import StoreError, create_engine, database_url, ensure_schema, show_url
 from acs.web.server import ServeOptions, database_threads, listen
 from acs.web.workers import inherited_fd, worker_argv
@@ -132,7 +133,8 @@ def serve(
         )
         engine = create_engine(url, **pooled)
         revision = ensure_schema(engine)
-    except StoreError as e:
+        load_map()  # the TR-069 <-> XML map sessions provision with: a broken one fails here, at start
+    except (StoreError, MapError) as e:
         raise click.ClickException(str(e)) from None
     options = ServeOptions(
         host=host,

@@ -12,9 +12,14 @@ of the root, and, when its answer arrives, GetParameterValues of every
 parameter in batches. The built-in ``discovery`` policy (created by migration
 0003; operators may disable it) runs it on first contact and on ``0 BOOTSTRAP``,
 so every new phone's tree is in the store after its first session.
+``finishes_discovery`` tells when the last batch is answered: the tree is then
+known, and what depends on it (the phone's profile) can be decided.
 
-A policy does not queue a task while one it queued earlier for the same device
-is still pending or sent, so repeated Informs don't pile up work.
+A policy's tasks are ``created_by`` ``policy:NAME``; its discovery's are
+``policy:NAME:discover:BATCH`` (the names) and ``policy:NAME:values`` (the
+batches). A policy does not queue a task while one it queued earlier for the same
+device, discovery included, is still pending or sent, so repeated Informs don't
+pile up work.
 """
 
 from __future__ import annotations
@@ -114,12 +119,31 @@ def remove(conn: Connection, name: str) -> None:
 # --- on an Inform -------------------------------------------------------------------------------
 
 _ENABLED = sa.select(policies).where(policies.c.enabled).order_by(policies.c.priority, policies.c.id)
+#: what a discovery's GetParameterValues batches are created by: ``<creator>`` + this
+VALUES = ":values"
+_OPEN = tasks.c.status.in_(("pending", "sent"))
+#: an open task of a policy (``policy:NAME``, or ``policy:NAME:...`` for its discovery)
 _OPEN_FROM = (
     sa.select(tasks.c.id)
     .where(
         tasks.c.device_id == sa.bindparam("device"),
+        sa.or_(
+            tasks.c.created_by == sa.bindparam("creator"),
+            sa.func.substr(tasks.c.created_by, 1, sa.bindparam("prefix_length", type_=sa.Integer()))
+            == sa.bindparam("prefix"),
+        ),
+        _OPEN,
+    )
+    .limit(1)
+)
+#: an open GetParameterValues batch of a discovery, other than the one just answered
+_OPEN_BATCH = (
+    sa.select(tasks.c.id)
+    .where(
+        tasks.c.device_id == sa.bindparam("device"),
         tasks.c.created_by == sa.bindparam("creator"),
-        tasks.c.status.in_(("pending", "sent")),
+        tasks.c.id != sa.bindparam("task", type_=sa.BigInteger()),
+        _OPEN,
     )
     .limit(1)
 )
@@ -150,7 +174,8 @@ def on_inform(
         ):
             continue
         creator = f"policy:{policy['name']}"
-        if conn.execute(_OPEN_FROM, {"device": device["id"], "creator": creator}).first() is not None:
+        given = {"device": device["id"], "creator": creator, "prefix": creator + ":"}
+        if conn.execute(_OPEN_FROM, given | {"prefix_length": len(creator) + 1}).first() is not None:
             continue
         for entry in policy["tasks"]:
             queued.append(_queue_entry(conn, device["id"], entry, creator, root))
@@ -212,10 +237,40 @@ def after_names(conn: Connection, task: queue.Task, names: Iterable[str]) -> lis
             task.device_id,
             "GetParameterValues",
             {"ParameterNames": leaves[i : i + batch]},
-            created_by=creator.rsplit(":discover:", 1)[0],
+            created_by=creator.rsplit(":discover:", 1)[0] + VALUES,
         )
         for i in range(0, len(leaves), batch)
     ]
+
+
+def _discovery_batches(task: queue.Task) -> str | None:
+    """The ``created_by`` of the value batches of the policy discovery ``task`` belongs to, if any.
+
+    A policy's ``Discover`` reads the whole tree; a ``refresh`` (after AddObject) reads
+    one instance and is not a discovery.
+    """
+    creator = task.created_by or ""
+    if not creator.startswith("policy:"):
+        return None
+    if task.kind == "GetParameterNames" and ":discover:" in creator:
+        return creator.rsplit(":discover:", 1)[0] + VALUES
+    if task.kind == "GetParameterValues" and creator.endswith(VALUES):
+        return creator
+    return None
+
+
+def finishes_discovery(conn: Connection, task: queue.Task) -> bool:
+    """Whether answering ``task`` (done or fault) leaves its policy discovery with nothing left to
+    read: the device's tree is then known. Call it after ``after_names`` has queued the batches.
+
+    A batch that faulted does not hold the discovery open: what could be read is read; a
+    GetParameterNames that faulted read nothing.
+    """
+    batches = _discovery_batches(task)
+    if batches is None or (task.kind == "GetParameterNames" and task.status == "fault"):
+        return False
+    given = {"device": task.device_id, "creator": batches, "task": task.id}
+    return conn.execute(_OPEN_BATCH, given).first() is None
 
 
 def root_of(names: Iterable[str]) -> str:

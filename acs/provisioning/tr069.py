@@ -8,6 +8,11 @@ profile version (``p-`` and 12 hex digits of a hash of the effective profile): t
 phone reports it back as ``ManagementServer.ParameterKey``. When the phone answers,
 the session stores the values it set, so the store then matches the profile.
 
+A phone gets its profile without an operator's push when its tree becomes known:
+``provision_discovered`` runs when a discovery (first contact, or a ``0 BOOTSTRAP``
+after a factory reset) has read the last batch of values, in the same transaction,
+so the SetParameterValues follows in the same session.
+
 Elements without a row are served in flat profiles only (over HTTP/TFTP). A newer
 assignment cancels the device's profile tasks still pending, so an edit that
 reverts a value is not overtaken by the older task. Write-only values (SIP
@@ -27,7 +32,7 @@ from acs.jobs import queue
 from acs.provisioning import flatprofile
 from acs.provisioning.flatprofile import FlatProfile, Problem
 from acs.provisioning.mapping import ParameterMap, Setting, changes, load_map
-from acs.provisioning.store import device_record, devices_at, effective_profile
+from acs.provisioning.store import device_record, devices_at, effective_profile, layers
 from acs.store import inventory
 
 #: ``created_by`` of the tasks this module queues
@@ -112,6 +117,18 @@ def provision(conn: Connection, device: Mapping[str, Any] | str, table: Paramete
             created_by=CREATED_BY,
         )
     return result
+
+
+def provision_discovered(conn: Connection, device_id: str, table: ParameterMap | None = None) -> Plan | None:
+    """The device's tree was just discovered: ``provision`` it, if any profile applies to it.
+
+    Called by the session layer when ``policies.finishes_discovery`` says so. A device
+    no profile applies to costs one query; one that matches its profile gets no task.
+    """
+    dev = device_record(conn, device_id)
+    if not layers(conn, dev):
+        return None
+    return provision(conn, dev, table)
 
 
 def provision_at(

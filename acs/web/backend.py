@@ -26,6 +26,7 @@ from acs import cwmp
 from acs.cwmp import rpc
 from acs.jobs import policies, queue
 from acs.jobs.requests import build_request, to_json
+from acs.provisioning import tr069
 from acs.session import machine
 from acs.session.machine import ProtocolError, Session, Step
 from acs.store import inventory
@@ -198,7 +199,8 @@ class CwmpBackend:
                     self._task_done(conn, session, task_id, response, now)
             case machine.TaskFailed(task_id=task_id, fault_code=code, fault_string=text, detail=detail):
                 with _late_answers(task_id):
-                    queue.fail(conn, task_id, code, text, to_json(detail) if detail is not None else None)
+                    result = to_json(detail) if detail is not None else None
+                    self._after(conn, queue.fail(conn, task_id, code, text, result))
             case machine.SessionEnded():
                 conn.execute(_END, {"sid": session.id, "now": now})
 
@@ -245,6 +247,12 @@ class CwmpBackend:
                 queue.answer(conn, task_id, result)
                 return
         queue.complete(conn, task_id, result)
+        self._after(conn, task)
+
+    def _after(self, conn: Connection, task: queue.Task) -> None:
+        """What an answered task leads to beyond itself: a finished discovery provisions the phone."""
+        if policies.finishes_discovery(conn, task):
+            tr069.provision_discovered(conn, task.device_id)
 
     def _transfer_complete(self, conn: Connection, device_id: str, message: rpc.TransferComplete) -> None:
         task = queue.find_by_command_key(conn, device_id, "Download", message.CommandKey)

@@ -66,7 +66,7 @@ def test_a_new_phone_s_first_session_stores_its_full_tree(serve: Callable[..., A
     )
     assert {t["status"] for t in tasks} == {"done"}
     assert all(
-        t["attempts"] == 1 and t["created_by"] == "policy:discovery"
+        t["attempts"] == 1 and t["created_by"] == "policy:discovery:values"
         for t in tasks
         if t["kind"] == "GetParameterValues"
     )

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from acs.cwmp import rpc
 from acs.provisioning import flatprofile
-from tests.e2e.conftest import Acs, new_phone
+from acs.testing import SimulatedPhone
+from tests.e2e.conftest import Acs, Operator, new_phone
 
 VOICE = "Device.Services.VoiceService.1."
 INTERVAL = "Device.ManagementServer.PeriodicInformInterval"
@@ -148,3 +149,82 @@ def test_an_edit_sends_only_what_changed_and_a_malformed_upload_changes_nothing(
     assert {p.Name for p in request.ParameterList} == {f"{VOICE}SIP.Network.{n}.TimerT1" for n in range(1, 6)}
     assert {p.Value for p in request.ParameterList} == {1000}
     assert acs.errors() == []
+
+
+def test_a_pre_imported_phone_gets_its_profile_when_discovered_and_again_after_a_factory_reset(
+    serve: Callable[..., Acs], tmp_path: Path
+) -> None:
+    acs = serve(discovery=True)
+    cli = acs.cli
+    phone = new_phone("CP-8841-3PCC", "FCH2240ABCD", "00562b0a0b0c")
+    same = new_phone("CP-7841-3PCC", "FCH2240EEEE", "00562b0a0eee")  # its model's profile is its defaults
+    inventory = write(
+        tmp_path,
+        "inventory.csv",
+        "mac,serial,model\n00:56:2B:0A:0B:0C,FCH2240ABCD,CP-8841-3PCC\n00562b0a0eee,FCH2240EEEE,CP-7841-3PCC\n",
+    )
+    cli("device", "import", inventory)
+    # before either phone ever connects: a profile per model, and the 8841's own line
+    cli("profile", "create", "desk", write(tmp_path, "base.xml", BASE))
+    cli("profile", "assign", "desk", "--model", "CP-8841-3PCC")
+    cli("profile", "create", "alice", write(tmp_path, "alice.xml", ALICE))
+    out = cli("profile", "assign", "alice", "--device", phone.mac)
+    assert "queued" not in out  # no tree to compare with yet: nothing is queued
+    cli(
+        "profile",
+        "create",
+        "lobby",
+        write(tmp_path, "lobby.xml", '<flat-profile><SIP_T1 ua="na">.5</SIP_T1></flat-profile>'),
+    )
+    cli("profile", "assign", "lobby", "--model", "CP-7841-3PCC")
+    assert cli.tasks() == []
+
+    log = acs.session(phone)  # 0 BOOTSTRAP: discovery, then the profile, in the same session
+
+    assert [e.EventCode for e in log.inform.Event] == ["0 BOOTSTRAP", "1 BOOT"]
+    kinds = [type(r).__name__ for r in log.requests]
+    assert kinds[0] == "GetParameterNames" and kinds[-1] == "SetParameterValues"
+    assert set(kinds[1:-1]) == {"GetParameterValues"}
+    request = log.requests[-1]
+    assert {p.Name: p.Value for p in request.ParameterList}.keys() == EXPECTED.keys()
+    settings = [t for t in cli.tasks("--device", phone.mac) if t["kind"] == "SetParameterValues"]
+    assert [(t["status"], t["created_by"]) for t in settings] == [("done", "profile")]
+    assert request.ParameterKey == cli.json("profile", "diff", phone.mac)["parameter_key"]
+    assert_matches_profile(cli, phone)
+
+    log = acs.session(phone, events=["2 PERIODIC"])  # nothing differs: nothing to send
+    assert log.requests == []
+
+    acs.session(same)  # discovered; its profile changes nothing, so nothing is queued
+    assert {t["kind"] for t in cli.tasks("--device", same.mac)} == {"GetParameterNames", "GetParameterValues"}
+    assert cli("profile", "diff", same.mac).startswith(f"{same.device_id} matches its profile")
+
+    # a factory reset: the phone bootstraps with its defaults, is rediscovered and provisioned again
+    cli.queue("factory-reset", "--device", phone.mac)
+    acs.session(phone)
+    assert phone.value(INTERVAL) != 3600
+    log = acs.session(phone)
+
+    assert [e.EventCode for e in log.inform.Event] == ["0 BOOTSTRAP", "1 BOOT"]
+    request = log.requests[-1]
+    assert isinstance(request, rpc.SetParameterValues)
+    assert {p.Name for p in request.ParameterList} == EXPECTED.keys()
+    settings = [t for t in cli.tasks("--device", phone.mac) if t["kind"] == "SetParameterValues"]
+    assert [(t["status"], t["created_by"]) for t in settings] == [("done", "profile")] * 2
+    assert_matches_profile(cli, phone)
+    assert acs.errors() == []
+
+
+def assert_matches_profile(cli: Operator, phone: SimulatedPhone) -> None:
+    """The phone holds its profile's values, and so does the ACS's copy of its tree."""
+    assert cli("profile", "diff", phone.mac).startswith(f"{phone.device_id} matches its profile")
+    stored = cli.tree(phone.mac)
+    for path, (value, kind) in EXPECTED.items():
+        if path.endswith("AuthPassword"):
+            assert stored[path]["value"] == "********"  # masked by `device show`; the diff compared it
+            continue
+        assert (stored[path]["value"], stored[path]["type"]) == (value, kind), path
+    assert phone.value(INTERVAL) == 3600
+    assert phone.value(f"{VOICE}SIP.Network.1.ProxyServer") == "sip.example.net"
+    assert phone.value(f"{VOICE}CallControl.Line.2.Enable") is False
+    assert phone.value("Device.ManagementServer.ParameterKey").startswith("p-")
