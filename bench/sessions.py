@@ -297,9 +297,15 @@ class Server:
     """``acs serve`` in a process group of its own, its stderr kept in a file and the last lines in memory."""
 
     def __init__(
-        self, db_url: str, workers: int, credentials: tuple[str, str] | None, log_path: Path
+        self,
+        db_url: str,
+        workers: int,
+        credentials: tuple[str, str] | None,
+        log_path: Path,
+        wrapper: list[str] | None = None,
     ) -> None:
-        self.args = [ACS, "serve", "--db", db_url, "--host", "127.0.0.1", "--port", "0"]
+        # ``wrapper``: a command the server runs under (valgrind, for bench/instructions.py)
+        self.args = [*(wrapper or []), ACS, "serve", "--db", db_url, "--host", "127.0.0.1", "--port", "0"]
         if workers > 1:
             self.args += ["--workers", str(workers)]
         self.env = os.environ | {"PYTHONUNBUFFERED": "1"}
@@ -314,7 +320,7 @@ class Server:
         self.process: subprocess.Popen[str] | None = None
         self.url = ""
 
-    def start(self) -> Server:
+    def start(self, timeout: float = START_TIMEOUT) -> Server:
         self.process = subprocess.Popen(
             self.args,
             stdout=subprocess.DEVNULL,
@@ -326,7 +332,7 @@ class Server:
         )
         found = threading.Event()
         threading.Thread(target=self._read, args=(found,), daemon=True).start()
-        if not found.wait(START_TIMEOUT) or not self.url:
+        if not found.wait(timeout) or not self.url:
             self.stop()
             raise RuntimeError(f"acs serve did not start:\n{''.join(self.tail)}")
         return self
