@@ -8,7 +8,10 @@ the file gives one (``oui`` column), the ProductClass is the model.
 
 Reading the file is pure (``read_inventory``); ``import_inventory`` writes the rows in
 batches, one transaction each. A bad row is reported with its line number and the
-reason, and never stops the good ones. Importing the same file again updates the same
+reason, and never stops the good ones. A row's ``profile`` becomes the device's own
+(device level of the composition, in place of the one an earlier import gave), its
+``group`` adds tags (the tag level); a device that already informs over TR-069 gets
+what changed as one SetParameterValues. Importing the same file again updates the same
 devices: it is how a corrected file is applied.
 """
 
@@ -25,8 +28,9 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
+from acs.provisioning import tr069
 from acs.store.inventory import normalize_mac
-from acs.store.schema import device_tags, devices, utcnow
+from acs.store.schema import device_tags, devices, profile_assignments, profiles, utcnow
 
 REQUIRED = ("mac", "serial", "model")
 OPTIONAL = ("oui", "group", "profile", "username", "password")
@@ -216,6 +220,12 @@ def _conflicts(conn: Connection, rows: Sequence[InventoryRow]) -> dict[int, str]
         row = macs[mac]
         if owner != row.device_id and owner not in by_id:
             reasons[row.line] = f"MAC {mac} belongs to device {owner} already"
+    wanted = {r.profile for r in rows if r.profile is not None}
+    if wanted:
+        known = set(conn.execute(sa.select(profiles.c.name).where(profiles.c.name.in_(wanted))).scalars())
+        for row in rows:
+            if row.profile is not None and row.profile not in known:
+                reasons.setdefault(row.line, f"no profile {row.profile!r} (see `acs profile list`)")
     names = {r.username: r for r in rows if r.username is not None}
     if names:
         for owner, name in conn.execute(sa.select(c.id, c.username).where(c.username.in_(list(names)))):
@@ -262,8 +272,36 @@ def _write(conn: Connection, rows: Sequence[InventoryRow], report: ImportReport)
     tags = [{"device_id": r.device_id, "tag": tag} for r in rows for tag in r.groups]
     if tags:
         conn.execute(_insert(conn, device_tags).on_conflict_do_nothing(), tags)
+    _assign_profiles(conn, [r for r in rows if r.profile is not None])
+    managed = conn.execute(
+        sa.select(devices.c.id).where(devices.c.id.in_(ids), devices.c.last_inform.is_not(None))
+    ).scalars()
+    for device_id in managed:  # phones that inform over TR-069 get what changed at their next session
+        tr069.provision(conn, device_id)
     report.created += sum(1 for i in ids if i not in existing)
     report.updated += sum(1 for i in ids if i in existing)
+
+
+def _assign_profiles(conn: Connection, rows: Sequence[InventoryRow]) -> None:
+    """Each row's profile becomes its device's own (device level), in place of the one before."""
+    if not rows:
+        return
+    a = profile_assignments.c
+    conn.execute(
+        profile_assignments.delete().where(a.level == "device", a.match.in_([r.device_id for r in rows]))
+    )
+    ids = dict(
+        conn.execute(
+            sa.select(profiles.c.name, profiles.c.id).where(profiles.c.name.in_({r.profile for r in rows}))
+        ).all()
+    )
+    conn.execute(
+        profile_assignments.insert(),
+        [
+            {"profile_id": ids[r.profile], "level": "device", "match": r.device_id, "priority": 0}
+            for r in rows
+        ],
+    )
 
 
 def import_inventory(

@@ -7,6 +7,7 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from acs.cli import main
+from acs.provisioning import store
 from acs.provisioning.preprovision import InventoryError, import_inventory, read_inventory
 from acs.store import device_tags, devices, inventory
 
@@ -189,3 +190,26 @@ def test_cli_refuses_a_file_it_cannot_read(db_url, tmp_path):
     result = CliRunner().invoke(main, ["device", "import", str(path), "--db", db_url])
     assert result.exit_code == 1
     assert "not UTF-8 text" in result.stderr
+
+
+def test_a_rows_profile_becomes_the_devices_own(engine):
+    with engine.begin() as conn:
+        store.save_profile(conn, "alice", "<flat-profile><User_ID_1_>1001</User_ID_1_></flat-profile>")
+        store.save_profile(conn, "bob", "<flat-profile><User_ID_1_>1002</User_ID_1_></flat-profile>")
+    header = "mac,serial,model,profile\n"
+    report = import_inventory(
+        engine,
+        read_inventory(
+            header + "00562b043615,FCH1,CP-8841-3PCC,alice\n00562b043616,FCH2,CP-8841-3PCC,carol\n"
+        )[0],
+    )
+    assert [(p.line, p.reason) for p in report.problems] == [
+        (3, "no profile 'carol' (see `acs profile list`)")
+    ]
+    with engine.connect() as conn:
+        assert store.effective_profile(conn, "00562B-CP-8841-3PCC-FCH1").values() == {"User_ID_1_": "1001"}
+
+    import_inventory(engine, read_inventory(header + "00562b043615,FCH1,CP-8841-3PCC,bob\n")[0])
+
+    with engine.connect() as conn:  # bob replaces alice: the inventory says which profile is the phone's
+        assert store.effective_profile(conn, "00562B-CP-8841-3PCC-FCH1").values() == {"User_ID_1_": "1002"}
