@@ -306,6 +306,7 @@ class Server:
     ) -> None:
         # ``wrapper``: a command the server runs under (valgrind, for bench/instructions.py)
         self.args = [*(wrapper or []), ACS, "serve", "--db", db_url, "--host", "127.0.0.1", "--port", "0"]
+        self.args += ["--profile-port", "off"]  # CWMP is measured; 7567 may be another server's
         if workers > 1:
             self.args += ["--workers", str(workers)]
         self.env = os.environ | {"PYTHONUNBUFFERED": "1"}

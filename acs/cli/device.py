@@ -182,7 +182,15 @@ def show(
     for k, v in dev.items():
         shown = (
             show_time(v)
-            if k in ("first_inform", "last_inform", "last_boot", "last_bootstrap", "created_at")
+            if k
+            in (
+                "first_inform",
+                "last_inform",
+                "last_boot",
+                "last_bootstrap",
+                "created_at",
+                "last_profile_fetch",
+            )
             else (", ".join(v) if isinstance(v, list) else _kick_line(v) if isinstance(v, dict) else v)
         )
         click.echo(f"{k.replace('_', ' '):<{width}}  {shown if shown not in (None, '') else '-'}")
@@ -410,3 +418,29 @@ def import_(db: str | None, file: Any, as_json: bool) -> None:
         )
     if problems:
         raise SystemExit(1)
+
+
+@device.command()
+@db_option
+@click.argument("key", metavar="ID|MAC|SERIAL")
+@click.argument("url", required=False)
+@click.option("--temporary", is_flag=True, help="Answer 302 (moved for now) instead of 301 (moved).")
+@click.option("--clear", is_flag=True, help="Serve the phone's profile here again.")
+def move(db: str | None, key: str, url: str | None, temporary: bool, clear: bool) -> None:
+    """Send a phone's profile fetches to another provisioning server (HTTP 301, or 302 with --temporary).
+
+    URL is the new server (http://prov2.example.net:7567/: the phone's path is appended)
+    or the full URL of its profile. The phone retries there at once.
+    """
+    if clear == (url is not None):
+        raise click.UsageError("give the URL the phone moves to, or --clear")
+    with open_store(db).begin() as conn:
+        dev = find_device(conn, key)
+        try:
+            inventory.set_profile_redirect(conn, dev["id"], url, 302 if temporary else 301)
+        except ValueError as e:
+            raise click.BadParameter(str(e), param_hint="URL") from None
+    if clear:
+        click.echo(f"{dev['id']} fetches its profile here again")
+    else:
+        click.echo(f"{dev['id']} is sent to {url} ({302 if temporary else 301})")

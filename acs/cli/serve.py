@@ -7,6 +7,7 @@ import os
 import secrets
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 from sqlalchemy.engine import Engine
@@ -15,10 +16,29 @@ from twisted.logger import STDLibLogObserver, globalLogBeginner
 from acs.cli.common import db_option
 from acs.provisioning.mapping import MapError, load_map
 from acs.store.engine import StoreError, create_engine, database_url, ensure_schema, show_url
-from acs.web.server import ServeOptions, database_threads, listen
+from acs.web.server import ServeOptions, database_threads, listen, listen_profiles, start_pool
 from acs.web.workers import inherited_fd, worker_argv
 
 log = logging.getLogger("acs")
+
+
+class PortOrOff(click.ParamType):
+    """A port number (0: any free one), or ``off``."""
+
+    name = "port|off"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int | None:
+        if value is None or isinstance(value, int):
+            return value
+        if str(value).lower() == "off":
+            return None
+        try:
+            number = int(value)
+        except ValueError:
+            number = -1
+        if not 0 <= number <= 65535:
+            self.fail(f"{value!r} is not a port (0 to 65535) nor 'off'", param, ctx)
+        return number
 
 
 @click.command()
@@ -89,6 +109,29 @@ log = logging.getLogger("acs")
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="PEM private key for --tls-cert (default: the same file).",
 )
+@click.option(
+    "--profile-port",
+    default="7567",
+    show_default=True,
+    type=PortOrOff(),
+    help="Port of the profile server (HTTP, or HTTPS with --tls-cert) for phones that resync by "
+    "Profile_Rule (http://acs:7567/$MA.cfg); 0: any free port; off: none.",
+)
+@click.option(
+    "--tftp-port",
+    default="off",
+    show_default=True,
+    type=PortOrOff(),
+    help="UDP port of the TFTP profile server (69 is TFTP's), for in-house pre-provisioning by DHCP "
+    "option 66; off by default: TFTP has no authentication.",
+)
+@click.option(
+    "--profile-unknown",
+    type=click.Choice(["404", "default"]),
+    default="404",
+    show_default=True,
+    help="What a phone the ACS does not know gets: 404 (file not found) or the default profile.",
+)
 def serve(
     db: str | None,
     host: str,
@@ -104,6 +147,9 @@ def serve(
     tls_key: Path | None,
     workers: int,
     access_log: bool,
+    profile_port: int | None,
+    tftp_port: int | None,
+    profile_unknown: str,
 ) -> None:
     """Serve CWMP sessions: phones inform, the ACS answers and sends their queued tasks.
 
@@ -150,6 +196,9 @@ def serve(
         tls_key=tls_key or tls_cert,
         workers=workers,
         access_log=access_log,
+        profile_port=profile_port,
+        tftp_port=tftp_port,
+        profile_unknown=profile_unknown,
     )
     if inherited_fd() is not None:
         pass  # a worker: the first process has said it all
@@ -163,13 +212,25 @@ def serve(
     worker = inherited_fd() is not None
     secret = auth_secret or (secrets.token_urlsafe(32) if workers > 1 else None)
     options.auth_secret = secret.encode() if secret else None
+    pool = start_pool(engine, reactor)
     try:
-        port = listen(engine, options, reactor, *_worker_command(options, engine, secret))
+        port = listen(engine, options, reactor, *_worker_command(options, engine, secret), pool=pool)
     except (OSError, ValueError) as e:
         raise click.ClickException(f"cannot listen on {host}:{port}: {e}") from None
     address = port.getHost()
     if not worker:
         scheme = "https" if tls_cert else "http"
+        try:
+            profiles, tftp = listen_profiles(engine, options, reactor, pool)
+        except (OSError, ValueError) as e:
+            raise click.ClickException(f"cannot serve profiles: {e}") from None
+        if profiles is not None:
+            bound = profiles.getHost()
+            click.echo(f"acs: profiles on {scheme}://{bound.host}:{bound.port}/ (e.g. /$MA.cfg)", err=True)
+        if tftp is not None:
+            bound = tftp.getHost()
+            click.echo(f"acs: profiles over TFTP on {bound.host}:{bound.port}", err=True)
+        # the last line: the server is ready
         click.echo(
             f"acs: CWMP on {scheme}://{address.host}:{address.port}/ ({workers} worker"
             f"{'s' if workers > 1 else ''}, database {show_url(engine)}, schema {revision})",

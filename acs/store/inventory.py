@@ -11,6 +11,7 @@ import functools
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -438,3 +439,75 @@ def set_tags(
         dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
         conn.execute(dialect.insert(device_tags).on_conflict_do_nothing(), adding)
     return sorted(conn.execute(sa.select(c.tag).where(c.device_id == device_id)).scalars())
+
+
+# --- the profile server (phones that resync by Profile_Rule) ------------------------------------
+
+REDIRECT_STATUSES = (301, 302)
+
+
+def find_phone(conn: Connection, macs: Iterable[str], serials: Iterable[str]) -> dict[str, Any] | None:
+    """The first device found by these MACs, then these serial numbers (the one that informed last
+    when several share a key)."""
+    c = devices.c
+    for column, keys in ((c.mac, macs), (c.serial_number, serials)):
+        for key in keys:
+            q = (
+                sa.select(devices)
+                .where(column == key)
+                .order_by(c.last_inform.desc().nulls_last(), c.created_at.desc())
+                .limit(1)
+            )
+            row = conn.execute(q).mappings().first()
+            if row is not None:
+                return dict(row)
+    return None
+
+
+def record_profile_fetch(
+    conn: Connection,
+    device: dict[str, Any],
+    *,
+    now: datetime,
+    ip: str | None = None,
+    mac: str | None = None,
+    model: str | None = None,
+    vendor: str | None = None,
+    firmware: str | None = None,
+) -> dict[str, Any]:
+    """Store what a profile fetch tells of a device: when and from where; and from its User-Agent
+    what the store does not know yet (MAC, model, vendor). The firmware is taken only for devices
+    that never informed over TR-069: an Inform reports the full SoftwareVersion, which the
+    User-Agent's short one (11.0.1) must not overwrite. Returns the columns it set."""
+    values: dict[str, Any] = {"last_profile_fetch": now}
+    if ip:
+        values["ip"] = ip
+    for column, value in (("mac", mac), ("product_class", model), ("manufacturer", vendor)):
+        if value and not device.get(column):
+            values[column] = value
+    if firmware and device.get("last_inform") is None:
+        values["software_version"] = firmware
+    conn.execute(devices.update().where(devices.c.id == device["id"]).values(**values))
+    return values
+
+
+def set_profile_redirect(conn: Connection, device_id: str, url: str | None, status: int = 301) -> None:
+    """Send a device's profile fetches to another provisioning server (None: serve them here again).
+
+    ``url`` ending in ``/`` is a server, to which the phone's path is appended; otherwise the
+    profile's full URL. ValueError for anything a phone could not follow.
+    """
+    if url is not None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(
+                f"{url!r} is not an http:// or https:// URL; give the new server "
+                "(http://prov.example.net:7567/) or the full URL of the profile"
+            )
+        if status not in REDIRECT_STATUSES:
+            raise ValueError(f"redirect status {status} is not 301 (moved) or 302 (moved for now)")
+    conn.execute(
+        devices.update()
+        .where(devices.c.id == device_id)
+        .values(profile_redirect=url, profile_redirect_status=status if url else None)
+    )

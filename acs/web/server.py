@@ -21,6 +21,9 @@ from acs.web import workers
 from acs.web.auth import Authenticator
 from acs.web.backend import CwmpBackend
 from acs.web.cwmp import CpeAuth, CwmpResource, LimitedRequest
+from acs.web.profilebackend import ProfileBackend, Render
+from acs.web.profiles import MAX_BODY, ProfileResource
+from acs.web.tftp import TftpServer
 
 log = logging.getLogger(__name__)
 #: Longest wait, in seconds, before a silent session is timed out or an overdue task shown expired.
@@ -42,6 +45,11 @@ class ServeOptions:
     tls_key: Path | None = None
     workers: int = 1
     access_log: bool = False
+    #: the profile server (phones that resync by Profile_Rule): HTTP port, TFTP port; None: off
+    profile_port: int | None = 7567
+    tftp_port: int | None = None
+    #: what a phone the ACS does not know gets: "404" (file not found) or "default" (the default profile)
+    profile_unknown: str = "404"
 
     def cpe_auth(self) -> CpeAuth | None:
         if not self.auth:
@@ -86,9 +94,28 @@ def cwmp_site(backend: CwmpBackend, pool: ThreadPool, options: ServeOptions, rea
     return site
 
 
+def profile_site(
+    backend: ProfileBackend, pool: ThreadPool, options: ServeOptions, reactor: Any
+) -> server.Site:
+    """The profile server on every path: phones are given rules like /$MA.cfg or /Cisco/$MA.cfg."""
+    resource = ProfileResource(backend, pool, reactor)
+    site = (server.Site if options.access_log else QuietSite)(resource, parsePOSTFormSubmission=False)
+    site.requestFactory = type("ProfileRequest", (LimitedRequest,), {"max_size": MAX_BODY})
+    site.displayTracebacks = False
+    return site
+
+
 def database_threads(dialect: str) -> int:
     """Threads for store work: SQLite has one writer, so more threads only wait on its lock."""
     return 1 if dialect == "sqlite" else 8
+
+
+def start_pool(engine: Engine, reactor: Any) -> ThreadPool:
+    """The threads that do the store's work, stopped with the reactor."""
+    pool = ThreadPool(minthreads=1, maxthreads=database_threads(engine.dialect.name), name="acs-db")
+    pool.start()
+    reactor.addSystemEventTrigger("during", "shutdown", pool.stop)
+    return pool
 
 
 def listen(
@@ -97,6 +124,8 @@ def listen(
     reactor: Any,
     worker_argv: list[str] | None = None,
     worker_env: dict[str, str] | None = None,
+    *,
+    pool: ThreadPool | None = None,
 ) -> Any:
     """Start the CWMP service and return its listening port.
 
@@ -104,9 +133,7 @@ def listen(
     the other workers with ``worker_argv``/``worker_env``; a worker (``ACS_INHERIT_FD``
     set) serves the socket it inherited.
     """
-    pool = ThreadPool(minthreads=1, maxthreads=database_threads(engine.dialect.name), name="acs-db")
-    pool.start()
-    reactor.addSystemEventTrigger("during", "shutdown", pool.stop)
+    pool = pool or start_pool(engine, reactor)
     backend = CwmpBackend(engine, session_timeout=options.session_timeout)
     factory: Any = cwmp_site(backend, pool, options, reactor)
     tls = options.tls_options()
@@ -134,3 +161,43 @@ def listen(
     else:
         sock.close()  # the reactor holds its own copy
     return port
+
+
+def listen_profiles(
+    engine: Engine,
+    options: ServeOptions,
+    reactor: Any,
+    pool: ThreadPool,
+    render: Render | None = None,
+) -> tuple[Any | None, Any | None]:
+    """Start the profile server: (HTTP port, TFTP port), each None when off.
+
+    Served by the first process only (workers serve CWMP): a resync is one short
+    request, against a CWMP session's several. With ``--tls-cert`` the HTTP side is
+    HTTPS too. Phones with credentials of their own authenticate with HTTP Digest
+    unless ``--no-auth``.
+    """
+    authenticator = (
+        Authenticator(secret=options.auth_secret, allow_basic=options.allow_basic) if options.auth else None
+    )
+    backend = ProfileBackend(
+        engine,
+        render,
+        unknown=options.profile_unknown,  # type: ignore[arg-type]
+        authenticator=authenticator,
+    )
+    http_port = tftp_port = None
+    if options.profile_port is not None:
+        factory: Any = profile_site(backend, pool, options, reactor)
+        tls = options.tls_options()
+        if tls is not None:
+            factory = TLSMemoryBIOFactory(tls, False, factory)
+        sock = workers.bind(options.host, options.profile_port)
+        try:
+            http_port = reactor.adoptStreamPort(sock.fileno(), sock.family, factory)
+        finally:
+            sock.close()
+    if options.tftp_port is not None:
+        server = TftpServer(backend, pool, reactor, interface=options.host)
+        tftp_port = reactor.listenUDP(options.tftp_port, server, interface=options.host)
+    return http_port, tftp_port

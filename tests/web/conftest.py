@@ -15,6 +15,8 @@ import pytest
 
 ACS = str(Path(sys.executable).with_name("acs"))
 _LISTENING = re.compile(r"CWMP on https?://([\d.]+):(\d+)/")
+_PROFILES = re.compile(r"profiles on https?://[\d.]+:(\d+)/")
+_TFTP = re.compile(r"profiles over TFTP on [\d.]+:(\d+)")
 START_TIMEOUT = 30
 
 
@@ -25,6 +27,18 @@ class Server:
     port: int
     db_url: str
     log: list[str] = field(default_factory=list)
+
+    def port_of(self, pattern: re.Pattern[str]) -> int | None:
+        return next((int(m.group(1)) for line in self.log if (m := pattern.search(line))), None)
+
+    @property
+    def profile_port(self) -> int | None:
+        """The profile server's HTTP port (``--profile-port 0`` unless the test gave one)."""
+        return self.port_of(_PROFILES)
+
+    @property
+    def tftp_port(self) -> int | None:
+        return self.port_of(_TFTP)
 
     @property
     def url(self) -> str:
@@ -41,7 +55,7 @@ class Server:
 
 
 def start_server(db_url: str, *args: str, discovery: bool = False) -> Server:
-    """Start ``acs serve`` and wait for the line that names its port.
+    """Start ``acs serve`` and wait for the line that names its CWMP port (the last one it prints).
 
     The built-in discovery policy is switched off unless asked for: these tests speak
     CWMP by hand, and a new device's first session would otherwise read its whole tree.
@@ -51,8 +65,10 @@ def start_server(db_url: str, *args: str, discovery: bool = False) -> Server:
             [ACS, "policy", "disable", "discovery", "--db", db_url], check=True, capture_output=True
         )
     env = os.environ | {"PYTHONUNBUFFERED": "1"}
+    # a port of its own for the profile server too: 7567 may be taken by another test's server
+    profile_port = [] if "--profile-port" in args else ["--profile-port", "0"]
     process = subprocess.Popen(
-        [ACS, "serve", "--db", db_url, "--host", "127.0.0.1", "--port", "0", *args],
+        [ACS, "serve", "--db", db_url, "--host", "127.0.0.1", "--port", "0", *profile_port, *args],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
