@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import platform
@@ -307,6 +308,8 @@ class Server:
         # ``wrapper``: a command the server runs under (valgrind, for bench/instructions.py)
         self.args = [*(wrapper or []), ACS, "serve", "--db", db_url, "--host", "127.0.0.1", "--port", "0"]
         self.args += ["--profile-port", "off"]  # CWMP is measured; 7567 may be another server's
+        if "--no-nbi" in serve_help():  # CWMP alone; and no clash on the NBI's port
+            self.args.append("--no-nbi")
         if workers > 1:
             self.args += ["--workers", str(workers)]
         self.env = os.environ | {"PYTHONUNBUFFERED": "1"}
@@ -406,9 +409,14 @@ class Server:
             process.wait(5)
 
 
-def serve_has_workers() -> bool:
+@functools.cache
+def serve_help() -> str:
     done = subprocess.run([ACS, "serve", "--help"], capture_output=True, text=True, timeout=60, check=False)
-    return "--workers" in done.stdout
+    return done.stdout
+
+
+def serve_has_workers() -> bool:
+    return "--workers" in serve_help()
 
 
 def machine_cpu() -> float:

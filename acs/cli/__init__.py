@@ -20,6 +20,7 @@ from acs.cli.policy import policy  # noqa: E402
 from acs.cli.profile import profile  # noqa: E402
 from acs.cli.serve import serve  # noqa: E402
 from acs.cli.task import task  # noqa: E402
+from acs.cli.token import token  # noqa: E402
 
-for command in (serve, device, task, policy, profile, db):
+for command in (serve, device, task, policy, profile, token, db):
     main.add_command(command)

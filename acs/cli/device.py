@@ -52,6 +52,7 @@ def select_devices(
     seen_within: timedelta | None,
     not_seen_for: timedelta | None,
     limit: int | None = None,
+    tags: bool = False,
 ) -> list[dict[str, Any]]:
     now = utcnow()
     return inventory.find_devices(
@@ -64,6 +65,7 @@ def select_devices(
         informed_after=now - seen_within if seen_within else None,
         informed_before=now - not_seen_for if not_seen_for else None,
         limit=limit,
+        tags=tags,
     )
 
 
@@ -109,7 +111,7 @@ def list_(db: str | None, limit: int, as_json: bool, **filters: Any) -> None:
     """List devices, filtered by id, MAC, serial, model, tag or when they last informed."""
     engine = open_store(db)
     with engine.connect() as conn:
-        rows = select_devices(conn, limit=limit, **filters)
+        rows = [inventory.device_json(r) for r in select_devices(conn, limit=limit, tags=True, **filters)]
     if as_json:
         echo_json(rows)
         return
@@ -164,16 +166,13 @@ def show(
             shown = xml if show_secrets else flatprofile.mask_secrets(xml)
             click.echo(flatprofile.render(shown, comment=f"{dev['id']}: stored values").decode(), nl=False)
             return
-        params = inventory.get_parameters(conn, dev["id"], "" if prefix in (None, ".") else prefix)
+        dev = inventory.device_json(dev)  # never the passwords
+        params = (
+            inventory.get_parameters(conn, dev["id"], prefix, show_secrets=show_secrets)
+            if prefix is not None
+            else []
+        )
         kicks = connection_requests.history(conn, dev["id"], limit=1)
-    if prefix is None:
-        params = []
-    if not show_secrets:
-        for p in params:
-            if inventory.is_secret(p["path"]):
-                p["value"] = inventory.redact(p["value"])
-    for secret in ("connection_request_password", "password"):
-        dev.pop(secret, None)  # never shown
     dev["last_connection_request"] = kicks[0] if kicks else None
     if as_json:
         echo_json(dev | ({"parameters": params} if prefix is not None else {}))

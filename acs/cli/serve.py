@@ -14,9 +14,19 @@ from sqlalchemy.engine import Engine
 from twisted.logger import STDLibLogObserver, globalLogBeginner
 
 from acs.cli.common import db_option
+from acs.connreq import ConnectionRequester
+from acs.connreq import Options as ConnreqOptions
 from acs.provisioning.mapping import MapError, load_map
 from acs.store.engine import StoreError, create_engine, database_url, ensure_schema, show_url
-from acs.web.server import ServeOptions, database_threads, listen, listen_profiles, start_pool
+from acs.web.server import (
+    ServeOptions,
+    database_threads,
+    listen,
+    listen_nbi,
+    listen_profiles,
+    nbi_threads,
+    start_pool,
+)
 from acs.web.workers import inherited_fd, worker_argv
 
 log = logging.getLogger("acs")
@@ -126,6 +136,15 @@ class PortOrOff(click.ParamType):
     "option 66; off by default: TFTP has no authentication.",
 )
 @click.option(
+    "--nbi-port",
+    default=7557,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port of the northbound REST API (0: any free port); served by the first process only.",
+)
+@click.option("--nbi-host", default=None, help="Address of the REST API (default: --host).")
+@click.option("--no-nbi", is_flag=True, help="Serve no REST API.")
+@click.option(
     "--profile-unknown",
     type=click.Choice(["404", "default"]),
     default="404",
@@ -150,11 +169,16 @@ def serve(
     profile_port: int | None,
     tftp_port: int | None,
     profile_unknown: str,
+    nbi_port: int,
+    nbi_host: str | None,
+    no_nbi: bool,
 ) -> None:
     """Serve CWMP sessions: phones inform, the ACS answers and sends their queued tasks.
 
     CPEs authenticate with HTTP Digest (or Basic over TLS), with the shared
     --cpe-username/--cpe-password or with their own credentials in the store.
+    The northbound REST API (--nbi-port, OpenAPI at /openapi.json, SOAP at /soap) takes
+    tokens made with `acs token create`; it is served over TLS too with --tls-cert.
     """
     from twisted.internet import reactor
 
@@ -175,7 +199,13 @@ def serve(
         pooled = (
             {}
             if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
-            else ({"pool_size": database_threads(url.get_backend_name()), "max_overflow": 2})
+            else (
+                {
+                    "pool_size": database_threads(url.get_backend_name())
+                    + nbi_threads(url.get_backend_name()),
+                    "max_overflow": 2,
+                }
+            )
         )
         engine = create_engine(url, **pooled)
         revision = ensure_schema(engine)
@@ -199,6 +229,8 @@ def serve(
         profile_port=profile_port,
         tftp_port=tftp_port,
         profile_unknown=profile_unknown,
+        nbi_port=None if no_nbi else nbi_port,
+        nbi_host=nbi_host,
     )
     if inherited_fd() is not None:
         pass  # a worker: the first process has said it all
@@ -230,6 +262,22 @@ def serve(
         if tftp is not None:
             bound = tftp.getHost()
             click.echo(f"acs: profiles over TFTP on {bound.host}:{bound.port}", err=True)
+        try:
+            connreq = ConnreqOptions.from_env()
+            nbi = listen_nbi(
+                engine,
+                options,
+                reactor,
+                pool,
+                kicker=lambda nbi_pool: ConnectionRequester(reactor, engine, nbi_pool, connreq).kick,
+            )
+        except (OSError, ValueError) as e:
+            raise click.ClickException(f"cannot serve the NBI: {e}") from None
+        if nbi is not None:
+            bound = nbi.getHost()
+            click.echo(
+                f"acs: NBI on {scheme}://{bound.host}:{bound.port}/ (OpenAPI at /openapi.json)", err=True
+            )
         # the last line: the server is ready
         click.echo(
             f"acs: CWMP on {scheme}://{address.host}:{address.port}/ ({workers} worker"

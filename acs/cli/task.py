@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import json
 import time
-import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -126,23 +125,20 @@ def _queue(kind: str, args: dict[str, Any], opts: dict[str, Any]) -> None:
                 raise click.ClickException(f"no device {shown}; nothing was queued (see `acs device list`)")
         if not targets:
             raise click.ClickException("no device matches; nothing was queued")
-        job = uuid.uuid4().hex[:12] if len(targets) > 1 else None
         try:
-            ids = [
-                queue.enqueue(
-                    conn,
-                    t["id"],
-                    kind,
-                    args,
-                    max_attempts=opts["max_attempts"],
-                    expires_at=expires,
-                    job_id=job,
-                    created_by="cli",
-                )
-                for t in targets
-            ]
+            queued = queue.enqueue_job(
+                conn,
+                [t["id"] for t in targets],
+                kind,
+                args,
+                job_id=queue.new_job_id() if len(targets) > 1 else None,
+                max_attempts=opts["max_attempts"],
+                expires_at=expires,
+                created_by="cli",
+            )
         except queue.QueueError as e:
             raise click.ClickException(str(e)) from None
+    job, ids = queued["job"], queued["tasks"]
     if not opts["as_json"]:
         where = targets[0]["id"] if len(targets) == 1 else f"{len(targets)} devices (job {job})"
         first = f"task {ids[0]}" if len(ids) == 1 else f"{len(ids)} tasks ({ids[0]}..{ids[-1]})"
@@ -158,7 +154,7 @@ def _queue(kind: str, args: dict[str, Any], opts: dict[str, Any]) -> None:
         else []
     )
     if opts["as_json"] and opts["wait"] is None:
-        echo_json({"job": job, "tasks": ids} | ({"connection_requests": kicks} if opts["now"] else {}))
+        echo_json(queued | ({"connection_requests": kicks} if opts["now"] else {}))
     if opts["wait"] is not None:
         _wait(engine, ids, opts["wait"], as_json=opts["as_json"])
 
@@ -182,7 +178,7 @@ def _wait(engine: Engine, ids: list[int], timeout: float, *, as_json: bool) -> N
                 time.sleep(0.25)
     tasks = [done.get(i) or queue.get(engine, i) for i in ids]
     if as_json:
-        echo_json([_task_json(t) for t in tasks if t is not None])
+        echo_json([queue.task_json(t) for t in tasks if t is not None])
     else:
         counts: dict[str, int] = {}
         for t in tasks:
@@ -204,13 +200,6 @@ def _wait(engine: Engine, ids: list[int], timeout: float, *, as_json: bool) -> N
         )
     if any(t.status != "done" for t in done.values()):
         raise SystemExit(1)
-
-
-def _task_json(t: queue.Task) -> dict[str, Any]:
-    data = {name: getattr(t, name) for name in t.__dataclass_fields__}
-    data["args"] = redacted(t.args)
-    data["fault_meaning"] = t.fault_meaning
-    return data
 
 
 # --- one subcommand per RPC ---------------------------------------------------------------
@@ -449,7 +438,7 @@ def list_(
         except queue.QueueError as e:
             raise click.ClickException(str(e)) from None
     if as_json:
-        echo_json([_task_json(t) for t in tasks])
+        echo_json([queue.task_json(t) for t in tasks])
         return
     echo_table(
         ("id", "device", "kind", "status", "created", "fault"),
@@ -478,7 +467,7 @@ def show(db: str | None, task_id: int, as_json: bool) -> None:
     if t is None:
         raise click.ClickException(f"no task {task_id} (see `acs task list`)")
     if as_json:
-        echo_json(_task_json(t))
+        echo_json(queue.task_json(t))
         return
     lines = [
         ("task", t.id),

@@ -70,6 +70,13 @@ def check_tasks(entries: Any) -> list[dict[str, Any]]:
     return checked
 
 
+def _check_events(events: Iterable[str]) -> list[str]:
+    checked = [e.strip() for e in events if e.strip()]
+    if not checked:
+        raise PolicyError(f"a policy needs at least one event: an EventCode, {NEW} or {ANY}")
+    return checked
+
+
 def add(
     conn: Connection,
     name: str,
@@ -81,9 +88,9 @@ def add(
     enabled: bool = True,
 ) -> int:
     """Create a policy; PolicyError when the name is taken or the tasks are not valid."""
-    events = [e.strip() for e in events if e.strip()]
-    if not events:
-        raise PolicyError(f"a policy needs at least one event: an EventCode, {NEW} or {ANY}")
+    events = _check_events(events)
+    if not name.strip():
+        raise PolicyError("a policy needs a name")
     match = match or {}
     unknown = set(match) - set(_MATCHES)
     if unknown:
@@ -104,6 +111,34 @@ def add(
 def list_policies(conn: Connection) -> list[dict[str, Any]]:
     rows = conn.execute(sa.select(policies).order_by(policies.c.priority, policies.c.name)).mappings()
     return [dict(r) for r in rows]
+
+
+def get(conn: Connection, name: str) -> dict[str, Any] | None:
+    row = conn.execute(sa.select(policies).where(policies.c.name == name)).mappings().first()
+    return dict(row) if row is not None else None
+
+
+#: What ``update`` may change: every column but the id, the name and when it was made.
+UPDATABLE = ("enabled", "events", "tasks", "priority", *(f"match_{k}" for k in _MATCHES))
+
+
+def update(conn: Connection, name: str, changes: dict[str, Any]) -> dict[str, Any]:
+    """Change some of a policy's columns (``UPDATABLE``; a match set to None matches any device);
+    returns the policy. PolicyError names an unknown policy or column, or invalid tasks."""
+    unknown = sorted(set(changes) - set(UPDATABLE))
+    if unknown:
+        raise PolicyError(f"cannot change {', '.join(unknown)}; allowed: {', '.join(UPDATABLE)}")
+    values = dict(changes)
+    if "events" in values:
+        values["events"] = _check_events(values["events"])
+    if "tasks" in values:
+        values["tasks"] = check_tasks(values["tasks"])
+    if values:
+        conn.execute(policies.update().where(policies.c.name == name).values(**values))
+    policy = get(conn, name)
+    if policy is None:
+        raise PolicyError(f"no policy named {name!r}")
+    return policy
 
 
 def set_enabled(conn: Connection, name: str, enabled: bool) -> None:

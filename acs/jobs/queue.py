@@ -16,7 +16,8 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
-from collections.abc import Mapping
+import uuid
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -25,8 +26,9 @@ from sqlalchemy.engine import Connection, Engine, Row
 
 from acs.cwmp import rpc
 from acs.cwmp.faults import describe
-from acs.jobs.requests import TaskError, build_request
+from acs.jobs.requests import TaskError, build_request, redacted
 from acs.store.engine import transaction
+from acs.store.inventory import session_ref
 from acs.store.schema import TASK_STATUSES, UTCDateTime, tasks, utcnow
 
 #: The RPCs a task can be: the CPE methods phones implement.
@@ -82,6 +84,7 @@ class Task:
     command_key: str | None
     job_id: str | None
     created_by: str | None
+    cleared_at: datetime | None
 
     @property
     def fault_meaning(self) -> str | None:
@@ -177,6 +180,7 @@ _FAIL = _transition(
 )
 _ANSWER = _transition(("sent",), result=_RESULT, answered_at=_NOW)
 _CANCEL = _transition(("pending", "sent"), status="cancelled", completed_at=_NOW)
+_CLEAR = _transition(("fault",), cleared_at=sa.func.coalesce(_t.cleared_at, _NOW))
 _RETRY = _transition(
     ("fault", "expired", "cancelled"),
     status="pending",
@@ -189,6 +193,7 @@ _RETRY = _transition(
     result=sa.null(),
     fault_code=sa.null(),
     fault_string=sa.null(),
+    cleared_at=sa.null(),
 )
 
 
@@ -335,6 +340,11 @@ def cancel(bind: Bind, task_id: int) -> Task:
     return _apply(bind, _CANCEL, task_id, "cancelled", {})
 
 
+def clear_fault(bind: Bind, task_id: int) -> Task:
+    """Clear a fault an operator has dealt with: the task keeps it, but leaves ``list_faults``."""
+    return _apply(bind, _CLEAR, task_id, "cleared", {})
+
+
 def retry(bind: Bind, task_id: int, *, expires_at: datetime | None = None) -> Task:
     """Queue a fault, expired or cancelled task again, from scratch (attempts reset, no expiry
     unless a new ``expires_at`` is given), keeping its place by id and its CommandKey."""
@@ -370,10 +380,17 @@ def list_tasks(
     status: str | None = None,
     kind: str | None = None,
     job_id: str | None = None,
+    open_faults: bool = False,
     limit: int | None = 100,
+    offset: int = 0,
 ) -> list[Task]:
-    """Tasks matching every filter given, newest first (what an operator looks at)."""
-    query = sa.select(tasks).order_by(_t.id.desc())
+    """Tasks matching every filter given, newest first (what an operator looks at).
+
+    ``open_faults``: only faults no one has cleared (``list_faults``).
+    """
+    query = sa.select(tasks).order_by(_t.id.desc()).offset(offset or None)
+    if open_faults:
+        query = query.where(_t.status == "fault", _t.cleared_at.is_(None))
     if device_id is not None:
         query = query.where(_t.device_id == device_id)
     if status is not None:
@@ -388,6 +405,75 @@ def list_tasks(
         query = query.limit(limit)
     with transaction(bind) as conn:
         return [Task.from_row(row) for row in conn.execute(query)]
+
+
+def list_faults(
+    bind: Bind, *, device_id: str | None = None, limit: int | None = 100, offset: int = 0
+) -> list[Task]:
+    """The tasks that ended in a fault no operator has cleared yet, newest first."""
+    return list_tasks(bind, device_id=device_id, open_faults=True, limit=limit, offset=offset)
+
+
+def task_json(task: Task) -> dict[str, Any]:
+    """A task as the CLI's ``--json`` and the API show it: secrets in its arguments masked, the
+    fault in words, its session by reference (``inventory.session_ref``), never by its cookie."""
+    data = {name: getattr(task, name) for name in task.__dataclass_fields__}
+    data["args"] = redacted(task.args)
+    data["session_id"] = session_ref(task.session_id)
+    data["fault_meaning"] = task.fault_meaning
+    return data
+
+
+# --- jobs: one RPC queued on many devices -----------------------------------------------------
+
+
+def new_job_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+def enqueue_job(
+    bind: Bind,
+    device_ids: Iterable[str],
+    kind: str,
+    args: Mapping[str, Any] | None = None,
+    *,
+    job_id: str | None = None,
+    **options: Any,
+) -> dict[str, Any]:
+    """Queue the same RPC on every device, in one transaction: ``{"job": id, "tasks": [ids]}``.
+
+    The tasks share ``job_id`` (a new one unless given; ``options`` go to ``enqueue``), so
+    ``job_progress`` follows them. The arguments are checked once, before anything is written.
+    """
+    args = check_args(kind, args)
+    with transaction(bind) as conn:
+        ids = [enqueue(conn, d, kind, args, job_id=job_id, **options) for d in device_ids]
+    return {"job": job_id, "tasks": ids}
+
+
+_PROGRESS = (
+    sa.select(_t.status, sa.func.count(), sa.func.min(_t.kind), sa.func.min(_t.created_at))
+    .where(_t.job_id == sa.bindparam("job"))
+    .group_by(_t.status)
+)
+
+
+def job_progress(bind: Bind, job_id: str) -> dict[str, Any] | None:
+    """How far a job's tasks got: counts by status, and whether every one is final. None: no such job."""
+    with transaction(bind) as conn:
+        rows = conn.execute(_PROGRESS, {"job": job_id}).all()
+    if not rows:
+        return None
+    counts = dict.fromkeys(TASK_STATUSES, 0) | {status: n for status, n, _, _ in rows}
+    total = sum(counts.values())
+    return {
+        "job": job_id,
+        "kind": min(kind for _, _, kind, _ in rows),
+        "created_at": min(created for _, _, _, created in rows),
+        "total": total,
+        **counts,
+        "finished": counts["pending"] + counts["sent"] == 0,
+    }
 
 
 def find_by_command_key(bind: Bind, device_id: str, kind: str, command_key: str) -> Task | None:
@@ -445,6 +531,7 @@ def _apply(bind: Bind, statement: sa.Update, task_id: int, done: str, params: di
         "answered": "sent",
         "cancelled": "pending or sent",
         "retried": "fault, expired or cancelled",
+        "cleared": "fault",
     }[done]
     raise QueueError(f"task {task_id} is {current.status}: only {allowed} tasks can be {done}")
 

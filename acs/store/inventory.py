@@ -8,7 +8,9 @@ a periodic Inform that repeats the same values costs no writes.
 from __future__ import annotations
 
 import functools
+import hashlib
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,7 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect
 
 from acs.cwmp import rpc, values
-from acs.store.schema import device_tags, devices, events, parameters
+from acs.store.schema import device_tags, devices, events, parameters, sessions, tasks, utcnow
 
 #: parameter name suffix -> devices column, for the facts operators filter on
 _DEVICE_FACTS = {
@@ -84,17 +86,17 @@ def _upsert_statement(
     update: tuple[str, ...],
     changed: tuple[str, ...],
     returning: tuple[str, ...] = (),
+    first: tuple[str, ...] = (),
 ) -> Any:
+    """``first`` columns are written only while they are still NULL (a device's first Inform)."""
     dialect = postgresql if dialect_name == "postgresql" else sqlite
     stmt = dialect.insert(table)
     where = None
     if changed:
         where = sa.or_(*(table.c[c].is_distinct_from(stmt.excluded[c]) for c in changed))
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[table.c[k] for k in keys],
-        set_={c: stmt.excluded[c] for c in update},
-        where=where,
-    )
+    set_ = {c: stmt.excluded[c] for c in update}
+    set_ |= {c: sa.func.coalesce(table.c[c], stmt.excluded[c]) for c in first}
+    stmt = stmt.on_conflict_do_update(index_elements=[table.c[k] for k in keys], set_=set_, where=where)
     return stmt.returning(*(table.c[c] for c in returning)) if returning else stmt
 
 
@@ -158,7 +160,8 @@ def record_device(
 ) -> dict[str, Any]:
     """Store who the device is, from its Inform; returns what policies match on (``RECORDED``).
 
-    ``first_inform`` is ``now`` when this Inform was the device's first.
+    ``first_inform`` is ``now`` when this Inform was the device's first; a device pre-registered
+    by its MAC or serial number is then merged into it (``adopt_preregistered``).
     """
     codes = set(inform.event_codes)
     dev = inform.DeviceId
@@ -178,8 +181,13 @@ def record_device(
     if "0 BOOTSTRAP" in codes:
         row["last_bootstrap"] = now
     update = tuple(c for c in row if c != "id")
-    stmt = _upsert_statement(conn.dialect.name, devices, ("id",), update, (), returning=RECORDED)
-    return dict(conn.execute(stmt, row | {"first_inform": now, "created_at": now}).mappings().one())
+    stmt = _upsert_statement(
+        conn.dialect.name, devices, ("id",), update, (), returning=RECORDED, first=("first_inform",)
+    )
+    stored = dict(conn.execute(stmt, row | {"first_inform": now, "created_at": now}).mappings().one())
+    if stored["first_inform"] == now:
+        adopt_preregistered(conn, device_id, row["serial_number"], row.get("mac"))
+    return stored
 
 
 _RECORD_EVENT = events.insert()
@@ -313,64 +321,261 @@ def delete_object(conn: Connection, device_id: str, object_name: str) -> None:
     conn.execute(parameters.delete().where(_subtree(device_id, object_name)))
 
 
+#: What never leaves the store through a listing, the CLI or the API: the device's two passwords.
+SECRET_FIELDS = ("password", "connection_request_password")
+#: A device as operators and API clients see it: its columns less the secrets, and its tags.
+DEVICE_FIELDS = (*(c.name for c in devices.c if c.name not in SECRET_FIELDS), "tags")
+#: What device listings sort by ("-" in front: descending).
+SORT_FIELDS = (
+    "id",
+    "mac",
+    "serial_number",
+    "product_class",
+    "oui",
+    "software_version",
+    "ip",
+    "first_inform",
+    "last_inform",
+    "last_boot",
+    "created_at",
+)
+
+
+@dataclass(frozen=True)
+class ParameterMatch:
+    """A stored parameter's value equals ``value`` (or, with ``prefix``, starts with it)."""
+
+    path: str
+    value: str
+    prefix: bool = False
+
+    @classmethod
+    def parse(cls, text: str, *, prefix: bool = False) -> ParameterMatch:
+        """``Device.DeviceInfo.ModelName=CP-8841``: the first ``=`` ends the path (names have none)."""
+        path, sep, value = text.partition("=")
+        if not sep or not path:
+            raise ValueError(f"{text!r}: expected PATH=VALUE, e.g. Device.DeviceInfo.ModelName=CP-8841-3PCC")
+        return cls(path, value, prefix)
+
+
+def device_json(row: dict[str, Any], fields: Iterable[str] | None = None) -> dict[str, Any]:
+    """A device as the CLI's ``--json`` and the API show it: no secrets; with ``fields``, only those
+    (and always the id)."""
+    wanted = DEVICE_FIELDS if fields is None else ("id", *(f for f in fields if f != "id"))
+    return {k: row[k] for k in wanted if k in row}
+
+
 def get_device(conn: Connection, key: str) -> dict[str, Any] | None:
     """A device by id, MAC (any notation) or serial number, with its tags."""
     c = devices.c
     mac = normalize_mac(key)
     cond = sa.or_(c.id == key, c.serial_number == key, *([c.mac == mac] if mac else []))
-    row = conn.execute(sa.select(devices).where(cond).limit(1)).mappings().first()
+    row = conn.execute(sa.select(devices).where(cond).order_by(c.id).limit(1)).mappings().first()
     if row is None:
         return None
     tags = conn.execute(sa.select(device_tags.c.tag).where(device_tags.c.device_id == row["id"])).scalars()
     return dict(row) | {"tags": sorted(tags)}
 
 
-def get_parameters(conn: Connection, device_id: str, prefix: str = "") -> list[dict[str, Any]]:
+def get_parameters(
+    conn: Connection,
+    device_id: str,
+    prefix: str = "",
+    *,
+    paths: Iterable[str] = (),
+    show_secrets: bool = True,
+) -> list[dict[str, Any]]:
+    """A device's stored parameters under ``prefix`` ("" or "." for all), ordered by path.
+
+    ``paths`` narrows them to these names (one ending in "." stands for its subtree); without
+    ``show_secrets`` the values of password parameters are masked.
+    """
     c = parameters.c
     q = sa.select(parameters).where(c.device_id == device_id).order_by(c.path)
-    if prefix:
+    if prefix not in ("", "."):
         q = q.where(c.path.startswith(prefix, autoescape=True))
-    return [dict(r) for r in conn.execute(q).mappings()]
+    wanted = list(paths)
+    if wanted:
+        subtree = [c.path.startswith(p, autoescape=True) for p in wanted if p.endswith(".")]
+        q = q.where(sa.or_(c.path.in_([p for p in wanted if not p.endswith(".")]), *subtree))
+    rows = [dict(r) for r in conn.execute(q).mappings()]
+    if not show_secrets:
+        for r in rows:
+            if is_secret(r["path"]):
+                r["value"] = redact(r["value"])
+    return rows
 
 
-def find_devices(
-    conn: Connection,
+def _device_conditions(
     *,
     keys: Iterable[str] = (),
+    ids: Iterable[str] = (),
+    macs: Iterable[str] = (),
+    serials: Iterable[str] = (),
     product_class: str | None = None,
     oui: str | None = None,
     software_version: str | None = None,
     tag: str | None = None,
     informed_after: datetime | None = None,
     informed_before: datetime | None = None,
-    limit: int | None = None,
-) -> list[dict[str, Any]]:
-    """Devices matching every filter; ``keys`` are ids, MACs (any notation) or serial numbers.
-
-    With no filter at all, every device. Ordered by id, so pages and bulk jobs are stable.
-    """
+    params: Iterable[ParameterMatch] = (),
+) -> list[sa.ColumnElement[bool]]:
     c = devices.c
-    q = sa.select(devices).order_by(c.id)
+    where: list[sa.ColumnElement[bool]] = []
     keys = list(keys)
     if keys:
-        macs = [m for m in (normalize_mac(k) for k in keys) if m]
-        q = q.where(sa.or_(c.id.in_(keys), c.serial_number.in_(keys), c.mac.in_(macs)))
+        by_mac = [m for m in (normalize_mac(k) for k in keys) if m]
+        where.append(sa.or_(c.id.in_(keys), c.serial_number.in_(keys), c.mac.in_(by_mac)))
+    if ids := list(ids):
+        where.append(c.id.in_(ids))
+    if macs := list(macs):
+        where.append(c.mac.in_([normalize_mac(m) or m for m in macs]))
+    if serials := list(serials):
+        where.append(c.serial_number.in_(serials))
     if product_class is not None:
-        q = q.where(c.product_class == product_class)
+        where.append(c.product_class == product_class)
     if oui is not None:
-        q = q.where(c.oui == oui.upper())
+        where.append(c.oui == oui.upper())
     if software_version is not None:
-        q = q.where(c.software_version == software_version)
+        where.append(c.software_version == software_version)
     if tag is not None:
-        tagged = sa.select(device_tags.c.device_id).where(device_tags.c.tag == tag)
-        q = q.where(c.id.in_(tagged))
+        where.append(c.id.in_(sa.select(device_tags.c.device_id).where(device_tags.c.tag == tag)))
     if informed_after is not None:
-        q = q.where(c.last_inform >= informed_after)
+        where.append(c.last_inform >= informed_after)
     if informed_before is not None:
-        q = q.where(sa.or_(c.last_inform < informed_before, c.last_inform.is_(None)))
+        where.append(sa.or_(c.last_inform < informed_before, c.last_inform.is_(None)))
+    p = parameters.c
+    for match in params:
+        value = p.value.startswith(match.value, autoescape=True) if match.prefix else p.value == match.value
+        where.append(sa.exists().where(p.device_id == c.id, p.path == match.path, value))
+    return where
+
+
+def find_devices(
+    conn: Connection,
+    *,
+    sort: str = "id",
+    limit: int | None = None,
+    offset: int = 0,
+    tags: bool = False,
+    **filters: Any,
+) -> list[dict[str, Any]]:
+    """Devices matching every filter (see ``count_devices``); ``keys`` are ids, MACs (any notation)
+    or serial numbers, ``ids``/``macs``/``serials`` one kind of each.
+
+    With no filter at all, every device. Ordered by ``sort`` (a SORT_FIELDS name, "-" in front for
+    descending) and then id, so pages and bulk jobs are stable. ``tags``: each row gets its tags.
+    """
+    c = devices.c
+    column, descending = sort.removeprefix("-"), sort.startswith("-")
+    if column not in SORT_FIELDS:
+        raise ValueError(f"cannot sort by {sort!r}; allowed: {', '.join(SORT_FIELDS)} (- for descending)")
+    order = c[column].desc() if descending else c[column].asc()
+    q = sa.select(devices).where(*_device_conditions(**filters)).order_by(order, c.id).offset(offset or None)
     if limit is not None:
         q = q.limit(limit)
-    return [dict(r) for r in conn.execute(q).mappings()]
+    rows = [dict(r) for r in conn.execute(q).mappings()]
+    if tags:
+        by_device: dict[str, list[str]] = {r["id"]: [] for r in rows}
+        t = device_tags.c
+        for start in range(0, len(rows), 500):
+            chunk = [r["id"] for r in rows[start : start + 500]]
+            query = sa.select(t.device_id, t.tag).where(t.device_id.in_(chunk)).order_by(t.tag)
+            for device_id, tag in conn.execute(query):
+                by_device[device_id].append(tag)
+        for r in rows:
+            r["tags"] = by_device[r["id"]]
+    return rows
+
+
+def count_devices(conn: Connection, **filters: Any) -> int:
+    """How many devices match the filters of ``find_devices``."""
+    q = sa.select(sa.func.count()).select_from(devices).where(*_device_conditions(**filters))
+    return conn.execute(q).scalar_one()
+
+
+def delete_device(conn: Connection, device_id: str) -> bool:
+    """Forget a device: its tree, tags, events, sessions and tasks go with it. False if unknown."""
+    return conn.execute(devices.delete().where(devices.c.id == device_id)).rowcount > 0
+
+
+def preregister(
+    conn: Connection,
+    *,
+    mac: str | None = None,
+    serial_number: str | None = None,
+    oui: str | None = None,
+    product_class: str | None = None,
+    tags: Iterable[str] = (),
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """Make a device known before it ever informs, so tags, credentials and tasks can wait for it.
+
+    With product class and serial number (and the OUI, by default the MAC's first half) its id
+    is the one its Inform will carry (``OUI-ProductClass-SerialNumber``), as ``acs device
+    import`` makes it; otherwise the id is a placeholder (``mac:...`` or
+    ``serial:...``) that the device's first Inform replaces, keeping what was given to it
+    (``adopt_preregistered``). ValueError names what is missing, malformed or taken.
+    """
+    if mac is not None:
+        normal = normalize_mac(mac)
+        if normal is None:
+            raise ValueError(f"mac {mac!r} is not a MAC address; give 12 hex digits, e.g. 00:56:2B:04:36:15")
+        mac = normal
+    if not mac and not serial_number:
+        raise ValueError("give mac or serial_number: how the device will be recognised when it informs")
+    oui = oui or (mac[:6] if mac else None)  # a MAC starts with its maker's OUI, as the import assumes
+    if oui and product_class and serial_number:
+        device_id = f"{oui.upper()}-{product_class}-{serial_number}"
+    else:
+        device_id = f"serial:{serial_number}" if serial_number else f"mac:{mac}"
+    c = devices.c
+    taken = sa.or_(
+        c.id == device_id,
+        *([c.serial_number == serial_number] if serial_number else []),
+        *([c.mac == mac] if mac else []),
+    )
+    other = conn.execute(sa.select(c.id).where(taken).limit(1)).scalar_one_or_none()
+    if other is not None:
+        raise ValueError(f"device {other} is already known with this id, serial number or MAC")
+    row = {
+        "id": device_id,
+        "oui": (oui or "").upper(),
+        "product_class": product_class,
+        "serial_number": serial_number or "",
+        "mac": mac,
+        "created_at": now or utcnow(),
+    }
+    conn.execute(devices.insert(), row)
+    set_tags(conn, device_id, add=tags)
+    device = get_device(conn, device_id)
+    assert device is not None
+    return device
+
+
+def adopt_preregistered(conn: Connection, device_id: str, serial_number: str, mac: str | None) -> list[str]:
+    """A device's first Inform: merge the pre-registered placeholders that name it (by serial number
+    or MAC) into it: their tags, their queued tasks and their CPE credentials. Returns their ids."""
+    c = devices.c
+    same = [c.serial_number == serial_number] if serial_number else []
+    same += [c.mac == mac] if mac else []
+    if not same:
+        return []
+    placeholder = sa.or_(c.id.startswith("mac:"), c.id.startswith("serial:"))
+    q = sa.select(devices).where(c.first_inform.is_(None), placeholder, sa.or_(*same))
+    placeholders = [dict(r) for r in conn.execute(q).mappings()]
+    for old in placeholders:
+        tags = conn.execute(sa.select(device_tags.c.tag).where(device_tags.c.device_id == old["id"]))
+        set_tags(conn, device_id, add=tags.scalars())
+        conn.execute(tasks.update().where(tasks.c.device_id == old["id"]).values(device_id=device_id))
+        conn.execute(devices.delete().where(c.id == old["id"]))
+        if old["username"] is not None:
+            conn.execute(
+                devices.update()
+                .where(c.id == device_id, c.username.is_(None))
+                .values(username=old["username"], password=old["password"])
+            )
+    return [old["id"] for old in placeholders]
 
 
 def set_credentials(conn: Connection, device_id: str, username: str | None, password: str | None) -> None:
@@ -389,11 +594,41 @@ def set_credentials(conn: Connection, device_id: str, username: str | None, pass
     )
 
 
-def get_events(conn: Connection, device_id: str, limit: int = 50) -> list[dict[str, Any]]:
+def session_ref(session_id: str | None) -> str | None:
+    """What a session is shown as: a digest of its id, never the id itself.
+
+    The id is the session's cookie, which lets whoever holds it speak in the CPE's name for
+    the rest of the session; listings (CLI, API) name sessions by this instead.
+    """
+    if session_id is None:
+        return None
+    return hashlib.sha256(session_id.encode()).hexdigest()[:16]
+
+
+def get_events(conn: Connection, device_id: str, limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
     """The device's latest events, newest first, with the session each came in."""
     c = events.c
     q = sa.select(events).where(c.device_id == device_id).order_by(c.id.desc()).limit(limit)
-    return [dict(r) for r in conn.execute(q).mappings()]
+    rows = [dict(r) for r in conn.execute(q.offset(offset or None)).mappings()]
+    for r in rows:
+        r["session_id"] = session_ref(r["session_id"])
+    return rows
+
+
+def get_sessions(conn: Connection, device_id: str, limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
+    """The device's latest CWMP sessions, newest first (without the state they keep)."""
+    c = sessions.c
+    q = (
+        sa.select(c.id, c.started_at, c.last_message_at, c.ended_at, c.status, c.remote_addr, c.cwmp_ns)
+        .where(c.device_id == device_id)
+        .order_by(c.started_at.desc(), c.id)
+        .limit(limit)
+        .offset(offset or None)
+    )
+    rows = [dict(r) for r in conn.execute(q).mappings()]
+    for r in rows:
+        r["id"] = session_ref(r["id"])
+    return rows
 
 
 def stored_types(conn: Connection, device_id: str, paths: Iterable[str]) -> dict[str, str]:

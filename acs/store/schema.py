@@ -28,6 +28,8 @@ NAMING_CONVENTION = {
 metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 
 TASK_STATUSES = ("pending", "sent", "done", "fault", "expired", "cancelled")
+#: What an API token may do: read < operator (tasks, tags, faults) < admin (policies, devices).
+TOKEN_ROLES = ("read", "operator", "admin")
 SESSION_STATUSES = ("open", "ended", "timed_out", "failed")
 #: what became of a connection request: the CPE answered 200/204 (or the UDP datagrams left), it
 #: answered 401/503, nothing listens or routes there, no answer in time, anything else
@@ -229,6 +231,8 @@ tasks = sa.Table(
     sa.Column("command_key", sa.Text),
     sa.Column("job_id", sa.Text),
     sa.Column("created_by", sa.Text),
+    # When an operator cleared the task's fault: it stays on the task, off the list of open faults.
+    sa.Column("cleared_at", UTCDateTime),
     _status_check(TASK_STATUSES),
     # The queue's hot path: "the oldest pending task of this device".
     sa.Index("ix_tasks_device_id_status_id", "device_id", "status", "id"),
@@ -325,4 +329,17 @@ profile_key_digests = sa.Table(
     sa.Column("software_prefix", sa.Text, primary_key=True),
     sa.Column("digest", sa.Text, nullable=False),
     _status_check(CBC_DIGESTS, "digest"),
+)
+
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.Text, nullable=False, unique=True),
+    sa.Column("role", sa.Text, nullable=False),
+    # SHA-256 of the token, hex: the token itself is shown once and never stored.
+    sa.Column("token_hash", sa.Text, nullable=False, unique=True),
+    sa.Column("created_at", UTCDateTime, nullable=False, default=utcnow),
+    sa.Column("last_used_at", UTCDateTime),
+    sa.CheckConstraint(f"role IN ({', '.join(repr(r) for r in TOKEN_ROLES)})", name="role"),
 )

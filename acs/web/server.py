@@ -6,6 +6,7 @@ import logging
 import os
 import re
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,8 @@ from twisted.python.threadpool import ThreadPool
 from twisted.web import server
 
 from acs.cwmp.codec import DEFAULT_MAX_SIZE
+from acs.nbi.resource import Kicker, NbiResource, NbiSite, soap_authorize
+from acs.nbi.soap import soap_resource
 from acs.web import workers
 from acs.web.auth import Authenticator
 from acs.web.backend import CwmpBackend
@@ -50,6 +53,11 @@ class ServeOptions:
     tftp_port: int | None = None
     #: what a phone the ACS does not know gets: "404" (file not found) or "default" (the default profile)
     profile_unknown: str = "404"
+    #: the northbound API: None turns it off; 0 is any free port
+    nbi_port: int | None = 7557
+    #: None: the same address as CWMP
+    nbi_host: str | None = None
+    nbi_max_body: int = 1 << 20
 
     def cpe_auth(self) -> CpeAuth | None:
         if not self.auth:
@@ -110,12 +118,64 @@ def database_threads(dialect: str) -> int:
     return 1 if dialect == "sqlite" else 8
 
 
-def start_pool(engine: Engine, reactor: Any) -> ThreadPool:
+def start_pool(engine: Engine, reactor: Any, size: int | None = None, name: str = "acs-db") -> ThreadPool:
     """The threads that do the store's work, stopped with the reactor."""
-    pool = ThreadPool(minthreads=1, maxthreads=database_threads(engine.dialect.name), name="acs-db")
+    pool = ThreadPool(minthreads=1, maxthreads=size or database_threads(engine.dialect.name), name=name)
     pool.start()
     reactor.addSystemEventTrigger("during", "shutdown", pool.stop)
     return pool
+
+
+def nbi_threads(dialect: str) -> int:
+    """Threads of the NBI's own pool, so API calls never queue behind CWMP sessions; none on SQLite,
+    where the NBI shares the CWMP thread (one writer: a second thread would only meet the lock,
+    and a read transaction that turns into a write fails at once when another committed meanwhile)."""
+    return 0 if dialect == "sqlite" else 4
+
+
+def nbi_site(
+    engine: Engine, pool: ThreadPool, options: ServeOptions, reactor: Any, kicker: Kicker | None = None
+) -> server.Site:
+    """The northbound API on its own port: REST on every path, the SOAP flavour at /soap."""
+    rest = NbiResource(engine, pool, reactor=reactor, kicker=kicker)
+    soap = soap_resource(engine, soap_authorize(engine), reactor, pool)
+    site = server.Site(NbiSite(rest, soap), parsePOSTFormSubmission=False)
+    site.requestFactory = type("NbiRequest", (LimitedRequest,), {"max_size": options.nbi_max_body})
+    site.displayTracebacks = False
+    return site
+
+
+def listen_nbi(
+    engine: Engine,
+    options: ServeOptions,
+    reactor: Any,
+    pool: ThreadPool,
+    kicker: Callable[[ThreadPool], Kicker] | None = None,
+) -> Any | None:
+    """Start the northbound API (None when ``options.nbi_port`` is None); return its port.
+
+    Served by the first process only: API traffic is light beside CWMP's, and waiting for a
+    task holds no thread. On SQLite it works on ``pool`` (the CWMP thread), on PostgreSQL on a
+    pool of its own. ``kicker(pool)`` makes what sends its connection requests (``acs serve``:
+    a ``ConnectionRequester``); None: the NBI sends none. Over TLS with ``--tls-cert``.
+    """
+    if options.nbi_port is None:
+        return None
+    threads_ = nbi_threads(engine.dialect.name)
+    nbi_pool = start_pool(engine, reactor, threads_, "acs-nbi") if threads_ else pool
+    factory: Any = nbi_site(engine, nbi_pool, options, reactor, kicker(nbi_pool) if kicker else None)
+    tls = options.tls_options()
+    if tls is not None:
+        factory = TLSMemoryBIOFactory(tls, False, factory)
+    host = options.nbi_host or options.host
+    try:
+        sock = workers.bind(host, options.nbi_port)
+    except OSError as e:
+        raise OSError(f"NBI on {host}:{options.nbi_port}: {e.strerror or e}") from e
+    try:
+        return reactor.adoptStreamPort(sock.fileno(), sock.family, factory)
+    finally:
+        sock.close()
 
 
 def listen(

@@ -17,6 +17,7 @@ ACS = str(Path(sys.executable).with_name("acs"))
 _LISTENING = re.compile(r"CWMP on https?://([\d.]+):(\d+)/")
 _PROFILES = re.compile(r"profiles on https?://[\d.]+:(\d+)/")
 _TFTP = re.compile(r"profiles over TFTP on [\d.]+:(\d+)")
+_NBI = re.compile(r"NBI on https?://[\d.]+:(\d+)/")
 START_TIMEOUT = 30
 
 
@@ -39,6 +40,15 @@ class Server:
     @property
     def tftp_port(self) -> int | None:
         return self.port_of(_TFTP)
+
+    @property
+    def nbi_port(self) -> int | None:
+        """The northbound API's port (``--nbi-port 0`` unless the test gave one)."""
+        return self.port_of(_NBI)
+
+    @property
+    def nbi_url(self) -> str:
+        return f"http://{self.host}:{self.nbi_port}"
 
     @property
     def url(self) -> str:
@@ -67,8 +77,9 @@ def start_server(db_url: str, *args: str, discovery: bool = False) -> Server:
     env = os.environ | {"PYTHONUNBUFFERED": "1"}
     # a port of its own for the profile server too: 7567 may be taken by another test's server
     profile_port = [] if "--profile-port" in args else ["--profile-port", "0"]
+    nbi_port = [] if "--nbi-port" in args or "--no-nbi" in args else ["--nbi-port", "0"]
     process = subprocess.Popen(
-        [ACS, "serve", "--db", db_url, "--host", "127.0.0.1", "--port", "0", *profile_port, *args],
+        [ACS, "serve", "--db", db_url, "--host", "127.0.0.1", "--port", "0", *profile_port, *nbi_port, *args],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,

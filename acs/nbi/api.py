@@ -1,0 +1,667 @@
+"""The endpoints: each a route declaration and a handler calling the service functions.
+
+Handlers run on a database thread, inside the request's transaction (``Call.conn``), and
+answer with the JSON the CLI's ``--json`` prints for the same thing: devices as
+``inventory.device_json``, tasks as ``queue.task_json``, policies as their rows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from acs.jobs import policies, queue
+from acs.nbi.problem import ApiError, not_found
+from acs.nbi.routing import Call, Follow, Param, Reply, Response, Router, parse_datetime
+from acs.nbi.schemas import DEVICE_FILTER, FILTERS, ref
+from acs.store import connection_requests, inventory
+from acs.store.schema import TASK_STATUSES
+
+router = Router()
+route = router.route
+
+# --- shared declarations ---------------------------------------------------------------------------
+
+DEVICE = Param(
+    "device", "path", {"type": "string"}, "A device id, MAC (any notation) or serial number.", required=True
+)
+#: ids are 64-bit in the store: a larger number names nothing
+ID_MAX = 2**63 - 1
+TASK = Param(
+    "task", "path", {"type": "integer", "minimum": 1, "maximum": ID_MAX}, "A task id.", required=True
+)
+POLICY = Param("name", "path", {"type": "string"}, "The policy's name.", required=True)
+JOB = Param("job", "path", {"type": "string"}, "A job id (from POST /tasks).", required=True)
+TAG = Param("tag", "path", {"type": "string"}, "A tag of the device.", required=True)
+
+
+def limit(default: int = 100) -> Param:
+    schema = {"type": "integer", "minimum": 1, "maximum": 1000, "default": default}
+    return Param("limit", "query", schema, "At most this many items.")
+
+
+OFFSET = Param(
+    "offset",
+    "query",
+    {"type": "integer", "minimum": 0, "maximum": ID_MAX, "default": 0},
+    "Skip this many items first.",
+)
+PAGE = (limit(), OFFSET)
+TASK_FILTERS = (
+    Param("status", "query", {"type": "string", "enum": list(TASK_STATUSES)}, "Only tasks in this status."),
+    Param("kind", "query", {"type": "string", "enum": list(queue.KINDS)}, "Only tasks of this RPC."),
+)
+
+_problem = Response("A problem (RFC 9457), naming the field and what is allowed.", ref("Problem"))
+
+
+def responses(ok: dict[int, Response], *, found: bool = True, conflict: bool = False) -> dict[int, Response]:
+    """``ok`` and the problems every endpoint may answer with (401, 403, 400; 404 when it names
+    something; 409 when the thing's state may forbid the change)."""
+    errors = {400: _problem, 401: _problem, 403: _problem} | ({404: _problem} if found else {})
+    return ok | errors | ({409: _problem} if conflict else {})
+
+
+def one(schema: str, description: str, **headers: str) -> Response:
+    return Response(description, ref(schema), headers)
+
+
+def many(schema: str, description: str, **headers: str) -> Response:
+    return Response(description, {"type": "array", "items": ref(schema)}, headers)
+
+
+NO_CONTENT = Response("Done; nothing to say.")
+LOCATION = {"Location": "Where the new thing can be read."}
+
+
+def _device(call: Call, where: str = "path.device", key: str | None = None) -> dict[str, Any]:
+    key = call.path["device"] if key is None else key
+    dev = inventory.get_device(call.conn, key)
+    if dev is None:
+        raise not_found("device", key, where, "a device id, MAC or serial number (see GET /devices)")
+    return dev
+
+
+def _task(call: Call) -> queue.Task:
+    task = queue.get(call.conn, call.path["task"])
+    if task is None:
+        raise not_found("task", call.path["task"], "path.task", "a task id (see GET /tasks)")
+    return task
+
+
+def _transition(call: Call, action: Any, allowed: str) -> Reply:
+    """A task's status change; a task in the wrong status for it is a conflict."""
+    _task(call)
+    try:
+        return Reply(200, queue.task_json(action(call.conn, call.path["task"])))
+    except queue.QueueError as e:
+        raise ApiError(409, str(e), field="path.task", allowed=allowed) from None
+
+
+def _created_by(call: Call) -> str:
+    return f"api:{call.token['name']}"
+
+
+# --- devices -------------------------------------------------------------------------------------------
+
+_FILTER_PARAMS = tuple(Param(name, "query", schema, text) for name, (schema, text) in FILTERS.items())
+_SORT = {"type": "string", "enum": [*inventory.SORT_FIELDS, *(f"-{f}" for f in inventory.SORT_FIELDS)]}
+_FIELDS = Param(
+    "fields",
+    "query",
+    {"type": "array", "items": {"type": "string", "enum": list(inventory.DEVICE_FIELDS)}},
+    "Only these properties of each device (repeat the parameter for more); the id is always there.",
+)
+
+
+def device_filters(values: dict[str, Any], where: str) -> dict[str, Any]:
+    """GET /devices' query parameters, or POST /tasks' ``devices`` object, as ``find_devices`` filters."""
+
+    def when(name: str) -> Any:
+        value = values.get(name)
+        return parse_datetime(value, f"{where}{name}") if isinstance(value, str) else value
+
+    matches = []
+    for name, prefix in (("parameter", False), ("parameter_prefix", True)):
+        for text in values.get(name) or ():
+            try:
+                matches.append(inventory.ParameterMatch.parse(text, prefix=prefix))
+            except ValueError as e:
+                raise ApiError(400, str(e), field=f"{where}{name}", allowed="PATH=VALUE") from None
+    return {
+        "ids": values.get("id") or (),
+        "macs": values.get("mac") or (),
+        "serials": values.get("serial_number") or (),
+        "product_class": values.get("product_class"),
+        "oui": values.get("oui"),
+        "software_version": values.get("software_version"),
+        "tag": values.get("tag"),
+        "informed_after": when("last_inform_after"),
+        "informed_before": when("last_inform_before"),
+        "params": matches,
+    }
+
+
+@route(
+    "GET",
+    "/devices",
+    role="read",
+    params=(
+        *_FILTER_PARAMS,
+        Param("sort", "query", _SORT | {"default": "id"}, "Order by this property; - in front: descending."),
+        *PAGE,
+        _FIELDS,
+    ),
+    responses=responses(
+        {
+            200: many(
+                "Device", "The matching devices.", **{"X-Total-Count": "How many devices match, all pages."}
+            )
+        },
+        found=False,
+    ),
+)
+def list_devices(call: Call) -> Reply:
+    """List devices, filtered, sorted and paged
+    Every filter given must hold; a list-valued filter matches any of its values."""
+    q = call.query
+    filters = device_filters(q, "query.")
+    rows = inventory.find_devices(
+        call.conn, sort=q["sort"], limit=q["limit"], offset=q["offset"], tags=True, **filters
+    )
+    total = inventory.count_devices(call.conn, **filters)
+    body = [inventory.device_json(r, q["fields"]) for r in rows]
+    return Reply(200, body, {"X-Total-Count": str(total)})
+
+
+@route(
+    "POST",
+    "/devices",
+    role="admin",
+    body="Preregister",
+    responses=responses(
+        {201: one("Device", "The device, known before its first Inform.", **LOCATION)},
+        found=False,
+        conflict=True,
+    ),
+)
+def preregister_device(call: Call) -> Reply:
+    """Pre-register a device by MAC and/or serial number, before it ever informs
+    With serial_number and product_class (and oui, by default the MAC's first six hex digits) its
+    id is the one its Inform will carry (OUI-ProductClass-SerialNumber); otherwise a placeholder
+    (mac:... or serial:...) that its first Inform replaces, keeping the tags and tasks given to it."""
+    body = call.body
+    known = inventory.get_device(call.conn, body["serial_number"]) if body.get("serial_number") else None
+    if known is None and body.get("mac"):
+        known = inventory.get_device(call.conn, body["mac"])
+    if known is not None:
+        raise ApiError(
+            409, f"device {known['id']} is already known", field="body", allowed="a device not known yet"
+        )
+    try:
+        dev = inventory.preregister(call.conn, **body)
+    except ValueError as e:
+        field = "body.mac" if "mac" in str(e) else "body"
+        allowed = "a MAC (12 hex digits, any notation) and/or a serial number"
+        raise ApiError(409 if "already" in str(e) else 400, str(e), field=field, allowed=allowed) from None
+    return Reply(201, inventory.device_json(dev), {"Location": f"/devices/{dev['id']}"})
+
+
+@route(
+    "GET",
+    "/devices/{device}",
+    role="read",
+    params=(
+        DEVICE,
+        Param(
+            "parameters",
+            "query",
+            {"type": "array", "items": {"type": "string", "minLength": 1}},
+            "Include the stored parameters: a name ending in '.' stands for its subtree; '.' for all. "
+            "Password values are masked.",
+        ),
+        _FIELDS,
+    ),
+    responses=responses({200: one("DeviceDetail", "The device (and its parameters when asked for).")}),
+)
+def get_device(call: Call) -> Reply:
+    """A device, with its stored parameters when asked for"""
+    dev = _device(call)
+    body = inventory.device_json(dev, call.query["fields"])
+    if call.query["fields"] is None:  # as `acs device show` shows it
+        kicks = connection_requests.history(call.conn, dev["id"], limit=1)
+        body["last_connection_request"] = kicks[0] if kicks else None
+    wanted = call.query["parameters"]
+    if wanted is not None:
+        paths = () if "." in wanted else wanted
+        body["parameters"] = inventory.get_parameters(call.conn, dev["id"], paths=paths, show_secrets=False)
+    return Reply(200, body)
+
+
+@route("DELETE", "/devices/{device}", role="admin", params=(DEVICE,), responses=responses({204: NO_CONTENT}))
+def delete_device(call: Call) -> Reply:
+    """Forget a device: its parameters, tags, events, sessions and tasks go with it
+    A device that informs again is known again, as a new one."""
+    inventory.delete_device(call.conn, _device(call)["id"])
+    return Reply(204)
+
+
+@route(
+    "POST",
+    "/devices/{device}/tags",
+    role="operator",
+    params=(DEVICE,),
+    body="TagChange",
+    responses=responses({200: one("Tags", "The device's tags after the change.")}),
+)
+def change_tags(call: Call) -> Reply:
+    """Add and remove tags of a device
+    Policies (match_tag) and filters (tag) match on them."""
+    dev = _device(call)
+    tags = inventory.set_tags(call.conn, dev["id"], call.body.get("add", ()), call.body.get("remove", ()))
+    return Reply(200, {"id": dev["id"], "tags": tags})
+
+
+@route(
+    "DELETE",
+    "/devices/{device}/tags/{tag}",
+    role="operator",
+    params=(DEVICE, TAG),
+    responses=responses({200: one("Tags", "The device's tags after the change.")}),
+)
+def remove_tag(call: Call) -> Reply:
+    """Remove one tag from a device"""
+    dev = _device(call)
+    if call.path["tag"] not in dev["tags"]:
+        raise not_found(
+            "tag", call.path["tag"], "path.tag", f"a tag of {dev['id']}: {', '.join(dev['tags'])}"
+        )
+    return Reply(
+        200, {"id": dev["id"], "tags": inventory.set_tags(call.conn, dev["id"], remove=[call.path["tag"]])}
+    )
+
+
+@route(
+    "GET",
+    "/devices/{device}/events",
+    role="read",
+    params=(DEVICE, limit(50), OFFSET),
+    responses=responses({200: many("Event", "Events the device informed, newest first.")}),
+)
+def device_events(call: Call) -> Reply:
+    """The events a device informed (0 BOOTSTRAP, 1 BOOT, M Reboot...), newest first"""
+    dev = _device(call)
+    return Reply(200, inventory.get_events(call.conn, dev["id"], call.query["limit"], call.query["offset"]))
+
+
+@route(
+    "GET",
+    "/devices/{device}/sessions",
+    role="read",
+    params=(DEVICE, limit(50), OFFSET),
+    responses=responses({200: many("Session", "The device's CWMP sessions, newest first.")}),
+)
+def device_sessions(call: Call) -> Reply:
+    """The CWMP sessions of a device, newest first"""
+    dev = _device(call)
+    return Reply(200, inventory.get_sessions(call.conn, dev["id"], call.query["limit"], call.query["offset"]))
+
+
+# --- tasks ----------------------------------------------------------------------------------------------
+
+
+def _queue_options(call: Call) -> dict[str, Any]:
+    body = call.body
+    expires = body.get("expires_at")
+    return {
+        "max_attempts": int(body.get("max_attempts", 3)),
+        "expires_at": parse_datetime(expires, "body.expires_at") if expires is not None else None,
+        "created_by": _created_by(call),
+    }
+
+
+def _bad_args(e: queue.QueueError, kind: str) -> ApiError:
+    takes = ", ".join(sorted(queue.ARGUMENTS[kind])) or "no arguments"
+    return ApiError(400, str(e), field="body.args", allowed=f"the arguments of {kind}: {takes}")
+
+
+@route(
+    "GET",
+    "/devices/{device}/tasks",
+    role="read",
+    params=(DEVICE, *TASK_FILTERS, *PAGE),
+    responses=responses({200: many("Task", "The device's tasks, newest first.")}),
+)
+def device_tasks(call: Call) -> Reply:
+    """The tasks of a device, newest first"""
+    dev = _device(call)
+    q = call.query
+    found = queue.list_tasks(
+        call.conn,
+        device_id=dev["id"],
+        status=q["status"],
+        kind=q["kind"],
+        limit=q["limit"],
+        offset=q["offset"],
+    )
+    return Reply(200, [queue.task_json(t) for t in found])
+
+
+@route(
+    "POST",
+    "/devices/{device}/tasks",
+    role="operator",
+    params=(DEVICE,),
+    body="TaskCreate",
+    responses=responses(
+        {
+            200: one("TaskCreated", "The task completed within `timeout` (done, fault...).", **LOCATION),
+            202: one("TaskCreated", "The task is queued (not final within `timeout`).", **LOCATION),
+        }
+    ),
+)
+def create_task(call: Call) -> Reply:
+    """Queue an RPC on a device
+    The task is committed before the answer. With `connection_request` the device is asked to open a
+    session now; with `timeout` the answer waits up to that many seconds for the task to complete:
+    200 with its result if it did, 202 if it is still queued (follow it at its Location)."""
+    dev = _device(call)
+    kind = call.body["kind"]
+    try:
+        task_id = queue.enqueue(call.conn, dev["id"], kind, call.body.get("args"), **_queue_options(call))
+    except queue.QueueError as e:
+        raise _bad_args(e, kind) from None
+    task = queue.get(call.conn, task_id)
+    assert task is not None
+    follow = Follow(
+        task_id,
+        dev["id"],
+        float(call.body.get("timeout", 0)),
+        bool(call.body.get("connection_request", False)),
+    )
+    return Reply(202, queue.task_json(task), {"Location": f"/tasks/{task_id}"}, follow)
+
+
+@route(
+    "POST",
+    "/tasks",
+    role="operator",
+    body="BulkTaskCreate",
+    responses=responses(
+        {202: one("JobQueued", "One task per matching device, queued as one job.", **LOCATION)}
+    ),
+)
+def create_tasks(call: Call) -> Reply:
+    """Queue an RPC on every device a filter selects, as one job
+    Follow the job's progress at its Location (GET /jobs/{job}). 404 when no device matches."""
+    selection = call.body["devices"]
+    if not selection.get("all") and all(k == "all" for k in selection):
+        raise ApiError(
+            400,
+            "say which devices: give a filter, or all: true for every device",
+            field="body.devices",
+            allowed=", ".join(DEVICE_FILTER["properties"]),
+        )
+    targets = inventory.find_devices(call.conn, **device_filters(selection, "body.devices."))
+    if not targets:
+        raise ApiError(
+            404,
+            "no device matches; nothing was queued",
+            field="body.devices",
+            allowed="a filter some device matches",
+        )
+    kind = call.body["kind"]
+    try:
+        queued = queue.enqueue_job(
+            call.conn,
+            [t["id"] for t in targets],
+            kind,
+            call.body.get("args"),
+            job_id=queue.new_job_id(),
+            **_queue_options(call),
+        )
+    except queue.QueueError as e:
+        raise _bad_args(e, kind) from None
+    return Reply(202, queued, {"Location": f"/jobs/{queued['job']}"})
+
+
+@route(
+    "GET",
+    "/tasks",
+    role="read",
+    params=(
+        Param("device", "query", {"type": "string"}, "Only this device's (id, MAC or serial number)."),
+        Param("job", "query", {"type": "string"}, "Only the tasks of this job."),
+        *TASK_FILTERS,
+        *PAGE,
+    ),
+    responses=responses({200: many("Task", "Tasks, newest first.")}),
+)
+def list_tasks(call: Call) -> Reply:
+    """List tasks, newest first"""
+    q = call.query
+    device_id = _device(call, "query.device", q["device"])["id"] if q["device"] is not None else None
+    found = queue.list_tasks(
+        call.conn,
+        device_id=device_id,
+        job_id=q["job"],
+        status=q["status"],
+        kind=q["kind"],
+        limit=q["limit"],
+        offset=q["offset"],
+    )
+    return Reply(200, [queue.task_json(t) for t in found])
+
+
+@route(
+    "GET", "/tasks/{task}", role="read", params=(TASK,), responses=responses({200: one("Task", "The task.")})
+)
+def get_task(call: Call) -> Reply:
+    """A task: its RPC, status, timestamps, and the response or the fault in words"""
+    return Reply(200, queue.task_json(_task(call)))
+
+
+@route(
+    "POST",
+    "/tasks/{task}/cancel",
+    role="operator",
+    params=(TASK,),
+    responses=responses({200: one("Task", "The task, cancelled.")}, conflict=True),
+)
+def cancel_task(call: Call) -> Reply:
+    """Cancel a pending or sent task"""
+    return _transition(call, queue.cancel, "a pending or sent task")
+
+
+@route(
+    "POST",
+    "/tasks/{task}/retry",
+    role="operator",
+    params=(TASK,),
+    responses=responses({200: one("Task", "The task, pending again.")}, conflict=True),
+)
+def retry_task(call: Call) -> Reply:
+    """Queue a fault, expired or cancelled task again, from scratch"""
+    return _transition(call, queue.retry, "a fault, expired or cancelled task")
+
+
+@route(
+    "GET",
+    "/jobs/{job}",
+    role="read",
+    params=(JOB,),
+    responses=responses({200: one("Job", "The job's progress.")}),
+)
+def get_job(call: Call) -> Reply:
+    """How far a job's tasks got"""
+    progress = queue.job_progress(call.conn, call.path["job"])
+    if progress is None:
+        raise not_found("job", call.path["job"], "path.job", "a job id from POST /tasks")
+    return Reply(200, progress)
+
+
+# --- faults ---------------------------------------------------------------------------------------------
+
+
+@route(
+    "GET",
+    "/faults",
+    role="read",
+    params=(
+        Param("device", "query", {"type": "string"}, "Only this device's (id, MAC or serial number)."),
+        *PAGE,
+    ),
+    responses=responses({200: many("Task", "Tasks that ended in a fault no one has cleared, newest first.")}),
+)
+def list_faults(call: Call) -> Reply:
+    """Open faults: tasks that ended in a fault no one has cleared, newest first"""
+    q = call.query
+    device_id = _device(call, "query.device", q["device"])["id"] if q["device"] is not None else None
+    found = queue.list_faults(call.conn, device_id=device_id, limit=q["limit"], offset=q["offset"])
+    return Reply(200, [queue.task_json(t) for t in found])
+
+
+@route(
+    "GET",
+    "/devices/{device}/faults",
+    role="read",
+    params=(DEVICE, *PAGE),
+    responses=responses({200: many("Task", "The device's open faults, newest first.")}),
+)
+def device_faults(call: Call) -> Reply:
+    """A device's open faults, newest first"""
+    dev = _device(call)
+    found = queue.list_faults(
+        call.conn, device_id=dev["id"], limit=call.query["limit"], offset=call.query["offset"]
+    )
+    return Reply(200, [queue.task_json(t) for t in found])
+
+
+def _fault(call: Call) -> queue.Task:
+    task = _task(call)
+    if task.status != "fault":
+        raise not_found(
+            "fault on task", task.id, "path.task", f"a task in fault (task {task.id} is {task.status})"
+        )
+    return task
+
+
+@route(
+    "POST",
+    "/faults/{task}/retry",
+    role="operator",
+    params=(TASK,),
+    responses=responses({200: one("Task", "The task, pending again.")}),
+)
+def retry_fault(call: Call) -> Reply:
+    """Queue a task that ended in a fault again"""
+    _fault(call)
+    return Reply(200, queue.task_json(queue.retry(call.conn, call.path["task"])))
+
+
+@route(
+    "DELETE",
+    "/faults/{task}",
+    role="operator",
+    params=(TASK,),
+    responses=responses({200: one("Task", "The task, its fault cleared (cleared_at set).")}),
+)
+def clear_fault(call: Call) -> Reply:
+    """Clear a fault: the task keeps it, but it leaves the open faults"""
+    _fault(call)
+    return Reply(200, queue.task_json(queue.clear_fault(call.conn, call.path["task"])))
+
+
+# --- policies -------------------------------------------------------------------------------------------
+
+
+def _policy_error(e: policies.PolicyError) -> ApiError:
+    text = str(e)
+    field = "body.events" if "event" in text else "body.tasks"
+    return ApiError(
+        400, text, field=field, allowed=f"see the {field.split('.')[1]} of PolicyCreate in /openapi.json"
+    )
+
+
+def _policy(call: Call) -> dict[str, Any]:
+    found = policies.get(call.conn, call.path["name"])
+    if found is None:
+        raise not_found("policy", call.path["name"], "path.name", "a policy's name (see GET /policies)")
+    return found
+
+
+@route(
+    "GET",
+    "/policies",
+    role="read",
+    responses=responses({200: many("Policy", "In the order they run.")}, found=False),
+)
+def list_policies(call: Call) -> Reply:
+    """List the policies, in the order they run"""
+    return Reply(200, policies.list_policies(call.conn))
+
+
+@route(
+    "POST",
+    "/policies",
+    role="admin",
+    body="PolicyCreate",
+    responses=responses({201: one("Policy", "The new policy.", **LOCATION)}, found=False, conflict=True),
+)
+def create_policy(call: Call) -> Reply:
+    """Create a policy: tasks queued when matching devices inform"""
+    body = call.body
+    if policies.get(call.conn, body["name"]) is not None:
+        raise ApiError(
+            409, f"a policy named {body['name']!r} exists already", field="body.name", allowed="a new name"
+        )
+    match = {k: body.get(f"match_{k}") for k in ("product_class", "oui", "software_version", "tag")}
+    try:
+        policies.add(
+            call.conn,
+            body["name"],
+            events=body["events"],
+            tasks_=body["tasks"],
+            match=match,
+            priority=body.get("priority", 100),
+            enabled=body.get("enabled", True),
+        )
+    except policies.PolicyError as e:
+        raise _policy_error(e) from None
+    created = policies.get(call.conn, body["name"])
+    return Reply(201, created, {"Location": f"/policies/{body['name']}"})
+
+
+@route(
+    "GET",
+    "/policies/{name}",
+    role="read",
+    params=(POLICY,),
+    responses=responses({200: one("Policy", "The policy.")}),
+)
+def get_policy(call: Call) -> Reply:
+    """A policy"""
+    return Reply(200, _policy(call))
+
+
+@route(
+    "PATCH",
+    "/policies/{name}",
+    role="admin",
+    params=(POLICY,),
+    body="PolicyUpdate",
+    responses=responses({200: one("Policy", "The policy after the change.")}),
+)
+def update_policy(call: Call) -> Reply:
+    """Change some of a policy's properties (enabled, events, tasks, priority, match_*)"""
+    _policy(call)
+    try:
+        return Reply(200, policies.update(call.conn, call.path["name"], call.body))
+    except policies.PolicyError as e:
+        raise _policy_error(e) from None
+
+
+@route("DELETE", "/policies/{name}", role="admin", params=(POLICY,), responses=responses({204: NO_CONTENT}))
+def delete_policy(call: Call) -> Reply:
+    """Delete a policy; the tasks it queued stay queued"""
+    policies.remove(call.conn, _policy(call)["name"])
+    return Reply(204)

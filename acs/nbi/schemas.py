@@ -1,0 +1,453 @@
+"""The JSON shapes of the API, as JSON Schema (the OpenAPI document's ``components.schemas``).
+
+Response shapes are derived from the store's tables and the queue's ``Task`` record, so a
+column added there shows up here; request bodies are written out, since they say what a
+client may send. The server validates request bodies against these very schemas.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from typing import Any
+
+import sqlalchemy as sa
+
+from acs.cwmp import rpc, values
+from acs.jobs import queue
+from acs.store import inventory
+from acs.store.schema import (
+    CONNECTION_REQUEST_OUTCOMES,
+    TASK_STATUSES,
+    TOKEN_ROLES,
+    UTCDateTime,
+    connection_requests,
+    devices,
+    events,
+    parameters,
+    policies,
+    sessions,
+    tasks,
+)
+
+Schema = dict[str, Any]
+
+DATE_TIME: Schema = {"type": "string", "format": "date-time"}
+
+
+def ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def nullable(schema: Schema) -> Schema:
+    """``schema`` or null (OpenAPI 3.1 spells it as a list of types)."""
+    kind = schema.get("type")
+    if "$ref" in schema:
+        return {"anyOf": [schema, {"type": "null"}]}
+    if kind is None:
+        return schema  # no type: any JSON value, null included
+    if isinstance(kind, list):
+        return schema if "null" in kind else {**schema, "type": [*kind, "null"]}
+    return {**schema, "type": [kind, "null"]}
+
+
+def _column(column: sa.Column[Any], json: Schema | None = None) -> Schema:
+    if json is not None:
+        schema = json
+    elif isinstance(column.type, UTCDateTime):
+        schema = dict(DATE_TIME)
+    elif isinstance(column.type, sa.Boolean):
+        schema = {"type": "boolean"}
+    elif isinstance(column.type, sa.Integer | sa.BigInteger):
+        schema = {"type": "integer"}
+    else:
+        schema = {"type": "string"}
+    return nullable(schema) if column.nullable and not column.primary_key else schema
+
+
+def _object(properties: dict[str, Schema], required: list[str] | None = None, **extra: Any) -> Schema:
+    required = list(properties) if required is None else required
+    return {"type": "object", "properties": properties, "required": required, **extra}
+
+
+def _table(
+    table: sa.Table, *, only: tuple[str, ...] | None = None, json: dict[str, Schema] | None = None
+) -> dict[str, Schema]:
+    json = json or {}
+    names = only if only is not None else tuple(c.name for c in table.c)
+    return {name: _column(table.c[name], json.get(name)) for name in names}
+
+
+_STRINGS: Schema = {"type": "array", "items": {"type": "string"}}
+_NON_BLANK: Schema = {"type": "string", "pattern": "\\S"}
+
+# --- task arguments, per RPC: the fields of its record in the codec -------------------------------
+
+_UNSIGNED: Schema = {"type": "integer", "minimum": 0, "maximum": 2**32 - 1}
+_VALUE_STRUCT: Schema = {
+    "oneOf": [
+        {
+            "type": "array",
+            "prefixItems": [
+                {"type": "string", "minLength": 1},
+                {"type": ["string", "number", "boolean"]},
+                {"type": "string", "enum": ["", *values.TYPES]},
+            ],
+            "minItems": 2,
+            "maxItems": 3,
+            "description": "[name, value, type]: without a type, the one stored for the parameter.",
+        },
+        _object(
+            {
+                "Name": {"type": "string", "minLength": 1},
+                "Value": {"type": ["string", "number", "boolean"]},
+                "Type": {"type": "string", "enum": ["", *values.TYPES]},
+            },
+            required=["Name", "Value"],
+            additionalProperties=False,
+        ),
+    ]
+}
+_ATTRIBUTE_STRUCT = _object(
+    {
+        "Name": {"type": "string", "minLength": 1},
+        "NotificationChange": {"type": "boolean"},
+        "Notification": {"type": "integer", "minimum": 0, "maximum": 6},
+        "AccessListChange": {"type": "boolean"},
+        "AccessList": _STRINGS,
+    },
+    required=["Name"],
+    additionalProperties=False,
+)
+#: argument name -> schema, where the name says more than the Python type
+_ARGUMENT: dict[str, Schema] = {
+    "CommandKey": {"type": "string", "maxLength": queue.KEY_MAX_LENGTH},
+    "ParameterKey": {"type": "string", "maxLength": queue.KEY_MAX_LENGTH},
+    "DelaySeconds": _UNSIGNED,
+    "FileSize": _UNSIGNED,
+}
+_PYTHON: dict[Any, Schema] = {
+    str: {"type": "string"},
+    int: {"type": "integer"},
+    bool: {"type": "boolean"},
+    list[str]: _STRINGS,
+    list[rpc.ParameterValueStruct]: {"type": "array", "items": _VALUE_STRUCT},
+    list[rpc.SetParameterAttributesStruct]: {"type": "array", "items": _ATTRIBUTE_STRUCT},
+}
+
+
+def _arguments(kind: str) -> Schema:
+    hints = typing.get_type_hints(getattr(rpc, kind))
+    props = {
+        f.name: _ARGUMENT.get(f.name, _PYTHON[hints[f.name]]) for f in dataclasses.fields(getattr(rpc, kind))
+    }
+    return _object(props, required=[], additionalProperties=False, description=f"The arguments of {kind}.")
+
+
+ARGS: dict[str, Schema] = {f"{kind}Args": _arguments(kind) for kind in queue.KINDS}
+
+
+def by_kind(
+    common: dict[str, Schema], args: dict[str, str], *, required: list[str], description: str
+) -> Schema:
+    """One object per RPC kind, ``args`` being that kind's arguments: a client (and schemathesis) sees
+    exactly what each kind takes. ``check_body`` picks the branch by ``kind`` to say what was wrong."""
+    return {
+        "oneOf": [
+            _object(
+                {"kind": {"const": kind}, "args": ref(component)} | common,
+                required=["kind", *required],
+                additionalProperties=False,
+                title=kind,
+            )
+            for kind, component in args.items()
+        ],
+        "description": description,
+    }
+
+
+_TASK_ARGS = {kind: f"{kind}Args" for kind in queue.KINDS}
+_DISCOVER_ARGS = _object(
+    {"batch": {"type": "integer", "minimum": 1, "maximum": 10000, "default": 100}},
+    required=[],
+    additionalProperties=False,
+    description="Discover reads the whole tree: names, then values in batches of this many.",
+)
+_POLICY_TASK = by_kind(
+    {},
+    _TASK_ARGS | {"Discover": "DiscoverArgs"},
+    required=[],
+    description="A task to queue: an RPC (kind) and its arguments; {root} in strings becomes Device. or "
+    "InternetGatewayDevice. Discover reads the device's whole tree.",
+)
+_KIND: Schema = {"type": "string", "enum": list(queue.KINDS)}
+
+# --- what the server answers ------------------------------------------------------------------
+
+_device_props = _table(devices, only=tuple(f for f in inventory.DEVICE_FIELDS if f != "tags"))
+_device_props["tags"] = _STRINGS
+DEVICE = _object(
+    _device_props,
+    required=["id"],
+    description="A device (CPE). With `fields`, only those properties (and the id) are present.",
+)
+PARAMETER = _object(_table(parameters), description="A stored parameter; password values are masked.")
+DEVICE_DETAIL = {
+    "allOf": [
+        ref("Device"),
+        {
+            "type": "object",
+            "properties": {
+                "parameters": {"type": "array", "items": ref("Parameter")},
+                "last_connection_request": nullable(ref("ConnectionRequestRecord")),
+            },
+            "description": "`parameters` is present when asked for with the `parameters` query parameter; "
+            "`last_connection_request` when `fields` is not given.",
+        },
+    ]
+}
+TAGS = _object({"id": {"type": "string"}, "tags": _STRINGS})
+
+_task_fields = [f.name for f in dataclasses.fields(queue.Task)]
+_task_props = _table(
+    tasks,
+    only=tuple(_task_fields),
+    json={
+        "args": {"type": "object", "description": "The RPC's arguments by element name (secrets masked)."},
+        "result": {"description": "The CPE's response as JSON (null until there is one)."},
+        "kind": _KIND,
+        "status": {"type": "string", "enum": list(TASK_STATUSES)},
+        "session_id": nullable(
+            {"type": "string", "description": "The session it was sent in, by reference (see Session.id)."}
+        ),
+    },
+)
+_task_props["fault_meaning"] = nullable({"type": "string", "description": "The fault code in words."})
+TASK = _object(
+    _task_props, description="A queued RPC: pending -> sent -> done | fault | expired | cancelled."
+)
+_OUTCOME: Schema = {"type": "string", "enum": list(CONNECTION_REQUEST_OUTCOMES)}
+CONNECTION_REQUEST = _object(
+    {
+        "device_id": {"type": "string"},
+        "outcome": _OUTCOME,
+        "method": nullable(
+            {"type": "string", "description": "http or udp: how it got through, or the last try."}
+        ),
+        "summary": {"type": "string", "description": "What happened, in words."},
+        "attempts": {
+            "type": "array",
+            "items": _object(
+                {
+                    "method": nullable({"type": "string"}),
+                    "outcome": _OUTCOME,
+                    "detail": {"type": "string"},
+                    "requested_at": DATE_TIME,
+                    "elapsed": nullable({"type": "number"}),
+                }
+            ),
+        },
+    },
+    description="A connection request: the device asked to open a session now (outcome sent), or why not.",
+)
+CONNECTION_REQUEST_RECORD = _object(
+    _table(connection_requests, json={"outcome": _OUTCOME}),
+    description="A connection request as recorded: when, how, and what came of it.",
+)
+TASK_CREATED = {
+    "allOf": [
+        ref("Task"),
+        {
+            "type": "object",
+            "properties": {"connection_request": ref("ConnectionRequest")},
+            "description": "`connection_request` is present when one was asked for.",
+        },
+    ]
+}
+JOB_QUEUED = _object(
+    {"job": {"type": "string"}, "tasks": {"type": "array", "items": {"type": "integer"}}},
+    description="Tasks queued in bulk: the job that groups them, and their ids in device order.",
+)
+JOB = _object(
+    {
+        "job": {"type": "string"},
+        "kind": _KIND,
+        "created_at": DATE_TIME,
+        "total": {"type": "integer", "minimum": 1},
+        **{s: {"type": "integer", "minimum": 0} for s in TASK_STATUSES},
+        "finished": {"type": "boolean", "description": "No task of the job is pending or sent any more."},
+    },
+    description="A job's progress: how many of its tasks are in each status.",
+)
+POLICY = _object(
+    _table(policies, json={"events": _STRINGS, "tasks": {"type": "array", "items": _POLICY_TASK}}),
+    description="Tasks the ACS queues by itself when matching devices inform.",
+)
+EVENT = _object(
+    _table(events, json={"session_id": nullable({"type": "string"})}),
+    description="An EventCode a device informed, in the session (by reference) it came in.",
+)
+SESSION = _object(
+    _table(
+        sessions,
+        only=("id", "started_at", "last_message_at", "ended_at", "status", "remote_addr", "cwmp_ns"),
+        json={"id": {"type": "string", "description": "A reference, not the session's cookie."}},
+    ),
+    description="A CWMP session of the device.",
+)
+PROBLEM = _object(
+    {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string", "description": "What was wrong, in words."},
+        "field": {
+            "type": "string",
+            "description": "Where: header.Authorization, path.NAME, query.NAME, body.NAME or method.",
+        },
+        "allowed": {"type": "string", "description": "What would have been accepted."},
+    },
+    required=["type", "title", "status", "detail"],
+    description="An RFC 9457 problem; every 4xx names the field and what is allowed.",
+)
+
+# --- what clients send ---------------------------------------------------------------------------
+
+#: device filters, as query parameters of GET /devices and as the `devices` object of POST /tasks
+FILTERS: dict[str, tuple[Schema, str]] = {
+    "id": (_STRINGS, "Device ids (OUI-ProductClass-SerialNumber); any of them."),
+    "mac": (_STRINGS, "MAC addresses, in any notation; any of them."),
+    "serial_number": (_STRINGS, "Serial numbers; any of them."),
+    "product_class": ({"type": "string"}, "ProductClass (model), e.g. CP-8841-3PCC."),
+    "oui": ({"type": "string"}, "Manufacturer OUI, e.g. 00562B."),
+    "software_version": ({"type": "string"}, "SoftwareVersion as the device reports it."),
+    "tag": ({"type": "string"}, "Devices with this tag."),
+    "last_inform_after": (DATE_TIME, "Informed at or after this time (RFC 3339, with a time zone)."),
+    "last_inform_before": (DATE_TIME, "Not informed since this time (or never informed)."),
+    "parameter": (
+        {"type": "array", "items": {"type": "string", "pattern": "^[^=]+="}},
+        "PATH=VALUE: the stored parameter PATH has exactly VALUE; all must hold.",
+    ),
+    "parameter_prefix": (
+        {"type": "array", "items": {"type": "string", "pattern": "^[^=]+="}},
+        "PATH=PREFIX: the stored parameter PATH's value starts with PREFIX; all must hold.",
+    ),
+}
+DEVICE_FILTER = _object(
+    {name: {**schema, "description": text} for name, (schema, text) in FILTERS.items()}
+    | {"all": {"type": "boolean", "description": "Every device: needed when no other filter is given."}},
+    required=[],
+    additionalProperties=False,
+    description="Which devices: every filter given must hold; give at least one, or all: true.",
+    anyOf=[{"properties": {"all": {"const": True}}, "required": ["all"]}]
+    + [{"required": [name]} for name in FILTERS],
+)
+_TASK_OPTIONS: dict[str, Schema] = {
+    "max_attempts": {"type": "integer", "minimum": 1, "maximum": 100, "default": 3},
+    "expires_at": {**DATE_TIME, "description": "Give up if not sent by then (RFC 3339, with a time zone)."},
+}
+TASK_CREATE = by_kind(
+    _TASK_OPTIONS
+    | {
+        "connection_request": {
+            "type": "boolean",
+            "default": False,
+            "description": "Ask the device to open a session now instead of at its next periodic Inform.",
+        },
+        "timeout": {
+            "type": "number",
+            "minimum": 0,
+            "maximum": 300,
+            "default": 0,
+            "description": "Seconds to wait for the task to complete: 200 if it did, else 202.",
+        },
+    },
+    _TASK_ARGS,
+    required=[],
+    description="An RPC to queue on the device: its kind, its arguments (the kind's Args) and options.",
+)
+BULK_TASK_CREATE = by_kind(
+    _TASK_OPTIONS | {"devices": ref("DeviceFilter")},
+    _TASK_ARGS,
+    required=["devices"],
+    description="An RPC to queue on every device the filter selects, as one job.",
+)
+PREREGISTER = _object(
+    {
+        "mac": {
+            "type": "string",
+            "maxLength": 17,
+            "pattern": "^[^0-9A-Fa-f]*([0-9A-Fa-f][^0-9A-Fa-f]*){12}$",
+            "description": "The MAC: 12 hex digits, in any notation (00:56:2B:04:36:15, 00562b043615...).",
+        },
+        "serial_number": {"type": "string", "minLength": 1},
+        "oui": {"type": "string", "minLength": 1},
+        "product_class": {"type": "string", "minLength": 1},
+        "tags": {"type": "array", "items": _NON_BLANK},
+    },
+    required=[],
+    additionalProperties=False,
+    anyOf=[{"required": ["mac"]}, {"required": ["serial_number"]}],
+    description="A device known before it informs: a MAC or a serial number (or both) is needed.",
+)
+TAG_CHANGE = _object(
+    {
+        "add": {"type": "array", "items": _NON_BLANK},
+        "remove": {"type": "array", "items": _NON_BLANK},
+    },
+    required=[],
+    additionalProperties=False,
+)
+_policy_fields: dict[str, Schema] = {
+    "enabled": {"type": "boolean"},
+    "events": {
+        "type": "array",
+        "items": _NON_BLANK,
+        "minItems": 1,
+        "description": 'EventCodes ("1 BOOT", "2 PERIODIC"...), NEW (first Inform) or * (every Inform).',
+    },
+    "tasks": {"type": "array", "items": _POLICY_TASK, "minItems": 1},
+    "priority": {
+        "type": "integer",
+        "minimum": -(2**31),
+        "maximum": 2**31 - 1,
+        "description": "Lower runs first.",
+    },
+    **{
+        f"match_{k}": nullable({"type": "string", "description": f"Only devices with this {k}; null: any."})
+        for k in ("product_class", "oui", "software_version", "tag")
+    },
+}
+POLICY_CREATE = _object(
+    {"name": _NON_BLANK} | _policy_fields,
+    required=["name", "events", "tasks"],
+    additionalProperties=False,
+)
+POLICY_UPDATE = _object(_policy_fields, required=[], additionalProperties=False)
+
+COMPONENTS: dict[str, Schema] = {
+    **ARGS,
+    "DiscoverArgs": _DISCOVER_ARGS,
+    "Device": DEVICE,
+    "DeviceDetail": DEVICE_DETAIL,
+    "Parameter": PARAMETER,
+    "Tags": TAGS,
+    "TagChange": TAG_CHANGE,
+    "Preregister": PREREGISTER,
+    "Task": TASK,
+    "TaskCreate": TASK_CREATE,
+    "TaskCreated": TASK_CREATED,
+    "ConnectionRequest": CONNECTION_REQUEST,
+    "ConnectionRequestRecord": CONNECTION_REQUEST_RECORD,
+    "DeviceFilter": DEVICE_FILTER,
+    "BulkTaskCreate": BULK_TASK_CREATE,
+    "JobQueued": JOB_QUEUED,
+    "Job": JOB,
+    "Policy": POLICY,
+    "PolicyCreate": POLICY_CREATE,
+    "PolicyUpdate": POLICY_UPDATE,
+    "Event": EVENT,
+    "Session": SESSION,
+    "Problem": PROBLEM,
+}
+ROLES = TOKEN_ROLES
