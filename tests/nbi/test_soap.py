@@ -1,17 +1,13 @@
 """The SOAP flavour of the NBI, driven by a real SOAP client (zeep) over a live server's socket.
 
-The server is seeded with what two simulated Cisco phones reported in their Informs; zeep
-reads the WSDL the server writes and calls its operations as an OSS would.
+The real ``acs serve``, its store seeded with what two simulated Cisco phones reported in their
+Informs; zeep reads the WSDL the NBI port serves at /soap and calls its operations as an OSS would,
+with tokens made as ``acs token create`` makes them.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import re
-import subprocess
-import sys
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -24,13 +20,12 @@ from zeep.transports import Transport
 from zeep.wsse.username import UsernameToken
 
 from acs.cwmp import rpc
-from acs.jobs import queue
+from acs.jobs import policies, queue
+from acs.nbi import tokens
 from acs.store import create_engine, inventory, sessions
 from acs.testing import SimulatedPhone
+from tests.web.conftest import start_server
 
-READ_TOKEN = "r3ad-t0ken"
-OPERATOR_TOKEN = "0perat0r-t0ken"
-START_TIMEOUT = 30
 FIRMWARE = "https://fw.example.net/sip88xx.12-0-1MPP-1.loads"
 HTTP_TIMEOUT = 15
 
@@ -42,19 +37,24 @@ LOBBY = SimulatedPhone("CP-7841-3PCC", serial="FCH9999ZZZZ", mac="00562b0499aa")
 class Soap:
     url: str
     engine: sa.Engine
+    tokens: dict[str, str]
 
     @property
     def wsdl(self) -> str:
         return f"{self.url}?wsdl"
 
-    def client(self, token: str | None = OPERATOR_TOKEN, wsse: object = None) -> zeep.Client:
+    def client(
+        self, role: str | None = "operator", *, token: str | None = None, wsse: object = None
+    ) -> zeep.Client:
+        """A SOAP client sending the token of ``role`` (or ``token``; neither: none)."""
         session = requests.Session()
+        token = token or (self.tokens[role] if role else None)
         if token is not None:
             session.headers["Authorization"] = f"Bearer {token}"
         transport = Transport(session=session, timeout=HTTP_TIMEOUT, operation_timeout=HTTP_TIMEOUT)
         return zeep.Client(self.wsdl, transport=transport, wsse=wsse)
 
-    def post(self, body: str, authorization: str = f"Bearer {OPERATOR_TOKEN}") -> requests.Response:
+    def post(self, body: str, authorization: str | None = None) -> requests.Response:
         """A hand-written SOAP request, for what a generated client would refuse to send."""
         envelope = (
             '<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" '
@@ -63,7 +63,10 @@ class Soap:
         return requests.post(
             self.url,
             data=envelope.encode(),
-            headers={"Content-Type": "text/xml; charset=utf-8", "Authorization": authorization},
+            headers={
+                "Content-Type": "text/xml; charset=utf-8",
+                "Authorization": authorization or f"Bearer {self.tokens['operator']}",
+            },
             timeout=HTTP_TIMEOUT,
         )
 
@@ -87,41 +90,20 @@ def _seed(engine: sa.Engine) -> None:
 
 @pytest.fixture
 def soap(db_url: str) -> Iterator[Soap]:
+    """``acs serve`` with its NBI, on a store seeded by two phones, and a token of each role."""
     engine = create_engine(db_url)
     _seed(engine)
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tests.nbi.soap_server",
-            db_url,
-            f"{READ_TOKEN}=read",
-            f"{OPERATOR_TOKEN}=operator",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=os.environ | {"PYTHONUNBUFFERED": "1"},
-    )
-    found: list[str] = []
-    ready = threading.Event()
-
-    def read() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            m = re.search(r"SOAP on (\S+)", line)
-            if m and not found:
-                found.append(m.group(1))
-                ready.set()
-        ready.set()
-
-    threading.Thread(target=read, daemon=True).start()
+    with engine.begin() as conn:
+        issued = {
+            role: tokens.create(conn, name, role)[0]
+            for name, role in (("dashboard", "read"), ("oss", "operator"))
+        }
+        policies.set_enabled(conn, "discovery", False)  # the store holds what the seed put in it
+    server = start_server(db_url, discovery=True)  # (start_server would switch it off by a subprocess)
     try:
-        assert ready.wait(START_TIMEOUT) and found, "the SOAP server did not start"
-        yield Soap(found[0], engine)
+        yield Soap(f"{server.nbi_url}/soap", engine, issued)
     finally:
-        process.terminate()
-        process.wait(10)
+        server.stop()
         engine.dispose()
 
 
@@ -160,7 +142,7 @@ def test_the_wsdl_is_served_and_names_every_operation(soap: Soap) -> None:
 
 
 def test_list_devices_filters_and_pages(soap: Soap) -> None:
-    service = soap.client(READ_TOKEN).service
+    service = soap.client("read").service
     everyone = service.ListDevices()
     assert [d.Id for d in everyone] == sorted([DESK.device_id, LOBBY.device_id])
     assert [d.Id for d in service.ListDevices(Tag="lab")] == [DESK.device_id]
@@ -177,8 +159,8 @@ def test_list_devices_filters_and_pages(soap: Soap) -> None:
     assert desk.LastInform.tzinfo is not None
 
 
-def test_get_device_by_mac_with_its_parameters_and_secrets_masked(soap: Soap) -> None:
-    service = soap.client(READ_TOKEN).service
+def test_get_device_by_mac_with_its_parameters_and_secrets_masked_or_a_fault_naming_it(soap: Soap) -> None:
+    service = soap.client("read").service
     plain = service.GetDevice(Device="0056.2b04.3615")
     assert plain.Id == DESK.device_id and plain.Tags.string == ["lab"] and plain.Parameters is None
     device = service.GetDevice(Device=DESK.device_id, ParameterPath="Device.")
@@ -186,10 +168,7 @@ def test_get_device_by_mac_with_its_parameters_and_secrets_masked(soap: Soap) ->
     assert params["Device.DeviceInfo.SoftwareVersion"].Value == DESK.software_version
     assert params["Device.Services.VoiceService.1.SIP.Client.1.AuthPassword"].Value == "********"
     assert all(p.startswith("Device.") for p in params)
-
-
-def test_an_unknown_device_is_a_fault_that_says_how_to_name_one(soap: Soap) -> None:
-    fault = fault_of(soap.client(READ_TOKEN).service.GetDevice, Device="FCH0000")
+    fault = fault_of(service.GetDevice, Device="FCH0000")
     assert code(fault) == "Client.NotFound"
     assert "no device 'FCH0000'" in fault.message and "MAC" in fault.message
 
@@ -217,7 +196,7 @@ def test_create_task_queues_it_in_the_store(soap: Soap) -> None:
     )
     assert (created.Status, created.DeviceId, created.MaxAttempts) == ("pending", DESK.device_id, 5)
     stored = queue.get(soap.engine, created.Id)
-    assert stored is not None and stored.status == "pending" and stored.created_by == "token:operator"
+    assert stored is not None and stored.status == "pending" and stored.created_by == "api:oss"
     assert stored.args == {
         "ParameterList": [["Device.ManagementServer.PeriodicInformInterval", "3600", "xsd:unsignedInt"]],
         "ParameterKey": f"acs-{created.Id}",
@@ -285,7 +264,7 @@ def test_cancel_then_retry_and_a_refused_transition_says_why(soap: Soap) -> None
 
 
 def test_a_finished_task_shows_its_result_typed_and_its_fault_in_words(soap: Soap) -> None:
-    service = soap.client(READ_TOKEN).service
+    service = soap.client("read").service
     with soap.engine.begin() as conn:
         ok = queue.enqueue(conn, DESK.device_id, "GetParameterValues", {"ParameterNames": ["Device."]})
         bad = queue.enqueue(conn, LOBBY.device_id, "GetParameterValues", {"ParameterNames": ["Nope."]})
@@ -378,21 +357,24 @@ def test_a_message_that_does_not_fit_the_wsdl_is_a_client_fault_naming_the_eleme
 
 
 def test_without_a_good_token_nothing_is_read_or_queued(soap: Soap) -> None:
-    none = fault_of(soap.client(token=None).service.ListDevices)
-    assert (code(none), none.message) == ("Client.Unauthorized", "an API token is required")
+    none = fault_of(soap.client(None).service.ListDevices)
+    assert code(none) == "Client.Unauthorized"
+    assert none.message.startswith("an API token is required: Authorization: Bearer <token>")
     unknown = fault_of(soap.client(token="guess").service.GetDevice, Device=DESK.device_id)
-    assert (code(unknown), unknown.message) == ("Client.Unauthorized", "unknown API token")
-    reader = fault_of(soap.client(READ_TOKEN).service.CreateTask, Device=DESK.device_id, Kind="Reboot")
-    assert code(reader) == "Client.Forbidden" and "needs operator" in reader.message
+    assert code(unknown) == "Client.Unauthorized"
+    assert unknown.message == "the token is unknown or revoked"
+    reader = fault_of(soap.client("read").service.CreateTask, Device=DESK.device_id, Kind="Reboot")
+    assert code(reader) == "Client.Forbidden"
+    assert reader.message == "token 'dashboard' has role read; this needs operator"
     basic = soap.post("<acs:GetTask><acs:TaskId>1</acs:TaskId></acs:GetTask>", authorization="Basic b3A6b3A=")
     assert "the Authorization header must be 'Bearer &lt;API token&gt;'" in basic.text
     assert queue.list_tasks(soap.engine) == []
 
 
 def test_a_ws_security_username_token_carries_the_api_token(soap: Soap) -> None:
-    service = soap.client(token=None, wsse=UsernameToken("oss", OPERATOR_TOKEN)).service
+    service = soap.client(None, wsse=UsernameToken("oss", soap.tokens["operator"])).service
     task = service.CreateTask(Device=DESK.device_id, Kind="Reboot")
-    assert queue.get(soap.engine, task.Id).created_by == "token:operator"
-    digest = soap.client(token=None, wsse=UsernameToken("oss", OPERATOR_TOKEN, use_digest=True)).service
+    assert queue.get(soap.engine, task.Id).created_by == "api:oss"
+    digest = soap.client(None, wsse=UsernameToken("oss", soap.tokens["operator"], use_digest=True)).service
     fault = fault_of(digest.GetTask, TaskId=task.Id)
     assert code(fault) == "Client.Unauthorized" and "PasswordText" in fault.message
