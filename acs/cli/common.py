@@ -82,7 +82,10 @@ def echo_json(value: Any) -> None:
     click.echo(json.dumps(jsonable(value), indent=2, sort_keys=False))
 
 
-def show_time(value: datetime | None) -> str:
+def show_time(value: datetime | str | None) -> str:
+    """A time for a table: from the store, or as the API writes it (RFC 3339 text)."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
     return value.strftime("%Y-%m-%d %H:%M:%S") if value else "-"
 
 

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from datetime import timedelta
 from typing import Any
 
 import click
 from sqlalchemy.engine import Engine
 
 from acs.cli.common import Duration, db_option, echo_json, echo_table, open_store, show_time
+from acs.cli.service import Acs, Local, Selection, connreq_options, service_options
 from acs.connreq import Options, blocking
 from acs.provisioning import flatprofile, preprovision, tr069
 from acs.provisioning.mapping import MapError
 from acs.store import connection_requests, inventory
-from acs.store.schema import utcnow
 
 
 def device_filters(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -41,34 +40,6 @@ def device_filters(f: Callable[..., Any]) -> Callable[..., Any]:
     return f
 
 
-def select_devices(
-    conn: Any,
-    *,
-    keys: tuple[str, ...],
-    product_class: str | None,
-    oui: str | None,
-    software_version: str | None,
-    tag: str | None,
-    seen_within: timedelta | None,
-    not_seen_for: timedelta | None,
-    limit: int | None = None,
-    tags: bool = False,
-) -> list[dict[str, Any]]:
-    now = utcnow()
-    return inventory.find_devices(
-        conn,
-        keys=keys,
-        product_class=product_class,
-        oui=oui,
-        software_version=software_version,
-        tag=tag,
-        informed_after=now - seen_within if seen_within else None,
-        informed_before=now - not_seen_for if not_seen_for else None,
-        limit=limit,
-        tags=tags,
-    )
-
-
 def find_device(conn: Any, key: str) -> dict[str, Any]:
     """The device an operator named by id, MAC or serial, or a click error saying how to name one."""
     dev = inventory.get_device(conn, key)
@@ -77,14 +48,6 @@ def find_device(conn: Any, key: str) -> dict[str, Any]:
             f"no device {key!r}: give a device id, a MAC or a serial number (see `acs device list`)"
         )
     return dev
-
-
-def connreq_options() -> Options:
-    """Connection-request settings from ``ACS_CONNREQ_*``, or a click error naming the bad variable."""
-    try:
-        return Options.from_env()
-    except ValueError as e:
-        raise click.ClickException(str(e)) from None
 
 
 def kick_devices(
@@ -103,15 +66,13 @@ def device() -> None:
 
 
 @device.command("list")
-@db_option
+@service_options
 @device_filters
 @click.option("--limit", default=1000, show_default=True, type=click.IntRange(1), help="At most this many.")
 @click.option("--json", "as_json", is_flag=True, help="JSON instead of a table.")
-def list_(db: str | None, limit: int, as_json: bool, **filters: Any) -> None:
+def list_(acs: Acs, limit: int, as_json: bool, keys: tuple[str, ...], **filters: Any) -> None:
     """List devices, filtered by id, MAC, serial, model, tag or when they last informed."""
-    engine = open_store(db)
-    with engine.connect() as conn:
-        rows = [inventory.device_json(r) for r in select_devices(conn, limit=limit, tags=True, **filters)]
+    rows = acs.devices(Selection(keys, **filters), limit)
     if as_json:
         echo_json(rows)
         return
@@ -132,14 +93,15 @@ def list_(db: str | None, limit: int, as_json: bool, **filters: Any) -> None:
 
 
 @device.command()
-@db_option
+@service_options
 @click.argument("key", metavar="ID|MAC|SERIAL")
 @click.option(
     "--params",
     "prefix",
     default=None,
     metavar="PATH",
-    help="Show the stored parameters under PATH (e.g. Device.DeviceInfo.); '.' shows all.",
+    help="Show the stored parameters: PATH is a name, or a partial path ending in '.' "
+    "(e.g. Device.DeviceInfo.); '.' shows all.",
 )
 @click.option("--json", "as_json", is_flag=True, help="JSON instead of text.")
 @click.option(
@@ -149,31 +111,17 @@ def list_(db: str | None, limit: int, as_json: bool, **filters: Any) -> None:
     "--xml",
     "as_xml",
     is_flag=True,
-    help="The stored values under their Cisco flat-profile names, as XML (see acs profile).",
+    help="The stored values under their Cisco flat-profile names, as XML (see acs profile; --db only).",
 )
-def show(
-    db: str | None, key: str, prefix: str | None, as_json: bool, show_secrets: bool, as_xml: bool
-) -> None:
+def show(acs: Acs, key: str, prefix: str | None, as_json: bool, show_secrets: bool, as_xml: bool) -> None:
     """Show a device's facts and, with --params, its stored parameter tree (passwords masked)."""
-    engine = open_store(db)
-    with engine.connect() as conn:
-        dev = find_device(conn, key)
-        if as_xml:
-            try:
-                xml = tr069.stored_as_xml(conn, dev["id"])
-            except MapError as e:
-                raise click.ClickException(str(e)) from None
-            shown = xml if show_secrets else flatprofile.mask_secrets(xml)
-            click.echo(flatprofile.render(shown, comment=f"{dev['id']}: stored values").decode(), nl=False)
-            return
-        dev = inventory.device_json(dev)  # never the passwords
-        params = (
-            inventory.get_parameters(conn, dev["id"], prefix, show_secrets=show_secrets)
-            if prefix is not None
-            else []
-        )
-        kicks = connection_requests.history(conn, dev["id"], limit=1)
-    dev["last_connection_request"] = kicks[0] if kicks else None
+    if as_xml:
+        if not isinstance(acs, Local):
+            raise click.UsageError("--xml reads the database: give --db (or no --api)")
+        _show_xml(acs.engine, key, show_secrets)
+        return
+    dev = acs.device(key, prefix, show_secrets)
+    params = dev.pop("parameters", [])
     if as_json:
         echo_json(dev | ({"parameters": params} if prefix is not None else {}))
         return
@@ -206,8 +154,19 @@ def show(
         )
 
 
+def _show_xml(engine: Engine, key: str, show_secrets: bool) -> None:
+    with engine.connect() as conn:
+        dev = find_device(conn, key)
+        try:
+            xml = tr069.stored_as_xml(conn, dev["id"])
+        except MapError as e:
+            raise click.ClickException(str(e)) from None
+    shown = xml if show_secrets else flatprofile.mask_secrets(xml)
+    click.echo(flatprofile.render(shown, comment=f"{dev['id']}: stored values").decode(), nl=False)
+
+
 @device.command()
-@db_option
+@service_options
 @click.argument("key", metavar="ID|MAC|SERIAL")
 @click.option("--username", default=None, help="The user name.")
 @click.option("--password", default=None, help="Its password (prompted when not given).")
@@ -219,7 +178,7 @@ def show(
     "when known out of band (a SetParameterValues of them through the ACS records them by itself).",
 )
 def credentials(
-    db: str | None,
+    acs: Acs,
     key: str,
     username: str | None,
     password: str | None,
@@ -235,23 +194,14 @@ def credentials(
         raise click.UsageError("give --username (and --password), or --clear")
     if username is not None and password is None:
         password = click.prompt("password", hide_input=True, confirmation_prompt=True)
-    engine = open_store(db)
-    with engine.begin() as conn:
-        dev = find_device(conn, key)
-        if connection_request:
-            connection_requests.set_credentials(conn, dev["id"], username, password)
-        else:
-            try:
-                inventory.set_credentials(conn, dev["id"], username, password)
-            except ValueError as e:
-                raise click.ClickException(str(e)) from None
+    device_id = acs.set_credentials(key, username, password, connection_request)
     if connection_request:
         said = "forgotten" if clear else f"set: user name {username!r}"
-        click.echo(f"{dev['id']}: connection-request credentials {said}")
+        click.echo(f"{device_id}: connection-request credentials {said}")
     elif clear:
-        click.echo(f"{dev['id']} uses the shared CPE credentials again")
+        click.echo(f"{device_id} uses the shared CPE credentials again")
     else:
-        click.echo(f"{dev['id']} authenticates as {username!r}")
+        click.echo(f"{device_id} authenticates as {username!r}")
 
 
 @device.command()
@@ -331,48 +281,45 @@ def _kick_line(row: dict[str, Any]) -> str:
 
 
 @device.command()
-@db_option
+@service_options
 @click.argument("key", metavar="ID|MAC|SERIAL")
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1))
 @click.option("--json", "as_json", is_flag=True, help="JSON instead of a table.")
-def events(db: str | None, key: str, limit: int, as_json: bool) -> None:
+def events(acs: Acs, key: str, limit: int, as_json: bool) -> None:
     """The events a device informed (0 BOOTSTRAP, 1 BOOT, M Reboot...), newest first."""
-    _history(
-        db,
-        key,
-        limit,
-        as_json,
-        inventory.get_events,
+    rows = acs.events(key, limit)
+    if as_json:
+        echo_json(rows)
+        return
+    echo_table(
         ("received", "event", "command key", "session"),
-        lambda r: (show_time(r["received_at"]), r["code"], r["command_key"], r["session_id"]),
+        [(show_time(r["received_at"]), r["code"], r["command_key"], r["session_id"]) for r in rows],
     )
 
 
-def _retag(db: str | None, key: str, add: tuple[str, ...] = (), remove: tuple[str, ...] = ()) -> None:
+def _retag(acs: Acs, key: str, add: tuple[str, ...] = (), remove: tuple[str, ...] = ()) -> None:
     if any(not t.strip() for t in add + remove):
         raise click.UsageError("a tag cannot be empty")
-    with open_store(db).begin() as conn:
-        dev = find_device(conn, key)
-        now = inventory.set_tags(conn, dev["id"], add, remove)
-    click.echo(f"{dev['id']}: tags {', '.join(now) or '(none)'}")
+    now = acs.retag(key, add, remove)
+    click.echo(f"{now['id']}: tags {', '.join(now['tags']) or '(none)'}")
 
 
 @device.command()
-@db_option
+@service_options
 @click.argument("key", metavar="ID|MAC|SERIAL")
 @click.argument("tags", nargs=-1, required=True)
-def tag(db: str | None, key: str, tags: tuple[str, ...]) -> None:
+def tag(acs: Acs, key: str, tags: tuple[str, ...]) -> None:
     """Add tags to a device; policies and filters (--tag) match on them."""
-    _retag(db, key, add=tags)
+    _retag(acs, key, add=tags)
 
 
 @device.command()
-@db_option
+@service_options
 @click.argument("key", metavar="ID|MAC|SERIAL")
 @click.argument("tags", nargs=-1, required=True)
-def untag(db: str | None, key: str, tags: tuple[str, ...]) -> None:
+def untag(acs: Acs, key: str, tags: tuple[str, ...]) -> None:
     """Remove tags from a device."""
-    _retag(db, key, remove=tags)
+    _retag(acs, key, remove=tags)
 
 
 @device.command("import")

@@ -15,16 +15,13 @@ from datetime import timedelta
 from typing import Any
 
 import click
-from sqlalchemy.engine import Engine
 
-from acs.cli.common import Duration, db_option, echo_json, echo_table, open_store, show_time
-from acs.cli.device import connreq_options, device_filters, find_device, kick_devices, select_devices
-from acs.cwmp.faults import describe
+from acs.cli.common import Duration, echo_json, echo_table, show_time
+from acs.cli.device import device_filters
+from acs.cli.service import Acs, Selection, service_options
 from acs.cwmp.values import TYPES
 from acs.jobs import queue
-from acs.jobs.requests import redacted
-from acs.store import inventory
-from acs.store.schema import TASK_STATUSES, utcnow
+from acs.store.schema import TASK_STATUSES
 
 FINAL = ("done", "fault", "expired", "cancelled")
 #: short names operators type for TR-069's Download FileTypes
@@ -51,7 +48,7 @@ def add() -> None:
 
 def _task_options(f: Callable[..., Any]) -> Callable[..., Any]:
     options = [
-        db_option,
+        service_options,
         device_filters,
         click.option(
             "--csv",
@@ -103,44 +100,36 @@ def _csv_keys(handle: Any) -> list[str]:
 
 
 def _queue(kind: str, args: dict[str, Any], opts: dict[str, Any]) -> None:
-    """Resolve the targets, queue one task per device in one transaction, report, maybe wait."""
-    engine = open_store(opts["db"])
+    """Queue one task per selected device in one transaction, report, maybe wait."""
+    acs: Acs = opts["acs"]
     keys = tuple(opts["keys"]) + tuple(_csv_keys(opts["csv_file"]) if opts["csv_file"] else ())
     filters = {
         k: opts[k] for k in ("product_class", "oui", "software_version", "tag", "seen_within", "not_seen_for")
     }
-    if not keys and not any(filters.values()) and not opts["all_devices"]:
+    selection = Selection(keys, all=opts["all_devices"], **filters)
+    if selection.empty:
         raise click.UsageError(
             "say which devices: --device, a filter (--product-class, --tag, ...), --csv FILE or --all"
         )
-    expires = utcnow() + opts["expires"] if opts["expires"] else None
-    kick_options = connreq_options() if opts["now"] else None
-    with engine.begin() as conn:
-        targets = select_devices(conn, keys=keys, **filters)
-        if keys:
-            found = {v for t in targets for v in (t["id"], t["serial_number"], t["mac"]) if v}
-            missing = [k for k in keys if k not in found and inventory.normalize_mac(k) not in found]
-            if missing:
-                shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
-                raise click.ClickException(f"no device {shown}; nothing was queued (see `acs device list`)")
-        if not targets:
-            raise click.ClickException("no device matches; nothing was queued")
-        try:
-            queued = queue.enqueue_job(
-                conn,
-                [t["id"] for t in targets],
-                kind,
-                args,
-                job_id=queue.new_job_id() if len(targets) > 1 else None,
-                max_attempts=opts["max_attempts"],
-                expires_at=expires,
-                created_by="cli",
-            )
-        except queue.QueueError as e:
-            raise click.ClickException(str(e)) from None
-    job, ids = queued["job"], queued["tasks"]
+    try:  # checked here, so that a bad argument is refused in the same words on --db and --api
+        args = queue.check_args(kind, args)
+    except queue.QueueError as e:
+        raise click.ClickException(str(e)) from None
+    queued = acs.queue(
+        kind,
+        args,
+        selection,
+        max_attempts=opts["max_attempts"],
+        expires_in=opts["expires"],
+        now=opts["now"],
+    )
+    job, ids = queued.job, queued.tasks
     if not opts["as_json"]:
-        where = targets[0]["id"] if len(targets) == 1 else f"{len(targets)} devices (job {job})"
+        where = (
+            queued.devices[0]
+            if job is None
+            else f"{len(ids)} device{'s' if len(ids) != 1 else ''} (job {job})"
+        )
         first = f"task {ids[0]}" if len(ids) == 1 else f"{len(ids)} tasks ({ids[0]}..{ids[-1]})"
         when = (
             "asking the device for a session now"
@@ -148,57 +137,52 @@ def _queue(kind: str, args: dict[str, Any], opts: dict[str, Any]) -> None:
             else "it is sent at the device's next session"
         )
         click.echo(f"queued {kind} as {first} for {where}; {when}")
-    kicks = (
-        kick_devices(engine, [t["id"] for t in targets], kick_options, err=opts["as_json"])
-        if opts["now"]
-        else []
-    )
+    for line in queued.said:  # what came of --now; on stderr when stdout is JSON
+        click.echo(line, err=opts["as_json"])
     if opts["as_json"] and opts["wait"] is None:
-        echo_json(queued | ({"connection_requests": kicks} if opts["now"] else {}))
+        shown: dict[str, Any] = {"job": job, "tasks": ids}
+        echo_json(shown | ({"connection_requests": queued.connection_requests} if opts["now"] else {}))
     if opts["wait"] is not None:
-        _wait(engine, ids, opts["wait"], as_json=opts["as_json"])
+        _wait(acs, ids, job, opts["wait"], as_json=opts["as_json"])
 
 
-def _wait(engine: Engine, ids: list[int], timeout: float, *, as_json: bool) -> None:
+def _wait(acs: Acs, ids: list[int], job: str | None, timeout: float, *, as_json: bool) -> None:
     deadline = time.monotonic() + timeout
-    done: dict[int, queue.Task] = {}
+    tasks: list[dict[str, Any]] = []
     # the bar goes to stderr: stdout carries the outcome (and stays valid JSON with --json)
     with click.progressbar(
         length=len(ids), label="waiting", file=click.get_text_stream("stderr"), show_pos=True
     ) as bar:
-        while len(done) < len(ids) and time.monotonic() < deadline:
-            with engine.connect() as conn:
-                for task_id in ids:
-                    if task_id not in done:
-                        t = queue.get(conn, task_id)
-                        if t is not None and t.status in FINAL:
-                            done[task_id] = t
-                            bar.update(1)
-            if len(done) < len(ids):
-                time.sleep(0.25)
-    tasks = [done.get(i) or queue.get(engine, i) for i in ids]
+        finished = 0
+        while True:
+            tasks = acs.follow(ids, job)
+            now_finished = sum(t["status"] in FINAL for t in tasks)
+            bar.update(now_finished - finished)
+            finished = now_finished
+            if finished == len(ids) or time.monotonic() >= deadline:
+                break
+            time.sleep(0.25)
     if as_json:
-        echo_json([queue.task_json(t) for t in tasks if t is not None])
+        echo_json(tasks)
     else:
         counts: dict[str, int] = {}
         for t in tasks:
-            if t is not None:
-                counts[t.status] = counts.get(t.status, 0) + 1
+            counts[t["status"]] = counts.get(t["status"], 0) + 1
         click.echo(", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
         for t in tasks:
-            if t is not None and t.status == "fault":
+            if t["status"] == "fault":
                 click.echo(
-                    f"task {t.id} ({t.device_id}): fault {t.fault_code} {describe(t.fault_code)}"
-                    f"{': ' + t.fault_string if t.fault_string else ''}"
+                    f"task {t['id']} ({t['device_id']}): fault {t['fault_code']} {t['fault_meaning']}"
+                    f"{': ' + t['fault_string'] if t['fault_string'] else ''}"
                 )
-        if len(tasks) == 1 and tasks[0] is not None and tasks[0].status == "done":
-            click.echo(json.dumps(tasks[0].result, indent=2))
-    if len(done) < len(ids):
+        if len(tasks) == 1 and tasks[0]["status"] == "done":
+            click.echo(json.dumps(tasks[0]["result"], indent=2))
+    if finished < len(ids):
         raise click.ClickException(
-            f"{len(ids) - len(done)} task(s) not complete after {timeout:g} s; "
+            f"{len(ids) - finished} task(s) not complete after {timeout:g} s; "
             "they stay queued (see `acs task list`)"
         )
-    if any(t.status != "done" for t in done.values()):
+    if any(t["status"] != "done" for t in tasks):
         raise SystemExit(1)
 
 
@@ -411,7 +395,7 @@ def schedule_inform(delay: timedelta, command_key: str | None, **opts: Any) -> N
 
 
 @task.command("list")
-@db_option
+@service_options
 @click.option("--device", "-d", "key", default=None, metavar="ID|MAC|SERIAL")
 @click.option("--status", type=click.Choice(TASK_STATUSES))
 @click.option("--kind", default=None)
@@ -419,7 +403,7 @@ def schedule_inform(delay: timedelta, command_key: str | None, **opts: Any) -> N
 @click.option("--limit", default=100, show_default=True, type=click.IntRange(1))
 @click.option("--json", "as_json", is_flag=True)
 def list_(
-    db: str | None,
+    acs: Acs,
     key: str | None,
     status: str | None,
     kind: str | None,
@@ -428,28 +412,25 @@ def list_(
     as_json: bool,
 ) -> None:
     """List tasks, newest first."""
-    engine = open_store(db)
-    with engine.connect() as conn:
-        device_id = find_device(conn, key)["id"] if key is not None else None
+    if kind is not None:
         try:
-            tasks = queue.list_tasks(
-                conn, device_id=device_id, status=status, kind=kind, job_id=job, limit=limit
-            )
+            queue.check_kind(kind)
         except queue.QueueError as e:
             raise click.ClickException(str(e)) from None
+    tasks = acs.tasks(device=key, status=status, kind=kind, job=job, limit=limit)
     if as_json:
-        echo_json([queue.task_json(t) for t in tasks])
+        echo_json(tasks)
         return
     echo_table(
         ("id", "device", "kind", "status", "created", "fault"),
         [
             (
-                t.id,
-                t.device_id,
-                t.kind,
-                t.status,
-                show_time(t.created_at),
-                f"{t.fault_code} {t.fault_meaning}" if t.fault_code else "",
+                t["id"],
+                t["device_id"],
+                t["kind"],
+                t["status"],
+                show_time(t["created_at"]),
+                f"{t['fault_code']} {t['fault_meaning']}" if t["fault_code"] else "",
             )
             for t in tasks
         ],
@@ -457,70 +438,65 @@ def list_(
 
 
 @task.command()
-@db_option
+@service_options
 @click.argument("task_id", type=int)
 @click.option("--json", "as_json", is_flag=True)
-def show(db: str | None, task_id: int, as_json: bool) -> None:
+def show(acs: Acs, task_id: int, as_json: bool) -> None:
     """Show a task: its RPC, status, timestamps, the response or the fault in words."""
-    engine = open_store(db)
-    t = queue.get(engine, task_id)
-    if t is None:
-        raise click.ClickException(f"no task {task_id} (see `acs task list`)")
+    t = acs.task(task_id)
     if as_json:
-        echo_json(queue.task_json(t))
+        echo_json(t)
         return
     lines = [
-        ("task", t.id),
-        ("device", t.device_id),
-        ("kind", t.kind),
-        ("status", t.status),
-        ("arguments", json.dumps(redacted(t.args))),
-        ("command key", t.command_key),
-        ("job", t.job_id),
-        ("attempts", f"{t.attempts} of {t.max_attempts}"),
-        ("created", show_time(t.created_at)),
-        ("sent", show_time(t.sent_at)),
-        ("session", t.session_id),
-        ("answered", show_time(t.answered_at)),
-        ("completed", show_time(t.completed_at)),
-        ("expires", show_time(t.expires_at)),
+        ("task", t["id"]),
+        ("device", t["device_id"]),
+        ("kind", t["kind"]),
+        ("status", t["status"]),
+        ("arguments", json.dumps(t["args"])),
+        ("command key", t["command_key"]),
+        ("job", t["job_id"]),
+        ("attempts", f"{t['attempts']} of {t['max_attempts']}"),
+        ("created", show_time(t["created_at"])),
+        ("sent", show_time(t["sent_at"])),
+        ("session", t["session_id"]),
+        ("answered", show_time(t["answered_at"])),
+        ("completed", show_time(t["completed_at"])),
+        ("expires", show_time(t["expires_at"])),
     ]
-    if t.fault_code is not None:
-        lines.append(("fault", f"{t.fault_code} {describe(t.fault_code)}"))
-        lines.append(("fault string", t.fault_string))
+    if t["fault_code"] is not None:
+        lines.append(("fault", f"{t['fault_code']} {t['fault_meaning']}"))
+        lines.append(("fault string", t["fault_string"]))
     for label, value in lines:
         click.echo(f"{label:<12}  {value if value not in (None, '') else '-'}")
-    if t.result is not None:
+    if t["result"] is not None:
         click.echo("result:")
-        click.echo(json.dumps(t.result, indent=2))
+        click.echo(json.dumps(t["result"], indent=2))
 
 
-def _each(
-    engine: Engine, ids: tuple[int, ...], action: Callable[[Engine, int], queue.Task], verb: str
-) -> None:
+def _each(acs: Acs, ids: tuple[int, ...], action: Callable[[int], dict[str, Any]], verb: str) -> None:
     failed = False
     for task_id in ids:
         try:
-            t = action(engine, task_id)
-            click.echo(f"task {t.id} {verb}: now {t.status}")
-        except queue.QueueError as e:
-            click.echo(f"acs: {e}", err=True)
+            t = action(task_id)
+            click.echo(f"task {t['id']} {verb}: now {t['status']}")
+        except click.ClickException as e:
+            click.echo(f"acs: {e.message}", err=True)
             failed = True
     if failed:
         raise SystemExit(1)
 
 
 @task.command()
-@db_option
+@service_options
 @click.argument("ids", nargs=-1, required=True, type=int)
-def cancel(db: str | None, ids: tuple[int, ...]) -> None:
+def cancel(acs: Acs, ids: tuple[int, ...]) -> None:
     """Cancel pending or sent tasks."""
-    _each(open_store(db), ids, queue.cancel, "cancelled")
+    _each(acs, ids, acs.cancel, "cancelled")
 
 
 @task.command()
-@db_option
+@service_options
 @click.argument("ids", nargs=-1, required=True, type=int)
-def retry(db: str | None, ids: tuple[int, ...]) -> None:
+def retry(acs: Acs, ids: tuple[int, ...]) -> None:
     """Queue failed, expired or cancelled tasks again."""
-    _each(open_store(db), ids, queue.retry, "queued again")
+    _each(acs, ids, acs.retry, "queued again")

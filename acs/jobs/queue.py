@@ -544,6 +544,11 @@ def _check_one_of(what: str, value: str, allowed: tuple[str, ...]) -> None:
     raise QueueError(f"unknown task {what} {value!r}{hint}; allowed: {', '.join(allowed)}")
 
 
+def check_kind(kind: str) -> None:
+    """QueueError unless ``kind`` is an RPC a task can be, suggesting the closest one."""
+    _check_one_of("kind", kind, KINDS)
+
+
 def check_args(kind: str, args: Mapping[str, Any] | None) -> dict[str, Any]:
     """The arguments of a ``kind`` task, checked as ``enqueue`` checks them; QueueError says what is wrong."""
     _check_one_of("kind", kind, KINDS)

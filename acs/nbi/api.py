@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from acs.jobs import policies, queue
+from acs.nbi import tokens
 from acs.nbi.problem import ApiError, not_found
 from acs.nbi.routing import Call, Follow, Param, Reply, Response, Router, parse_datetime
 from acs.nbi.schemas import DEVICE_FILTER, FILTERS, ref
@@ -128,6 +129,7 @@ def device_filters(values: dict[str, Any], where: str) -> dict[str, Any]:
             except ValueError as e:
                 raise ApiError(400, str(e), field=f"{where}{name}", allowed="PATH=VALUE") from None
     return {
+        "keys": values.get("key") or (),
         "ids": values.get("id") or (),
         "macs": values.get("mac") or (),
         "serials": values.get("serial_number") or (),
@@ -220,11 +222,25 @@ def preregister_device(call: Call) -> Reply:
             "Password values are masked.",
         ),
         _FIELDS,
+        Param(
+            "show_secrets",
+            "query",
+            {"type": "boolean", "default": False},
+            "Password values as stored instead of masked: for admin tokens only.",
+        ),
     ),
     responses=responses({200: one("DeviceDetail", "The device (and its parameters when asked for).")}),
 )
 def get_device(call: Call) -> Reply:
     """A device, with its stored parameters when asked for"""
+    show_secrets = call.query["show_secrets"]
+    if show_secrets and not tokens.allows(call.token["role"], "admin"):
+        raise ApiError(
+            403,
+            f"token {call.token['name']!r} has role {call.token['role']}; show_secrets needs admin",
+            field="query.show_secrets",
+            allowed="false, or a token with role admin",
+        )
     dev = _device(call)
     body = inventory.device_json(dev, call.query["fields"])
     if call.query["fields"] is None:  # as `acs device show` shows it
@@ -233,7 +249,9 @@ def get_device(call: Call) -> Reply:
     wanted = call.query["parameters"]
     if wanted is not None:
         paths = () if "." in wanted else wanted
-        body["parameters"] = inventory.get_parameters(call.conn, dev["id"], paths=paths, show_secrets=False)
+        body["parameters"] = inventory.get_parameters(
+            call.conn, dev["id"], paths=paths, show_secrets=show_secrets
+        )
     return Reply(200, body)
 
 
@@ -278,6 +296,46 @@ def remove_tag(call: Call) -> Reply:
     return Reply(
         200, {"id": dev["id"], "tags": inventory.set_tags(call.conn, dev["id"], remove=[call.path["tag"]])}
     )
+
+
+@route(
+    "PUT",
+    "/devices/{device}/credentials",
+    role="admin",
+    params=(DEVICE,),
+    body="Credentials",
+    responses=responses(
+        {200: one("CredentialsSet", "The credentials are set (the password is never shown).")}, conflict=True
+    ),
+)
+def set_credentials(call: Call) -> Reply:
+    """Set the credentials a device authenticates to the ACS with (ManagementServer.Username/Password)
+    With connection_request, those the ACS answers the device's connection-request challenge with.
+    Both null: forget them (the device uses the server's shared credentials again)."""
+    dev = _device(call)
+    username, password = call.body["username"], call.body["password"]
+    if (username is None) != (password is None):
+        raise ApiError(
+            400,
+            "give username and password, or both null",
+            field="body",
+            allowed="both strings, or both null",
+        )
+    if call.body.get("connection_request"):
+        connection_requests.set_credentials(call.conn, dev["id"], username, password)
+    else:
+        try:
+            inventory.set_credentials(call.conn, dev["id"], username, password)
+        except ValueError as e:
+            raise ApiError(
+                409, str(e), field="body.username", allowed="a user name no other device has"
+            ) from None
+    body = {
+        "id": dev["id"],
+        "username": username,
+        "connection_request": bool(call.body.get("connection_request")),
+    }
+    return Reply(200, body)
 
 
 @route(
@@ -402,6 +460,14 @@ def create_tasks(call: Call) -> Reply:
             allowed=", ".join(DEVICE_FILTER["properties"]),
         )
     targets = inventory.find_devices(call.conn, **device_filters(selection, "body.devices."))
+    missing = inventory.unmatched_keys(targets, selection.get("key") or ())
+    if missing:
+        raise ApiError(
+            404,
+            f"no device {inventory.some(missing)}; nothing was queued",
+            field="body.devices.key",
+            allowed="device ids, MACs or serial numbers of known devices (see GET /devices)",
+        )
     if not targets:
         raise ApiError(
             404,

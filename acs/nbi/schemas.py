@@ -315,6 +315,10 @@ PROBLEM = _object(
 
 #: device filters, as query parameters of GET /devices and as the `devices` object of POST /tasks
 FILTERS: dict[str, tuple[Schema, str]] = {
+    "key": (
+        _STRINGS,
+        "Devices by id, MAC (any notation) or serial number, as operators name them; any of them.",
+    ),
     "id": (_STRINGS, "Device ids (OUI-ProductClass-SerialNumber); any of them."),
     "mac": (_STRINGS, "MAC addresses, in any notation; any of them."),
     "serial_number": (_STRINGS, "Serial numbers; any of them."),
@@ -398,6 +402,28 @@ TAG_CHANGE = _object(
     required=[],
     additionalProperties=False,
 )
+CREDENTIALS = _object(
+    {
+        "username": nullable({"type": "string", "minLength": 1}),
+        "password": nullable({"type": "string"}),
+        "connection_request": {
+            "type": "boolean",
+            "default": False,
+            "description": "The ConnectionRequestUsername/Password the device checks connection requests "
+            "with, instead of those it authenticates to the ACS with.",
+        },
+    },
+    required=["username", "password"],
+    additionalProperties=False,
+    description="A user name and password; both null: forget them (the device uses the shared ones).",
+)
+CREDENTIALS_SET = _object(
+    {
+        "id": {"type": "string"},
+        "username": nullable({"type": "string"}),
+        "connection_request": {"type": "boolean"},
+    }
+)
 _policy_fields: dict[str, Schema] = {
     "enabled": {"type": "boolean"},
     "events": {
@@ -433,6 +459,8 @@ COMPONENTS: dict[str, Schema] = {
     "Parameter": PARAMETER,
     "Tags": TAGS,
     "TagChange": TAG_CHANGE,
+    "Credentials": CREDENTIALS,
+    "CredentialsSet": CREDENTIALS_SET,
     "Preregister": PREREGISTER,
     "Task": TASK,
     "TaskCreate": TASK_CREATE,

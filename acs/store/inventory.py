@@ -488,6 +488,18 @@ def find_devices(
     return rows
 
 
+def unmatched_keys(rows: Iterable[dict[str, Any]], keys: Iterable[str]) -> list[str]:
+    """The ``keys`` (ids, MACs in any notation, serials) that name none of the device ``rows``."""
+    found = {v for r in rows for v in (r["id"], r["serial_number"], r["mac"]) if v}
+    return [k for k in keys if k not in found and normalize_mac(k) not in found]
+
+
+def some(names: list[str], shown: int = 5) -> str:
+    """The first few of ``names``, and how many more: for messages about a long list."""
+    more = len(names) - shown
+    return ", ".join(names[:shown]) + (f" and {more} more" if more > 0 else "")
+
+
 def count_devices(conn: Connection, **filters: Any) -> int:
     """How many devices match the filters of ``find_devices``."""
     q = sa.select(sa.func.count()).select_from(devices).where(*_device_conditions(**filters))
