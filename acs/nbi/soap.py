@@ -243,7 +243,7 @@ def device_record(row: Mapping[str, Any], params: list[dict[str, Any]] | None = 
         record.Parameters = [
             Parameter(
                 Path=p["path"],
-                Value=inventory.redact(p["value"]) if inventory.is_secret(p["path"]) else p["value"],
+                Value=p["value"],  # secrets come masked (get_parameters without show_secrets)
                 Type=p["type"],
                 Writable=p["writable"],
                 ReadAt=p["read_at"],
@@ -407,9 +407,11 @@ class AcsNbi(ServiceBase):
                 software_version=software_version,
                 tag=tag,
                 informed_after=utcnow() - timedelta(seconds=seen_within) if seen_within else None,
-                limit=offset + limit,
+                limit=limit,
+                offset=offset,
+                tags=True,
             )
-        return [device_record(r) for r in rows[offset:]]
+        return [device_record(r) for r in rows]
 
     @rpc(
         _required(Unicode),
@@ -419,11 +421,14 @@ class AcsNbi(ServiceBase):
         _out_variable_name="Device",
     )
     def GetDevice(ctx: Any, key: str, prefix: str | None) -> Device:
-        """A device by id, MAC or serial; with ParameterPath, its stored parameters under it ('.': all)."""
+        """A device by id, MAC or serial; with ParameterPath (a name, or a partial path ending in '.';
+        '.' for all), its stored parameters, passwords masked."""
         with _context(ctx).engine.connect() as conn:
             dev = _find_device(conn, key)
             params = (
-                inventory.get_parameters(conn, dev["id"], "" if prefix == "." else prefix)
+                inventory.get_parameters(
+                    conn, dev["id"], paths=() if prefix == "." else (prefix,), show_secrets=False
+                )
                 if prefix is not None
                 else None
             )

@@ -149,6 +149,7 @@ def test_list_devices_filters_and_pages(soap: Soap) -> None:
     assert [d.Id for d in service.ListDevices(ProductClass="CP-7841-3PCC")] == [LOBBY.device_id]
     assert [d.Id for d in service.ListDevices(Device=["00:56:2B:04:99:AA"])] == [LOBBY.device_id]
     assert [d.Id for d in service.ListDevices(Limit=1, Offset=1)] == [everyone[1].Id]
+    assert next(d for d in everyone if d.Id == DESK.device_id).Tags.string == ["lab"]
     assert not service.ListDevices(Tag="nowhere")  # zeep reads an empty array as None
     desk = next(d for d in everyone if d.Id == DESK.device_id)
     assert (desk.MACAddress, desk.ProductClass, desk.SoftwareVersion) == (
