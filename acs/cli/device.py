@@ -14,7 +14,7 @@ from acs.cli.service import Acs, Local, Selection, connreq_options, service_opti
 from acs.connreq import Options, blocking
 from acs.provisioning import flatprofile, preprovision, tr069
 from acs.provisioning.mapping import MapError
-from acs.store import connection_requests, inventory
+from acs.store import inventory
 
 
 def device_filters(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -228,46 +228,23 @@ def kick(db: str | None, keys: tuple[str, ...], as_json: bool) -> None:
 
 
 @device.command("connection-requests")
-@db_option
+@service_options
 @click.argument("key", metavar="ID|MAC|SERIAL")
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1))
 @click.option("--json", "as_json", is_flag=True, help="JSON instead of a table.")
-def connection_requests_(db: str | None, key: str, limit: int, as_json: bool) -> None:
+def connection_requests_(acs: Acs, key: str, limit: int, as_json: bool) -> None:
     """The connection requests sent to a device and what came of each, newest first."""
-    _history(
-        db,
-        key,
-        limit,
-        as_json,
-        connection_requests.history,
-        ("requested", "method", "outcome", "seconds", "detail"),
-        lambda r: (
-            show_time(r["requested_at"]),
-            r["method"],
-            r["outcome"],
-            _seconds(r["elapsed"]),
-            r["detail"],
-        ),
-    )
-
-
-def _history(
-    db: str | None,
-    key: str,
-    limit: int,
-    as_json: bool,
-    fetch: Callable[[Any, str, int], list[dict[str, Any]]],
-    headers: tuple[str, ...],
-    cells: Callable[[dict[str, Any]], tuple[Any, ...]],
-) -> None:
-    """A device's rows of some history, newest first: a table, or JSON."""
-    with open_store(db).connect() as conn:
-        dev = find_device(conn, key)
-        rows = fetch(conn, dev["id"], limit)
+    rows = acs.connection_requests(key, limit)
     if as_json:
         echo_json(rows)
         return
-    echo_table(headers, [cells(r) for r in rows])
+    echo_table(
+        ("requested", "method", "outcome", "seconds", "detail"),
+        [
+            (show_time(r["requested_at"]), r["method"], r["outcome"], _seconds(r["elapsed"]), r["detail"])
+            for r in rows
+        ],
+    )
 
 
 def _seconds(elapsed: float | None) -> str:

@@ -113,6 +113,8 @@ class Acs(Protocol):
 
     def events(self, key: str, limit: int) -> list[JSON]: ...
 
+    def connection_requests(self, key: str, limit: int) -> list[JSON]: ...
+
     def retag(self, key: str, add: tuple[str, ...], remove: tuple[str, ...]) -> JSON: ...
 
     def set_credentials(
@@ -193,6 +195,10 @@ class Local:
     def events(self, key: str, limit: int) -> list[JSON]:
         with self.engine.connect() as conn:
             return _plain(inventory.get_events(conn, self._find(conn, key)["id"], limit))
+
+    def connection_requests(self, key: str, limit: int) -> list[JSON]:
+        with self.engine.connect() as conn:
+            return _plain(connection_requests.history(conn, self._find(conn, key)["id"], limit))
 
     def retag(self, key: str, add: tuple[str, ...], remove: tuple[str, ...]) -> JSON:
         with self.engine.begin() as conn:
@@ -399,6 +405,9 @@ class Remote:
 
     def events(self, key: str, limit: int) -> list[JSON]:
         return self._pages(f"/devices/{_segment(key)}/events", {}, limit, device=key)
+
+    def connection_requests(self, key: str, limit: int) -> list[JSON]:
+        return self._pages(f"/devices/{_segment(key)}/connection-requests", {}, limit, device=key)
 
     def retag(self, key: str, add: tuple[str, ...], remove: tuple[str, ...]) -> JSON:
         changed: JSON = self._about_device(

@@ -353,6 +353,22 @@ def device_events(call: Call) -> Reply:
 
 @route(
     "GET",
+    "/devices/{device}/connection-requests",
+    role="read",
+    params=(DEVICE, limit(50), OFFSET),
+    responses=responses(
+        {200: many("ConnectionRequestRecord", "Connection requests sent to the device, newest first.")}
+    ),
+)
+def device_connection_requests(call: Call) -> Reply:
+    """The connection requests sent to a device and what came of each, newest first"""
+    dev = _device(call)
+    q = call.query
+    return Reply(200, connection_requests.history(call.conn, dev["id"], q["limit"], q["offset"]))
+
+
+@route(
+    "GET",
     "/devices/{device}/sessions",
     role="read",
     params=(DEVICE, limit(50), OFFSET),

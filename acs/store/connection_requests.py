@@ -71,9 +71,15 @@ def record(conn: Connection, device_id: str, attempts: Iterable[Any]) -> None:
         conn.execute(connection_requests.insert(), rows)
 
 
-def history(conn: Connection, device_id: str, limit: int = 50) -> list[dict[str, Any]]:
+def history(conn: Connection, device_id: str, limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
     """A device's connection requests, newest first."""
-    q = sa.select(connection_requests).where(_c.device_id == device_id).order_by(_c.id.desc()).limit(limit)
+    q = (
+        sa.select(connection_requests)
+        .where(_c.device_id == device_id)
+        .order_by(_c.id.desc())
+        .limit(limit)
+        .offset(offset or None)
+    )
     return [dict(r) for r in conn.execute(q).mappings()]
 
 

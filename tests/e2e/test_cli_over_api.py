@@ -16,8 +16,10 @@ import pytest
 from click.testing import CliRunner, Result
 
 from acs.cli import main
+from acs.connreq import Attempt
 from acs.nbi import tokens
-from acs.store import create_engine, inventory
+from acs.store import connection_requests, create_engine, inventory
+from acs.store.schema import utcnow
 from acs.testing import run_session
 from tests.e2e.conftest import SESSION_TIMEOUT, Acs, new_phone, numbered_phone
 
@@ -110,6 +112,9 @@ SAME_BOTH_WAYS = [
     ("device", "show", DESK.device_id, "--params", "Device.ManagementServer.PeriodicInformInterval"),
     ("device", "events", DESK.device_id),
     ("device", "events", LOBBY.device_id, "--json", "--limit", "1"),
+    ("device", "connection-requests", DESK.mac),
+    ("device", "connection-requests", DESK.device_id, "--json"),
+    ("device", "connection-requests", "FCH0000000"),
     ("task", "list"),
     ("task", "list", "--json"),
     ("task", "list", "--device", "00562b043615", "--status", "done"),
@@ -133,6 +138,17 @@ def test_every_read_prints_the_same_on_the_database_and_through_the_api(acs: Acs
     local = Shell(acs, "local", "")
     remote = Shell(acs, "remote", _admin_token(acs.cli.db_url))
     local("device", "tag", DESK.device_id, "lab")
+    engine = create_engine(acs.cli.db_url)
+    with engine.begin() as conn:  # as acs.connreq records them
+        connection_requests.record(
+            conn,
+            DESK.device_id,
+            [
+                Attempt("http", "unreachable", "connection refused", utcnow(), 0.002),
+                Attempt("udp", "sent", "3 datagrams to 192.0.2.7:7547", utcnow(), 0.0),
+            ],
+        )
+    engine.dispose()
     done = json.loads(
         local("task", "add", "get-values", "Device.DeviceInfo.", "--device", DESK.mac, "--json")
     )
