@@ -54,6 +54,8 @@ T = TypeVar("T")
 USER_AGENT = b"acs connection request"
 #: authenticated retries of the GET (a stale nonce may need a second)
 AUTH_ROUNDS = 2
+#: devices whose latest request a requester keeps in memory before forgetting the old ones
+_REMEMBERED = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,7 +177,10 @@ class ConnectionRequester:
         # from here on, a new kick is for a later request: this one may be past the point it would see
         # a task queued now
         del self._waiting[device_id]
-        self._last[device_id] = self.reactor.seconds()
+        now = self.reactor.seconds()
+        if len(self._last) >= _REMEMBERED:  # forget devices whose interval is over: the store has them
+            self._last = {d: t for d, t in self._last.items() if t > now - self.options.min_interval}
+        self._last[device_id] = now
         attempts = await self._slots.run(lambda: defer.ensureDeferred(self._attempts(target)))
         try:
             await self._in_pool(self._record, device_id, attempts)
