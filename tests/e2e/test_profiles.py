@@ -158,23 +158,28 @@ def test_a_pre_imported_phone_gets_its_profile_when_discovered_and_again_after_a
     cli = acs.cli
     phone = new_phone("CP-8841-3PCC", "FCH2240ABCD", "00562b0a0b0c")
     same = new_phone("CP-7841-3PCC", "FCH2240EEEE", "00562b0a0eee")  # its model's profile is its defaults
-    inventory = write(
-        tmp_path,
-        "inventory.csv",
-        "mac,serial,model\n00:56:2B:0A:0B:0C,FCH2240ABCD,CP-8841-3PCC\n00562b0a0eee,FCH2240EEEE,CP-7841-3PCC\n",
-    )
-    cli("device", "import", inventory)
-    # before either phone ever connects: a profile per model, and the 8841's own line
+    # before either phone ever connects: a profile per model, and the 8841's own line, which the
+    # inventory names
     cli("profile", "create", "desk", write(tmp_path, "base.xml", BASE))
     cli("profile", "assign", "desk", "--model", "CP-8841-3PCC")
     cli("profile", "create", "alice", write(tmp_path, "alice.xml", ALICE))
-    out = cli("profile", "assign", "alice", "--device", phone.mac)
-    assert "queued" not in out  # no tree to compare with yet: nothing is queued
     cli(
         "profile",
         "create",
         "lobby",
         write(tmp_path, "lobby.xml", '<flat-profile><SIP_T1 ua="na">.5</SIP_T1></flat-profile>'),
+    )
+    inventory = write(
+        tmp_path,
+        "inventory.csv",
+        "mac,serial,model,profile\n00:56:2B:0A:0B:0C,FCH2240ABCD,CP-8841-3PCC,alice\n"
+        "00562b0a0eee,FCH2240EEEE,CP-7841-3PCC,\n",
+    )
+    out = cli("device", "import", inventory)
+    assert out.strip() == "2 devices created, 0 updated, 0 rows refused"  # no tree yet: nothing queued
+    assert cli("profile", "show", "--device", phone.mac).startswith(
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<!-- {phone.device_id}: layers desk (model CP-8841-3PCC), '
+        "alice (device"
     )
     cli("profile", "assign", "lobby", "--model", "CP-7841-3PCC")
     assert cli.tasks() == []
