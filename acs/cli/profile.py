@@ -13,7 +13,6 @@ from acs.cli.device import find_device
 from acs.provisioning import flatprofile, store, tr069
 from acs.provisioning.flatprofile import Problem
 from acs.provisioning.mapping import MapError, ParameterMap, load_map
-from acs.store.inventory import is_secret, redact
 
 
 def _read(path: str) -> bytes:
@@ -109,7 +108,7 @@ def _save(
     try:
         with engine.begin() as conn:
             saved = store.save_profile(conn, name, data, description=description, create=create)
-            plans = [] if table is None else _reprovision(conn, name, table)
+            plans = [] if table is None else tr069.provision_profile(conn, name, table)
     except store.ProfileError as e:
         _problems(source, e.problems)
         raise click.ClickException(
@@ -118,20 +117,6 @@ def _save(
     _problems(source, saved.warnings)
     click.echo(f"profile {name} {'created' if saved.created else 'saved'}")
     _report(plans)
-
-
-def _reprovision(conn: Any, name: str, table: ParameterMap) -> list[tr069.Plan]:
-    """Push an edited profile to the TR-069-managed devices its assignments reach."""
-    seen: set[str] = set()
-    plans = []
-    for where in store.require_profile(conn, name)["assignments"]:
-        for dev in store.devices_at(conn, where["level"], where["match"]):
-            if dev["id"] not in seen:
-                seen.add(dev["id"])
-                plan = tr069.provision(conn, dev, table)
-                if plan.managed:
-                    plans.append(plan)
-    return plans
 
 
 @profile.command()
@@ -184,8 +169,7 @@ def list_(db: str | None, as_json: bool) -> None:
 
 
 def _where(a: dict[str, Any]) -> str:
-    text = a["level"] if a["level"] == "default" else f"{a['level']} {a['match']}"
-    return text + (f" (priority {a['priority']})" if a["priority"] else "")
+    return store.describe_target(a["level"], a["match"], a["priority"])
 
 
 @profile.command()
@@ -302,31 +286,10 @@ def diff(db: str | None, key: str, as_json: bool, show_secrets: bool, map_path: 
     with open_store(db).connect() as conn:
         dev = find_device(conn, key)
         plan = tr069.plan(conn, dev, table)
-    rows = [
-        {
-            "element": s.element,
-            "path": s.path,
-            "phone": plan.stored.get(s.path),
-            "profile": s.value,
-            "type": s.type,
-        }
-        for s in plan.changes
-    ]
-    if not show_secrets:
-        for r in rows:
-            if is_secret(r["path"]):
-                r["phone"], r["profile"] = redact(r["phone"]), redact(r["profile"])
+    shown = plan.diff_json(show_secrets=show_secrets)
+    rows = shown["changes"]
     if as_json:
-        echo_json(
-            {
-                "device": plan.device_id,
-                "managed": plan.managed,
-                "parameter_key": plan.parameter_key,
-                "changes": rows,
-                "unmapped": plan.unmapped,
-                "problems": [str(p) for p in plan.problems],
-            }
-        )
+        echo_json(shown)
         return
     if not plan.managed:
         click.echo(

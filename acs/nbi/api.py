@@ -747,3 +747,6 @@ def delete_policy(call: Call) -> Reply:
     """Delete a policy; the tasks it queued stay queued"""
     policies.remove(call.conn, _policy(call)["name"])
     return Reply(204)
+
+
+from acs.nbi import profiles as _profiles  # noqa: E402, F401 - its routes register on this router

@@ -18,6 +18,9 @@ from acs.nbi.routing import ROLE_HELP, Response, Route
 from acs.nbi.schemas import COMPONENTS, ref
 
 JSON = "application/json"
+XML = "application/xml"
+#: an XML document (a Cisco flat profile), as text
+XML_TEXT = {"type": "string", "description": "A Cisco XML flat profile."}
 
 
 def _operation(route: Route) -> dict[str, Any]:
@@ -40,20 +43,23 @@ def _operation(route: Route) -> dict[str, Any]:
     if params:
         op["parameters"] = params
     if route.body is not None:
-        op["requestBody"] = {
-            "required": True,
-            "content": {JSON: {"schema": {"$ref": f"#/components/schemas/{route.body}"}}},
-        }
+        content: dict[str, Any] = {JSON: {"schema": {"$ref": f"#/components/schemas/{route.body}"}}}
+        if route.xml_body is not None:
+            content[XML] = {"schema": XML_TEXT}
+        op["requestBody"] = {"required": not route.body_optional, "content": content}
     op["responses"] = {}
     answers = dict(route.responses)
     if route.body is not None:
         answers[413] = Response("The body is over the size limit.", ref("Problem"))
-        answers[415] = Response("The body is not application/json.", ref("Problem"))
+        takes = JSON + (f" or {XML}" if route.xml_body is not None else "")
+        answers[415] = Response(f"The body is not {takes}.", ref("Problem"))
     for status, response in sorted(answers.items()):
         answer: dict[str, Any] = {"description": response.description}
         if response.schema is not None:
             media = PROBLEM_TYPE if status >= 400 else JSON
             answer["content"] = {media: {"schema": response.schema}}
+            if response.xml:
+                answer["content"][XML] = {"schema": XML_TEXT}
         if response.headers:
             answer["headers"] = {
                 name: {"description": text, "schema": {"type": "string"}}
@@ -74,7 +80,8 @@ def document() -> dict[str, Any]:
             "title": "acs northbound API",
             "version": __version__,
             "description": (
-                "Devices, tasks, jobs, faults and policies of the acs TR-069 ACS, as JSON. Every request "
+                "Devices, tasks, jobs, faults, policies and Cisco flat profiles of the acs TR-069 ACS, as "
+                "JSON (profiles also as application/xml, by Content-Type and Accept). Every request "
                 "but this document's carries `Authorization: Bearer <token>` (make one with `acs token "
                 f"create --role ROLE --name NAME`). Roles: {ROLE_HELP}. Errors are RFC 9457 problems "
                 "(application/problem+json) whose `field` names what was wrong and `allowed` what is "

@@ -23,6 +23,7 @@ class ApiError(Exception):
         field: str | None = None,
         allowed: str | None = None,
         headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(detail)
         self.status = status
@@ -30,6 +31,8 @@ class ApiError(Exception):
         self.field = field
         self.allowed = allowed
         self.headers = headers or {}
+        #: more members of the problem (``problems`` of a refused profile)
+        self.extra = extra or {}
 
     def body(self) -> dict[str, Any]:
         problem: dict[str, Any] = {
@@ -42,7 +45,7 @@ class ApiError(Exception):
             problem["field"] = self.field
         if self.allowed is not None:
             problem["allowed"] = self.allowed
-        return problem
+        return problem | self.extra
 
 
 def not_found(what: str, key: Any, field: str, allowed: str) -> ApiError:

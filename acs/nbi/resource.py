@@ -26,7 +26,16 @@ from acs.nbi import openapi, tokens
 from acs.nbi.api import router
 from acs.nbi.problem import CONTENT_TYPE as PROBLEM_TYPE
 from acs.nbi.problem import ApiError
-from acs.nbi.routing import Call, Reply, Route, check_body, check_texts, parse_path, parse_query
+from acs.nbi.routing import (
+    XML_TYPES,
+    Call,
+    Reply,
+    Route,
+    check_body,
+    check_texts,
+    parse_path,
+    parse_query,
+)
 from acs.nbi.soap import AccessDenied
 
 log = logging.getLogger(__name__)
@@ -173,9 +182,10 @@ class NbiResource(resource.Resource):
         token = bearer(request)
         body = request.content.read() if route.body is not None else None
         content_type = (request.getHeader(b"content-type") or b"").decode("latin-1")
+        accept = (request.getHeader(b"accept") or b"").decode("latin-1")
         peer = getattr(request.getClientAddress(), "host", None)
         reply, holder = await self._in_thread(
-            self._run, route, raw_path, request.args, token, body, content_type, peer
+            self._run, route, raw_path, request.args, token, body, content_type, peer, accept
         )
         if method != "GET":  # who changed what; the token by its name, never itself
             log.info("NBI %s %s -> %d (token %s)", method, path, reply.status, holder)
@@ -192,6 +202,7 @@ class NbiResource(resource.Resource):
         body: bytes | None,
         content_type: str,
         peer: str | None,
+        accept: str = "",
     ) -> tuple[Reply, str]:
         """On a database thread, one transaction: who is asking, may they, is the input right, do it."""
         with self.engine.begin() as conn:
@@ -214,9 +225,12 @@ class NbiResource(resource.Resource):
                     field="header.Authorization",
                     allowed=f"a token with role {' or '.join(able)}",
                 )
-            call = Call(conn, parse_path(route, raw_path), parse_query(route, args), None, holder)
+            call = Call(
+                conn, parse_path(route, raw_path), parse_query(route, args), None, holder, accept=accept
+            )
             if route.body is not None:
-                call.body = check_body(route.body, _json_body(body or b"", content_type, route.body))
+                document, call.media = _read_body(route, body or b"", content_type)
+                call.body = check_body(route.body, document)
             reply = route.handler(call)
         return reply, holder["name"]
 
@@ -263,8 +277,9 @@ class NbiResource(resource.Resource):
             request.finish()
             return
         data = reply.body if isinstance(reply.body, bytes) else encode(reply.body)
-        kind = PROBLEM_TYPE if reply.status >= 400 else "application/json"
-        request.setHeader(b"content-type", kind.encode())
+        if "Content-Type" not in reply.headers:  # an XML answer says so; JSON is the rule
+            kind = PROBLEM_TYPE if reply.status >= 400 else "application/json"
+            request.setHeader(b"content-type", kind.encode())
         request.setHeader(b"content-length", str(len(data)).encode())
         request.write(data)
         request.finish()
@@ -276,12 +291,29 @@ class NbiResource(resource.Resource):
             self._write(request, Reply(500, problem.body()))
 
 
-def _json_body(body: bytes, content_type: str, schema: str) -> Any:
+def _read_body(route: Route, body: bytes, content_type: str) -> tuple[Any, str]:
+    """The body as a JSON document, and its media type: JSON, or for a route that takes one an XML
+    document as ``{route.xml_body: text}``; an empty optional body is ``{}``."""
+    assert route.body is not None
     media = content_type.split(";", 1)[0].strip().lower()
+    if route.body_optional and not body.strip():
+        return {}, media or "application/json"
+    if route.xml_body is not None and media in XML_TYPES:
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise ApiError(
+                422, f"body is not UTF-8 (byte {e.start})", field="body", allowed="UTF-8 XML"
+            ) from None
+        check_texts(text)
+        return {route.xml_body: text}, "application/xml"
+    return _json_body(body, media, route.body, xml=route.xml_body is not None), media
+
+
+def _json_body(body: bytes, media: str, schema: str, *, xml: bool = False) -> Any:
     if media != "application/json":
-        raise ApiError(
-            415, f"body of type {media or 'none'}", field="header.Content-Type", allowed="application/json"
-        )
+        accepted = "application/json" + (" or application/xml" if xml else "")
+        raise ApiError(415, f"body of type {media or 'none'}", field="header.Content-Type", allowed=accepted)
     try:
         document = json.loads(body, parse_constant=_reject_constant, parse_float=_number)
     except (ValueError, UnicodeDecodeError) as e:

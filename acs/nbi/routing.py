@@ -24,9 +24,11 @@ import referencing.jsonschema
 
 from acs.nbi.problem import ApiError
 from acs.nbi.schemas import COMPONENTS, Schema
+from acs.web.negotiation import qualities
 
 ROLE_HELP = (
-    "read: GET; operator: tasks, tags and faults; admin: policies, deleting and pre-registering devices"
+    "read: GET; operator: tasks, tags, faults and profile pushes; admin: policies, profiles, deleting and "
+    "pre-registering devices"
 )
 
 
@@ -41,11 +43,17 @@ class Param:
     required: bool = False
 
 
+#: the XML media types a route may take and give besides JSON (flat profiles)
+XML_TYPES = ("application/xml", "text/xml")
+
+
 @dataclass(frozen=True)
 class Response:
     description: str
     schema: Schema | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
+    #: also given as application/xml, to a request whose Accept prefers it
+    xml: bool = False
 
 
 @dataclass(frozen=True)
@@ -75,6 +83,14 @@ class Call:
     query: dict[str, Any]
     body: Any
     token: dict[str, Any]
+    #: the body's media type (application/json, or application/xml for a route with ``xml_body``)
+    media: str = "application/json"
+    #: the request's Accept header
+    accept: str = ""
+
+    @property
+    def wants_xml(self) -> bool:
+        return prefers_xml(self.accept)
 
 
 Handler = Callable[[Call], Reply]
@@ -91,6 +107,10 @@ class Route:
     params: tuple[Param, ...]
     body: str | None
     responses: Mapping[int, Response]
+    #: the body property an application/xml body stands for (the body is then ``{xml_body: text}``)
+    xml_body: str | None = None
+    #: an empty body is taken as ``{}``
+    body_optional: bool = False
 
     @property
     def operation_id(self) -> str:
@@ -119,6 +139,8 @@ class Router:
         responses: Mapping[int, Response],
         params: tuple[Param, ...] = (),
         body: str | None = None,
+        xml_body: str | None = None,
+        body_optional: bool = False,
     ) -> Callable[[Handler], Handler]:
         """Declare the decorated function as the handler of ``method path``; its docstring's first
         line is the summary, the rest the description."""
@@ -128,7 +150,17 @@ class Router:
             summary, _, description = doc.partition("\n")
             self.routes.append(
                 Route(
-                    method, path, handler, role, summary.strip(), description.strip(), params, body, responses
+                    method,
+                    path,
+                    handler,
+                    role,
+                    summary.strip(),
+                    description.strip(),
+                    params,
+                    body,
+                    responses,
+                    xml_body,
+                    body_optional,
                 )
             )
             return handler
@@ -156,6 +188,20 @@ class Router:
         raise ApiError(
             404, f"no endpoint {path}", field="path", allowed="the paths of /openapi.json, e.g. /devices"
         )
+
+
+def prefers_xml(accept: str) -> bool:
+    """Whether an Accept header ranks XML above JSON (a tie, or no header, is JSON)."""
+    weights = qualities(accept)
+
+    def quality(media: str) -> float:
+        kind = media.split("/")[0]
+        for key in (media, f"{kind}/*", "*/*"):
+            if key in weights:
+                return weights[key]
+        return 0.0
+
+    return max(quality(m) for m in XML_TYPES) > quality("application/json")
 
 
 # --- parameters ------------------------------------------------------------------------------
@@ -354,6 +400,12 @@ def check_body(name: str, body: Any) -> Any:
         prop = error.schema.get("properties", {}).get(missing, {})
         raise ApiError(
             400, f"{where}.{missing} is required", field=f"{where}.{missing}", allowed=describe(prop)
+        )
+    if error.validator == "not" and list(error.validator_value) == ["required"]:  # "leave X out"
+        present = [p for p in error.validator_value["required"] if p in error.instance]
+        field = f"{where}.{present[0]}" if present else where
+        raise ApiError(
+            400, f"{field} is not allowed here", field=field, allowed=error.schema.get("description", "none")
         )
     if error.validator == "additionalProperties":
         known = list(error.schema.get("properties", {}))

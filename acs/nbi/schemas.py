@@ -18,6 +18,7 @@ from acs.jobs import queue
 from acs.store import inventory
 from acs.store.schema import (
     CONNECTION_REQUEST_OUTCOMES,
+    PROFILE_LEVELS,
     TASK_STATUSES,
     TOKEN_ROLES,
     UTCDateTime,
@@ -26,6 +27,8 @@ from acs.store.schema import (
     events,
     parameters,
     policies,
+    profile_assignments,
+    profiles,
     sessions,
     tasks,
 )
@@ -306,9 +309,128 @@ PROBLEM = _object(
             "description": "Where: header.Authorization, path.NAME, query.NAME, body.NAME or method.",
         },
         "allowed": {"type": "string", "description": "What would have been accepted."},
+        "problems": {
+            "type": "array",
+            "items": ref("ProfileProblem"),
+            "description": "A refused profile's problems, each with its line and element.",
+        },
     },
     required=["type", "title", "status", "detail"],
     description="An RFC 9457 problem; every 4xx names the field and what is allowed.",
+)
+
+# --- profiles ----------------------------------------------------------------------------------
+
+PROFILE_PROBLEM = _object(
+    {
+        "line": nullable({"type": "integer"}),
+        "element": nullable({"type": "string"}),
+        "message": {"type": "string"},
+        "severity": {"type": "string", "enum": ["error", "warning"]},
+    },
+    description="Something wrong in a flat profile: an error refuses it, a warning is kept.",
+)
+ASSIGNMENT = _object(
+    _table(
+        profile_assignments,
+        only=("level", "match", "priority"),
+        json={"level": {"type": "string", "enum": list(PROFILE_LEVELS)}},
+    ),
+    description='Where a profile applies: every device (default, match ""), a model (ProductClass), a '
+    "tag or a device (its id).",
+)
+_ASSIGNMENTS: Schema = {"type": "array", "items": ref("Assignment")}
+PROFILE_SUMMARY = _object(
+    _table(profiles, only=("id", "name", "description", "updated_at")) | {"assignments": _ASSIGNMENTS},
+    description="A profile and where it applies (GET /profiles/{name} has its XML).",
+)
+PROFILE = _object(
+    _table(profiles, json={"xml": {"type": "string", "description": "The flat profile as written."}})
+    | {"assignments": _ASSIGNMENTS},
+    description="A Cisco XML flat profile and where it applies; secret values masked unless asked for.",
+)
+PROVISIONED = _object(
+    {
+        "device": {"type": "string"},
+        "task": nullable(
+            {"type": "integer", "description": "The SetParameterValues queued; null: no change."}
+        ),
+        "parameter_key": {
+            "type": "string",
+            "description": "The profile version, as the phone will report it.",
+        },
+        "changes": {"type": "integer", "minimum": 0, "description": "How many values differ."},
+        "cancelled": {
+            "type": "array",
+            "items": {"type": "integer"},
+            "description": "Older profile tasks still pending, replaced by this one.",
+        },
+    },
+    description="What a TR-069-managed device was sent: one SetParameterValues of what differs.",
+)
+_PROVISIONED: Schema = {
+    "type": "array",
+    "items": ref("Provisioned"),
+    "description": "The TR-069-managed devices it reaches (the others get it when they resync).",
+}
+PROFILE_SAVED = {
+    "allOf": [
+        ref("Profile"),
+        _object(
+            {
+                "warnings": {"type": "array", "items": ref("ProfileProblem")},
+                "provisioned": _PROVISIONED,
+            }
+        ),
+    ]
+}
+ASSIGNED = _object(
+    {"profile": {"type": "string"}, "level": {"type": "string", "enum": list(PROFILE_LEVELS)}}
+    | {"match": {"type": "string"}}
+    | {"priority": {"type": "integer"}, "provisioned": _PROVISIONED},
+    description="A profile assigned, and what the devices it reaches were sent.",
+)
+EFFECTIVE_PROFILE = _object(
+    {
+        "device": {"type": "string"},
+        "layers": {
+            "type": "array",
+            "items": _object({"name": {"type": "string"}} | ASSIGNMENT["properties"]),
+            "description": "The profiles that apply, in the order they compose (the last one wins).",
+        },
+        "parameter_key": {"type": "string", "description": "Its version: the ParameterKey it is sent with."},
+        "xml": {"type": "string", "description": "The composed profile, macros expanded for the device."},
+    },
+    description="A device's effective profile: default -> model -> tag -> device, the last value winning.",
+)
+PROFILE_DIFF = _object(
+    {
+        "device": {"type": "string"},
+        "managed": {
+            "type": "boolean",
+            "description": "Informed and discovered: its stored tree can be compared (and sent to).",
+        },
+        "parameter_key": {"type": "string"},
+        "changes": {
+            "type": "array",
+            "items": _object(
+                {
+                    "element": {"type": "string"},
+                    "path": {"type": "string"},
+                    "phone": nullable({"type": "string"}),
+                    "profile": {"type": "string"},
+                    "type": {"type": "string"},
+                }
+            ),
+        },
+        "unmapped": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "Elements with no TR-069 path: served in flat profiles only.",
+        },
+        "problems": {"type": "array", "items": {"type": "string"}},
+    },
+    description="What the device's effective profile would change on the phone, against its stored tree.",
 )
 
 # --- what clients send ---------------------------------------------------------------------------
@@ -450,6 +572,63 @@ POLICY_CREATE = _object(
     additionalProperties=False,
 )
 POLICY_UPDATE = _object(_policy_fields, required=[], additionalProperties=False)
+PROFILE_NAME: Schema = {
+    "type": "string",
+    "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
+    "description": "1-64 letters, digits, '.', '_' or '-', starting with a letter or a digit.",
+}
+#: ``flat-profile``: text a JSON Schema cannot say more about; the server parses it, and refuses a
+#: malformed one with 422 and the line and element at fault
+_PROFILE_XML: Schema = {
+    "type": "string",
+    "format": "flat-profile",
+    "description": "A Cisco XML flat profile (<flat-profile>).",
+}
+PROFILE_CREATE = _object(
+    {"name": PROFILE_NAME, "xml": _PROFILE_XML, "description": {"type": "string"}},
+    required=["name", "xml"],
+    additionalProperties=False,
+)
+PROFILE_WRITE = _object(
+    {"xml": _PROFILE_XML, "description": {"type": "string"}},
+    required=["xml"],
+    additionalProperties=False,
+    description="The profile (or, as application/xml, the flat profile itself: the description is kept).",
+)
+_PRIORITY: Schema = {
+    "type": "integer",
+    "minimum": -(2**31),
+    "maximum": 2**31 - 1,
+    "default": 0,
+    "description": "Order within a level: higher is applied later and wins.",
+}
+_MATCH: Schema = {
+    **_NON_BLANK,
+    "description": "A ProductClass (model), a tag, or a device id, MAC or serial number (device).",
+}
+ASSIGNMENT_CREATE = _object(
+    {"level": {"type": "string", "enum": list(PROFILE_LEVELS)}, "match": _MATCH, "priority": _PRIORITY},
+    required=["level"],
+    additionalProperties=False,
+    description="Where a profile applies: every device (default, no match), a model, a tag or one device.",
+    **{
+        "if": {"properties": {"level": {"const": "default"}}, "required": ["level"]},
+        "then": {
+            "not": {"required": ["match"]},
+            "description": "no match: the default level applies to every device",
+        },
+        "else": {"required": ["match"], "properties": {"match": _MATCH}},
+    },
+)
+PROFILE_PUSH = _object(
+    {
+        "connection_request": TASK_CREATE["oneOf"][0]["properties"]["connection_request"],
+        "timeout": TASK_CREATE["oneOf"][0]["properties"]["timeout"],
+    },
+    required=[],
+    additionalProperties=False,
+    description="Options of a push (the body may be left out).",
+)
 
 COMPONENTS: dict[str, Schema] = {
     **ARGS,
@@ -477,5 +656,18 @@ COMPONENTS: dict[str, Schema] = {
     "Event": EVENT,
     "Session": SESSION,
     "Problem": PROBLEM,
+    "ProfileProblem": PROFILE_PROBLEM,
+    "Assignment": ASSIGNMENT,
+    "ProfileSummary": PROFILE_SUMMARY,
+    "Profile": PROFILE,
+    "ProfileSaved": PROFILE_SAVED,
+    "Provisioned": PROVISIONED,
+    "Assigned": ASSIGNED,
+    "EffectiveProfile": EFFECTIVE_PROFILE,
+    "ProfileDiff": PROFILE_DIFF,
+    "ProfileCreate": PROFILE_CREATE,
+    "ProfileWrite": PROFILE_WRITE,
+    "AssignmentCreate": ASSIGNMENT_CREATE,
+    "ProfilePush": PROFILE_PUSH,
 }
 ROLES = TOKEN_ROLES

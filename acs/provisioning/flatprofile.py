@@ -338,6 +338,33 @@ def mask_secrets(profile: FlatProfile) -> FlatProfile:
     )
 
 
+def mask_text(xml: str) -> str:
+    """A stored profile fit to show: as it was written (comments, order, layout), secret values masked.
+
+    For profiles the store accepted (they parse); one that does not is shown as ``parse`` reads it.
+    """
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
+    try:
+        root = etree.fromstring(xml.encode("utf-8"), parser)
+    except etree.XMLSyntaxError:
+        return render(mask_secrets(parse(xml))).decode("utf-8")
+    secret = [
+        node
+        for node in root.iter()
+        if (name := _local(node.tag)) is not None and is_secret(name) and (node.text or "").strip()
+    ]
+    if not secret:
+        return xml
+    for node in secret:
+        node.text = inventory.MASK
+    # comments around the root, one a line (lxml keeps no whitespace outside the root)
+    nodes = [*reversed(list(root.itersiblings(preceding=True))), root, *root.itersiblings()]
+    text = "\n".join(etree.tostring(node, encoding="unicode", with_tail=False) for node in nodes)
+    if xml.lstrip().startswith("<?xml"):
+        text = '<?xml version="1.0" encoding="UTF-8"?>\n' + text
+    return text + ("\n" if xml.endswith("\n") else "")
+
+
 # --- rendering --------------------------------------------------------------------------------
 
 

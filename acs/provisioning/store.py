@@ -50,7 +50,7 @@ from acs.store.schema import (
     utcnow,
 )
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 #: firmware from this version on is documented as "tested against openssl-1.1.1d" (SHA-256)
 SHA256_FROM = (11, 3, 1)
 
@@ -98,7 +98,7 @@ class ProfileKey:
 
 
 def check_name(name: str) -> str:
-    if not _NAME.match(name or ""):
+    if not _NAME.fullmatch(name or ""):  # not match: "$" would let a final newline in
         raise ProfileError(
             f"profile name {name!r}: use 1-64 letters, digits, '.', '_' or '-', starting with a letter"
             " or a digit"
@@ -215,6 +215,12 @@ def _check_target(level: str, match: str) -> str:
         what = {"model": "a ProductClass (CP-8841-3PCC)", "tag": "a tag", "device": "a device id"}[level]
         raise ProfileError(f"the {level} level needs {what}")
     return match
+
+
+def describe_target(level: str, match: str, priority: int = 0) -> str:
+    """Where an assignment applies, in words: ``default``, ``model CP-8841-3PCC (priority 2)``."""
+    text = level if level == "default" else f"{level} {match}"
+    return text + (f" (priority {priority})" if priority else "")
 
 
 def assign(conn: Connection, name: str, level: str, match: str = "", *, priority: int = 0) -> None:

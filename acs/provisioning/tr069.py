@@ -32,7 +32,7 @@ from acs.jobs import queue
 from acs.provisioning import flatprofile
 from acs.provisioning.flatprofile import FlatProfile, Problem
 from acs.provisioning.mapping import ParameterMap, Setting, changes, load_map
-from acs.provisioning.store import device_record, devices_at, effective_profile, layers
+from acs.provisioning.store import device_record, devices_at, effective_profile, layers, require_profile
 from acs.store import inventory
 
 #: ``created_by`` of the tasks this module queues
@@ -55,6 +55,35 @@ class Plan:
     stored: dict[str, str | None] = field(default_factory=dict)
     task_id: int | None = None
     cancelled: list[int] = field(default_factory=list)
+
+    def diff_json(self, *, show_secrets: bool = False) -> dict[str, Any]:
+        """What the profile would change on the phone (``acs profile diff --json``, the NBI's diff)."""
+        rows = []
+        for s in self.changes:
+            phone, profile = self.stored.get(s.path), s.value
+            if not show_secrets and inventory.is_secret(s.path):
+                phone, profile = inventory.redact(phone), inventory.redact(profile)
+            rows.append(
+                {"element": s.element, "path": s.path, "phone": phone, "profile": profile, "type": s.type}
+            )
+        return {
+            "device": self.device_id,
+            "managed": self.managed,
+            "parameter_key": self.parameter_key,
+            "changes": rows,
+            "unmapped": self.unmapped,
+            "problems": [str(p) for p in self.problems],
+        }
+
+    def outcome_json(self) -> dict[str, Any]:
+        """What provisioning did for the device: the task it queued (None: nothing differed)."""
+        return {
+            "device": self.device_id,
+            "task": self.task_id,
+            "parameter_key": self.parameter_key,
+            "changes": len(self.changes),
+            "cancelled": self.cancelled,
+        }
 
 
 def parameter_key(profile: FlatProfile) -> str:
@@ -137,6 +166,21 @@ def provision_at(
     """``provision`` every TR-069-managed device an assignment at ``level``/``match`` reaches."""
     table = table or load_map()
     return [p for p in (provision(conn, dev, table) for dev in devices_at(conn, level, match)) if p.managed]
+
+
+def provision_profile(conn: Connection, name: str, table: ParameterMap | None = None) -> list[Plan]:
+    """``provision`` every TR-069-managed device profile ``name`` reaches (after it was edited), once each."""
+    table = table or load_map()
+    seen: set[str] = set()
+    plans = []
+    for where in require_profile(conn, name)["assignments"]:
+        for dev in devices_at(conn, where["level"], where["match"]):
+            if dev["id"] not in seen:
+                seen.add(dev["id"])
+                plan_ = provision(conn, dev, table)
+                if plan_.managed:
+                    plans.append(plan_)
+    return plans
 
 
 def stored_as_xml(conn: Connection, device_id: str, table: ParameterMap | None = None) -> FlatProfile:

@@ -36,6 +36,7 @@ from acs.provisioning.useragent import PhoneAgent, parse_user_agent
 from acs.store import inventory
 from acs.store.schema import utcnow
 from acs.web.auth import Authenticator, Credentials
+from acs.web.negotiation import qualities
 
 log = logging.getLogger(__name__)
 
@@ -85,20 +86,7 @@ Render = Callable[[Connection, Mapping[str, Any], bool], Rendered | None]
 
 def accepts_gzip(header: str | None) -> bool:
     """Whether an Accept-Encoding header takes gzip (``gzip``, ``x-gzip`` or ``*`` with q > 0)."""
-    if not header:
-        return False
-    weights: dict[str, float] = {}
-    for part in header.split(","):
-        token, *params = (p.strip() for p in part.split(";"))
-        weight = 1.0
-        for param in params:
-            name, _, value = param.partition("=")
-            if name.strip().lower() == "q":
-                try:
-                    weight = float(value)
-                except ValueError:
-                    weight = 0.0
-        weights[token.lower()] = weight
+    weights = qualities(header or "")
     return weights.get("gzip", weights.get("x-gzip", weights.get("*", 0.0))) > 0
 
 

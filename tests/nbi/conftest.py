@@ -71,7 +71,8 @@ class Api:
         )
         raw = await response.content()
         got = {k.decode().lower(): v[0].decode() for k, v in response.headers.getAllRawHeaders()}
-        return Answer(response.code, got, json.loads(raw) if raw else None)
+        body = json.loads(raw) if raw and "json" in got.get("content-type", "") else (raw or None)
+        return Answer(response.code, got, body)
 
     async def get(self, path: str, **kwargs: Any) -> Answer:
         return await self.call("GET", path, **kwargs)

@@ -15,21 +15,38 @@ from pathlib import Path
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 
 from acs.cwmp import rpc
 from acs.jobs import policies, queue
 from acs.nbi import tokens
+from acs.provisioning import store
 from acs.store import create_engine, inventory, upgrade
 from tests.conftest import BACKENDS, Postgres
 from tests.nbi.conftest import inform_of, session
 from tests.web.conftest import ACS, Server, start_server
 
 EXAMPLES = 25
+PROFILE = """<flat-profile>
+  <Periodic_Inform_Interval ua="na">3600</Periodic_Inform_Interval>
+  <Station_Name ua="rw">desk-$MA</Station_Name>
+</flat-profile>
+"""
+#: flat profiles are text JSON Schema says nothing more of (format flat-profile): schemathesis draws them
+#: from these, and sends random text only when it means to send bad input
+FLAT_PROFILES = [
+    PROFILE,
+    "<flat-profile/>",
+    '<device><flat-profile><Proxy_1_ ua="na">sip.example.net</Proxy_1_></flat-profile></device>',
+]
+schemathesis.openapi.format("flat-profile", st.sampled_from(FLAT_PROFILES))
+schemathesis.openapi.media_type("application/xml", st.sampled_from([p.encode() for p in FLAT_PROFILES]))
 
 
 def seed(url: str) -> str:
-    """Devices that informed, tasks in every state, a fault, a job, policies; returns an admin token."""
+    """Devices that informed, tasks in every state, a fault, a job, policies, profiles; returns an admin
+    token."""
     engine = create_engine(url)
     try:
         ids = [
@@ -46,6 +63,12 @@ def seed(url: str) -> str:
                 conn, "reboot-on-boot", events=["1 BOOT"], tasks_=[{"kind": "Reboot"}], match={"tag": "lab"}
             )
             queue.enqueue_job(conn, ids[2:], "GetRPCMethods", job_id="job000000001")
+            store.save_profile(conn, "base", PROFILE)
+            store.assign(conn, "base", "model", "CP-8841-3PCC")
+            store.save_profile(
+                conn, "lab-line", '<flat-profile><Password_1_ ua="na">s3cret</Password_1_></flat-profile>'
+            )
+            store.assign(conn, "lab-line", "tag", "lab")
             token, _ = tokens.create(conn, "schemathesis", "admin")
         queue.enqueue(engine, ids[0], "GetParameterValues", {"ParameterNames": ["Device.Nope."]})
         session(engine, inform_of("FCH0001"), respond=lambda _: rpc.Fault(9005, "Invalid parameter name"))

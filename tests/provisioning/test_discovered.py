@@ -7,19 +7,16 @@ messages: an operator's assignment in the middle of a discovery, a batch that fa
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
 from sqlalchemy.engine import Engine
 
-from acs import cwmp
 from acs.cwmp import rpc
 from acs.jobs import policies, queue
 from acs.provisioning import store, tr069
 from acs.store.schema import devices
 from acs.testing import SimulatedPhone
 from acs.testing.phone import _CpeFault
-from acs.web.backend import CwmpBackend
+from tests.provisioning.inprocess import phone_session
 
 INTERVAL = "Device.ManagementServer.PeriodicInformInterval"
 PROFILE = b"""<flat-profile>
@@ -27,33 +24,6 @@ PROFILE = b"""<flat-profile>
 <Primary_NTP_Server ua="na">ntp.example.net</Primary_NTP_Server>
 </flat-profile>"""
 CHANGES = {INTERVAL: "3600", "Device.Time.NTPServer1": "ntp.example.net"}
-
-
-def session(
-    engine: Engine,
-    phone: SimulatedPhone,
-    *,
-    on_request: Callable[[rpc.Message], None] | None = None,
-    events: list[str] | None = None,
-) -> list[rpc.Message]:
-    """One CWMP session of ``phone`` through the backend; the requests the ACS sent, in order."""
-    backend = CwmpBackend(engine)
-    cpe = phone.session(events)
-    body: bytes | None = cpe.start()
-    sid: str | None = None
-    sent: list[rpc.Message] = []
-    try:
-        while body is not None:
-            state, step = backend.step(sid, cwmp.parse(body) if body else None, "192.0.2.10")
-            sid = state.id
-            if step.reply is not None and isinstance(step.reply.body, rpc.Request):
-                sent.append(step.reply.body)
-                if on_request is not None:
-                    on_request(step.reply.body)
-            body = cpe.receive(cwmp.serialize(step.reply) if step.reply is not None else b"")
-    finally:
-        cpe.close()
-    return sent
 
 
 def assign(engine: Engine, level: str = "model", match: str = "CP-8841-3PCC") -> list[tr069.Plan]:
@@ -79,7 +49,7 @@ def test_the_profile_follows_the_discovery_in_the_same_session(engine: Engine) -
     assert assign(engine) == []  # no phone yet
     phone = SimulatedPhone()
 
-    sent = session(engine, phone)
+    sent = phone_session(engine, phone)
 
     assert kinds(sent) == ["GetParameterNames", "GetParameterValues", "SetParameterValues"]
     assert {p.Name: str(p.Value) for p in sent[-1].ParameterList} == CHANGES
@@ -89,12 +59,12 @@ def test_the_profile_follows_the_discovery_in_the_same_session(engine: Engine) -
         assert tr069.plan(conn, phone.device_id).changes == []
     assert phone.value(INTERVAL) == 3600
 
-    assert session(engine, phone, events=["1 BOOT"]) == []  # a later Inform: nothing differs
+    assert phone_session(engine, phone, events=["1 BOOT"]) == []  # a later Inform: nothing differs
 
 
 def test_a_phone_without_a_profile_is_only_discovered(engine: Engine) -> None:
     phone = SimulatedPhone()
-    assert kinds(session(engine, phone)) == ["GetParameterNames", "GetParameterValues"]
+    assert kinds(phone_session(engine, phone)) == ["GetParameterNames", "GetParameterValues"]
     assert profile_tasks(engine, phone.device_id) == []
 
 
@@ -111,7 +81,7 @@ def test_a_batch_that_faults_does_not_hold_the_profile_back(engine: Engine) -> N
 
     phone.answer = faulty  # type: ignore[method-assign]
 
-    sent = session(engine, phone)
+    sent = phone_session(engine, phone)
 
     assert last in sent[-2].ParameterNames  # the last batch, answered with a fault
     assert isinstance(sent[-1], rpc.SetParameterValues)
@@ -127,7 +97,7 @@ def test_an_assignment_during_the_discovery_is_replaced_not_sent_twice(engine: E
         if isinstance(request, rpc.GetParameterValues) and not plans:
             plans.extend(assign(engine, "device", phone.device_id))  # the names are known, not the values
 
-    sent = session(engine, phone, on_request=operator)
+    sent = phone_session(engine, phone, on_request=operator)
 
     (early,) = plans
     assert early.task_id is not None  # against a tree of names only, everything differed
@@ -140,12 +110,12 @@ def test_an_assignment_during_the_discovery_is_replaced_not_sent_twice(engine: E
 def test_a_factory_reset_rediscovers_and_provisions_again(engine: Engine) -> None:
     assign(engine)
     phone = SimulatedPhone()
-    session(engine, phone)
+    phone_session(engine, phone)
     queue.enqueue(engine, phone.device_id, "FactoryReset")
-    session(engine, phone)
+    phone_session(engine, phone)
     assert phone.value(INTERVAL) != 3600
 
-    sent = session(engine, phone)  # 0 BOOTSTRAP
+    sent = phone_session(engine, phone)  # 0 BOOTSTRAP
 
     assert kinds(sent) == ["GetParameterNames", "GetParameterValues", "SetParameterValues"]
     assert {p.Name for p in sent[-1].ParameterList} == set(CHANGES)

@@ -151,3 +151,21 @@ def test_compose_later_layers_override_and_keep_ua_when_they_give_none():
         ("Resync_Periodic", "86400", None),
         ("Station_Name", "d", "rw"),
     ]
+
+
+def test_mask_text_masks_secret_values_where_they_are_and_keeps_the_rest_as_written():
+    written = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<!-- Alice -->\n<flat-profile>\n'
+        '  <User_ID_1_ ua="na">1001</User_ID_1_>   <!-- her line -->\n'
+        '  <Password_1_ ua="na">s3cr3t &amp; more</Password_1_>\n'
+        "  <GPP_SA>key</GPP_SA>\n  <Password_2_/>\n</flat-profile>\n"
+    )
+    shown = fp.mask_text(written)
+    assert shown == (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<!-- Alice -->\n<flat-profile>\n'
+        '  <User_ID_1_ ua="na">1001</User_ID_1_>   <!-- her line -->\n'
+        '  <Password_1_ ua="na">********</Password_1_>\n'
+        "  <GPP_SA>********</GPP_SA>\n  <Password_2_/>\n</flat-profile>\n"
+    )
+    without = '<flat-profile>\n<Proxy_1_ ua="na">sip.example.net</Proxy_1_>\n</flat-profile>'
+    assert fp.mask_text(without) is without
