@@ -19,19 +19,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from twisted.internet import defer, threads
 from twisted.python.threadpool import ThreadPool
-from twisted.web import http, resource, server
+from twisted.web import server
 
 from acs import cwmp
 from acs.cwmp import rpc
 from acs.cwmp.faults import CwmpError, MessageTooLarge
-from acs.session.machine import ProtocolError, Step, device_id
-from acs.web.auth import Authenticator, parse_authorization
+from acs.session.machine import ProtocolError, device_id
+from acs.web.auth import Authenticator, Credentials, parse_authorization
+from acs.web.http11 import HttpChannel, HttpRequest
 
 log = logging.getLogger(__name__)
 
 COOKIE = "session"
+COOKIE_B = COOKIE.encode()
 _COOKIE_RE = re.compile(rb"(?:^|[;,\s])session=([A-Za-z0-9_-]{8,64})")
 CONTENT_TYPE = b'text/xml; charset="utf-8"'
 
@@ -107,10 +108,18 @@ class LimitedRequest(server.Request):
         super().handleContentChunk(data)
 
 
-class CwmpResource(resource.Resource):
-    """POST / : the ACS URL phones are given by DHCP option 43 or their configuration."""
+_TEXT = (b"content-type", b"text/plain; charset=utf-8")
+_XML = (b"content-type", CONTENT_TYPE)
+_NOT_POST = b"This is a TR-069 ACS: CPEs POST CWMP messages here.\n"
 
-    isLeaf = True
+
+class CwmpEndpoint:
+    """POST / : the ACS URL phones are given by DHCP option 43 or their configuration.
+
+    The handler of ``acs.web.http11``'s connections: each request is answered on the
+    reactor when it needs nothing from the store (401 challenges, errors), or after the
+    store's work on the thread pool comes back, with plain callbacks (no Deferred chain).
+    """
 
     def __init__(
         self,
@@ -121,7 +130,6 @@ class CwmpResource(resource.Resource):
         auth: CpeAuth | None = None,
         reactor: Any = None,
     ) -> None:
-        super().__init__()
         self.backend = backend
         self.auth = auth
         self.pool = pool
@@ -132,140 +140,154 @@ class CwmpResource(resource.Resource):
             reactor = default_reactor
         self.reactor = reactor
 
-    def _in_thread(self, fn: Callable[..., Any], *args: Any) -> defer.Deferred[Any]:
-        return threads.deferToThreadPool(self.reactor, self.pool, fn, *args)
+    def _in_thread(
+        self,
+        done: Callable[..., None],
+        channel: HttpChannel,
+        request: HttpRequest,
+        fn: Callable[..., Any],
+        *args: Any,
+    ) -> None:
+        """Run ``fn(*args)`` on the pool; then, on the reactor, ``done(channel, request, ok, result)``.
 
-    def render_GET(self, request: server.Request) -> bytes:
-        request.setResponseCode(http.NOT_ALLOWED)
-        request.setHeader(b"allow", b"POST")
-        request.setHeader(b"content-type", b"text/plain; charset=utf-8")
-        return b"This is a TR-069 ACS: CPEs POST CWMP messages here.\n"
+        ``result`` is a Failure when not ``ok``. Cheaper than deferToThreadPool: no Deferred.
+        """
+        call = self.reactor.callFromThread
+        guarded = self._guarded
 
-    def render_POST(self, request: server.Request) -> Any:
-        if getattr(request, "too_large", False):
-            return self._error(
-                request, http.REQUEST_ENTITY_TOO_LARGE, f"body over the {self.max_size}-byte limit"
-            )
-        body = request.content.read()
-        encoding = (request.getHeader(b"content-encoding") or b"identity").strip().lower()
+        def back(ok: bool, result: Any) -> None:
+            call(guarded, done, channel, request, ok, result)
+
+        self.pool.callInThreadWithCallback(back, fn, *args)
+
+    def _guarded(
+        self, done: Callable[..., None], channel: HttpChannel, request: HttpRequest, ok: bool, result: Any
+    ) -> None:
+        try:
+            done(channel, request, ok, result)
+        except Exception:
+            log.exception("CWMP request failed")
+            self._error(channel, request, 500, "internal error; see the server log")
+
+    def handle(self, channel: HttpChannel, request: HttpRequest) -> None:
+        if request.method != b"POST":
+            channel.respond(request, 405, [(b"allow", b"POST"), _TEXT], _NOT_POST)
+            return None
+        if request.too_large:
+            return self._error(channel, request, 413, f"body over the {self.max_size}-byte limit")
+        body = request.body
+        encoding = request.headers.get(b"content-encoding", b"identity").strip().lower()
         if encoding not in (b"identity", b""):
             try:
                 body = inflate(body, encoding, self.max_size)
             except MessageTooLarge as e:
-                return self._error(request, http.REQUEST_ENTITY_TOO_LARGE, str(e))
+                return self._error(channel, request, 413, str(e))
             except ValueError as e:
-                return self._error(
-                    request,
-                    http.UNSUPPORTED_MEDIA_TYPE if "unsupported" in str(e) else http.BAD_REQUEST,
-                    str(e),
-                )
-        d = defer.ensureDeferred(self._handle(request, body))
-        d.addErrback(self._crash, request)
-        return server.NOT_DONE_YET
-
-    async def _handle(self, request: server.Request, body: bytes) -> None:
-        if self.auth is not None and self._unasked(request, body):
+                return self._error(channel, request, 415 if "unsupported" in str(e) else 400, str(e))
+        if self.auth is not None and self._unasked(channel, request, body):
             # The first POST of most sessions comes without credentials: challenge it unread.
-            return self._challenge(request, stale=False)
+            return self._challenge(channel, request, stale=False)
         try:
             env = cwmp.parse(body, max_size=self.max_size) if body.strip() else None
         except MessageTooLarge as e:
-            return self._finish_error(request, http.REQUEST_ENTITY_TOO_LARGE, str(e))
+            return self._error(channel, request, 413, str(e))
         except CwmpError as e:
-            return self._finish_error(request, http.BAD_REQUEST, str(e))
+            return self._error(channel, request, 400, str(e))
         opening = env is not None and isinstance(env.body, rpc.Inform)
-        sid = None if opening else self._session_id(request)
+        sid = None if opening else self._session_id(channel, request)
         if sid is None and not opening:
-            return self._finish_error(
-                request, http.BAD_REQUEST, "no session: a CWMP session starts with an Inform"
-            )
-        peer = getattr(request.getClientAddress(), "host", None)
-        if opening and self.auth is not None and not await self._authenticated(request, env.body, peer):
-            return None
-        try:
-            session, step = await self._in_thread(self.backend.step, sid, env, peer)
-        except ProtocolError as e:
-            return self._finish_error(request, http.BAD_REQUEST, str(e))
-        if opening:
-            request.addCookie(COOKIE, session.id, path="/", httpOnly=True)
-        if request.channel is None:  # the CPE hung up: what the step did is committed; nothing to send
-            return None
-        request.channel.cwmp_session = session.id if session.state != "ended" else None
-        self._reply(request, step)
+            return self._error(channel, request, 400, "no session: a CWMP session starts with an Inform")
+        if opening and self.auth is not None:
+            return self._authenticate(channel, request, env)
+        self._step(channel, request, sid, env)
         return None
 
-    async def _authenticated(self, request: server.Request, inform: rpc.Inform, peer: str | None) -> bool:
-        """Check the Inform's credentials; when they don't do, answer 401 with a challenge.
+    def _step(self, channel: HttpChannel, request: HttpRequest, sid: str | None, env: Any) -> None:
+        done = self._opened if sid is None else self._stepped
+        self._in_thread(done, channel, request, self.backend.step, sid, env, channel.peer)
 
-        Per-device credentials open sessions for their own device only.
+    def _opened(self, channel: HttpChannel, request: HttpRequest, ok: bool, result: Any) -> None:
+        self._stepped(channel, request, ok, result, opening=True)
+
+    def _stepped(
+        self, channel: HttpChannel, request: HttpRequest, ok: bool, result: Any, *, opening: bool = False
+    ) -> None:
+        if not ok:
+            if result.check(ProtocolError):
+                return self._error(channel, request, 400, str(result.value))
+            log.error("CWMP request failed: %s", result.getTraceback())
+            return self._error(channel, request, 500, "internal error; see the server log")
+        session, step = result
+        if not channel.open:  # the CPE hung up: what the step did is committed; nothing to send
+            return None
+        headers: list[tuple[bytes, bytes]] = []
+        if opening:
+            headers.append((b"set-cookie", b"%s=%s; Path=/; HttpOnly" % (COOKIE_B, session.id.encode())))
+        channel.session = session.id if session.state != "ended" else None
+        if step.reply is None:
+            return channel.respond(request, 204, headers)
+        headers.append(_XML)
+        channel.respond(request, 200, headers, cwmp.serialize(step.reply))
+        return None
+
+    def _authenticate(self, channel: HttpChannel, request: HttpRequest, env: Any) -> None:
+        """Check the Inform's credentials, then step; when they don't do, answer 401 with a challenge.
+
+        Per-device credentials open sessions for their own device only; their password is
+        looked up on the thread pool.
         """
         assert self.auth is not None
-        creds = parse_authorization(request.getHeader(b"authorization"))
-        tls = request.isSecure()
-        verdict = "challenge"
-        if creds is not None:
-            password = self.auth.shared_password(creds.username)
-            if password is None and self.auth.per_device:
-                owner = await self._in_thread(self.backend.cpe_password, creds.username)
-                if owner is not None and owner[0] == device_id(inform.DeviceId):
-                    password = owner[1]
-            verdict = (
-                "denied" if password is None else self.auth.digest.check(creds, password, b"POST", tls=tls)
-            )
-        if verdict == "ok":
-            return True
-        if verdict == "denied":
-            log.warning(
-                "CPE authentication failed for user %r from %s", creds.username if creds else None, peer
-            )
-        self._challenge(request, stale=verdict == "stale")
-        return False
+        creds = parse_authorization(request.headers.get(b"authorization"))
+        if creds is None:
+            return self._challenge(channel, request, stale=False)
+        password = self.auth.shared_password(creds.username)
+        if password is None and self.auth.per_device:
 
-    def _unasked(self, request: server.Request, body: bytes) -> bool:
+            def owned(channel: HttpChannel, request: HttpRequest, ok: bool, owner: Any) -> None:
+                if not ok:
+                    owner.raiseException()
+                password = (
+                    owner[1] if owner is not None and owner[0] == device_id(env.body.DeviceId) else None
+                )
+                self._check(channel, request, env, creds, password)
+
+            return self._in_thread(owned, channel, request, self.backend.cpe_password, creds.username)
+        self._check(channel, request, env, creds, password)
+        return None
+
+    def _check(
+        self, channel: HttpChannel, request: HttpRequest, env: Any, creds: Credentials, password: str | None
+    ) -> None:
+        assert self.auth is not None
+        verdict = (
+            "denied"
+            if password is None
+            else self.auth.digest.check(creds, password, b"POST", tls=channel.secure)
+        )
+        if verdict == "ok":
+            return self._step(channel, request, None, env)
+        if verdict == "denied":
+            log.warning("CPE authentication failed for user %r from %s", creds.username, channel.peer)
+        self._challenge(channel, request, stale=verdict == "stale")
+        return None
+
+    def _unasked(self, channel: HttpChannel, request: HttpRequest, body: bytes) -> bool:
         """A message that can only open a session, sent without credentials."""
         return (
-            request.getHeader(b"authorization") is None
-            and self._session_id(request) is None
+            b"authorization" not in request.headers
+            and self._session_id(channel, request) is None
             and bool(body.strip())
         )
 
-    def _challenge(self, request: server.Request, *, stale: bool) -> None:
+    def _challenge(self, channel: HttpChannel, request: HttpRequest, *, stale: bool) -> None:
         assert self.auth is not None
-        request.setResponseCode(http.UNAUTHORIZED)
-        for challenge in self.auth.digest.challenges(stale=stale, tls=request.isSecure()):
-            request.responseHeaders.addRawHeader(b"www-authenticate", challenge)
-        request.setHeader(b"content-length", b"0")
-        request.finish()
+        challenges = self.auth.digest.challenges(stale=stale, tls=channel.secure)
+        channel.respond(request, 401, [(b"www-authenticate", c) for c in challenges])
 
-    def _session_id(self, request: server.Request) -> str | None:
+    def _session_id(self, channel: HttpChannel, request: HttpRequest) -> str | None:
         """The cookie's session, or for CPEs that keep no cookie the one on this TCP connection."""
-        return session_cookie(request.getHeader(b"cookie")) or getattr(request.channel, "cwmp_session", None)
+        return session_cookie(request.headers.get(b"cookie")) or channel.session
 
-    def _reply(self, request: server.Request, step: Step) -> None:
-        if step.reply is None:
-            request.setResponseCode(http.NO_CONTENT)
-            request.setHeader(b"content-length", b"0")
-            request.finish()
-            return
-        data = cwmp.serialize(step.reply)
-        request.setHeader(b"content-type", CONTENT_TYPE)
-        request.setHeader(b"content-length", str(len(data)).encode())
-        request.write(data)
-        request.finish()
-
-    def _error(self, request: server.Request, code: int, reason: str) -> bytes:
-        log.info("CWMP %s from %s: %s", code, request.getClientAddress(), reason)
-        request.setResponseCode(code)
-        request.setHeader(b"content-type", b"text/plain; charset=utf-8")
-        return reason.encode() + b"\n"
-
-    def _finish_error(self, request: server.Request, code: int, reason: str) -> None:
-        data = self._error(request, code, reason)
-        request.setHeader(b"content-length", str(len(data)).encode())
-        request.write(data)
-        request.finish()
-
-    def _crash(self, failure: Any, request: server.Request) -> None:
-        log.error("CWMP request failed: %s", failure.getTraceback())
-        if not request.finished and not getattr(request, "_disconnected", False):
-            self._finish_error(request, http.INTERNAL_SERVER_ERROR, "internal error; see the server log")
+    def _error(self, channel: HttpChannel, request: HttpRequest, code: int, reason: str) -> None:
+        log.info("CWMP %s from %s: %s", code, channel.peer, reason)
+        channel.respond(request, code, [_TEXT], reason.encode() + b"\n")

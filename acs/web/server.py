@@ -23,7 +23,8 @@ from acs.nbi.soap import soap_resource
 from acs.web import workers
 from acs.web.auth import Authenticator
 from acs.web.backend import CwmpBackend
-from acs.web.cwmp import CpeAuth, CwmpResource, LimitedRequest
+from acs.web.cwmp import CpeAuth, CwmpEndpoint, LimitedRequest
+from acs.web.http11 import HttpFactory
 from acs.web.profilebackend import ProfileBackend, Render
 from acs.web.profiles import MAX_BODY, ProfileResource
 from acs.web.tftp import TftpServer
@@ -90,16 +91,22 @@ class QuietSite(server.Site):
         pass
 
 
-def cwmp_site(backend: CwmpBackend, pool: ThreadPool, options: ServeOptions, reactor: Any) -> server.Site:
-    """The CWMP endpoint on every path: phones are given URLs like /, /acs or /cwmp."""
-    resource = CwmpResource(
+def cwmp_site(backend: CwmpBackend, pool: ThreadPool, options: ServeOptions, reactor: Any) -> HttpFactory:
+    """The CWMP endpoint on every path: phones are given URLs like /, /acs or /cwmp.
+
+    Served by ``acs.web.http11``, not twisted.web: see there why. A connection silent for the
+    session timeout is closed: no session it could carry is still open by then.
+    """
+    endpoint = CwmpEndpoint(
         backend, pool, max_size=options.max_body, auth=options.cpe_auth(), reactor=reactor
     )
-    # CWMP bodies are SOAP, never form posts: don't let twisted.web parse them as such.
-    site = (server.Site if options.access_log else QuietSite)(resource, parsePOSTFormSubmission=False)
-    site.requestFactory = type("CwmpRequest", (LimitedRequest,), {"max_size": options.max_body})
-    site.displayTracebacks = False
-    return site
+    return HttpFactory(
+        endpoint,
+        reactor,
+        max_body=options.max_body,
+        idle_timeout=options.session_timeout,
+        log_requests=options.access_log,
+    )
 
 
 def profile_site(
