@@ -57,11 +57,11 @@ def parse_authorization(header: bytes | None) -> Credentials | None:
         user, sep, password = decoded.partition(":")
         return Credentials("basic", user, {}, password) if sep else None
     if scheme == "digest":
-        params = {
-            m.group(1).lower(): m.group(2) if m.group(2) is not None else m.group(3)
-            for m in _PARAM.finditer(rest)
-        }
-        params = {k: v.replace('\\"', '"') for k, v in params.items()}
+        # findall, not Match objects: this runs for every session's second POST
+        params = {}
+        for name, quoted, bare in _PARAM.findall(rest):
+            value = quoted or bare
+            params[name.lower()] = value.replace('\\"', '"') if "\\" in value else value
         if "username" not in params or "response" not in params:
             return None
         return Credentials("digest", params["username"], params)

@@ -108,8 +108,8 @@ class LimitedRequest(server.Request):
         super().handleContentChunk(data)
 
 
-_TEXT = (b"content-type", b"text/plain; charset=utf-8")
-_XML = (b"content-type", CONTENT_TYPE)
+_TEXT = (b"Content-Type", b"text/plain; charset=utf-8")
+_XML = (b"Content-Type", CONTENT_TYPE)
 _NOT_POST = b"This is a TR-069 ACS: CPEs POST CWMP messages here.\n"
 
 
@@ -171,7 +171,7 @@ class CwmpEndpoint:
 
     def handle(self, channel: HttpChannel, request: HttpRequest) -> None:
         if request.method != b"POST":
-            channel.respond(request, 405, [(b"allow", b"POST"), _TEXT], _NOT_POST)
+            channel.respond(request, 405, [(b"Allow", b"POST"), _TEXT], _NOT_POST)
             return None
         if request.too_large:
             return self._error(channel, request, 413, f"body over the {self.max_size}-byte limit")
@@ -222,7 +222,7 @@ class CwmpEndpoint:
             return None
         headers: list[tuple[bytes, bytes]] = []
         if opening:
-            headers.append((b"set-cookie", b"%s=%s; Path=/; HttpOnly" % (COOKIE_B, session.id.encode())))
+            headers.append((b"Set-Cookie", b"%s=%s; Path=/; HttpOnly" % (COOKIE_B, session.id.encode())))
         channel.session = session.id if session.state != "ended" else None
         if step.reply is None:
             return channel.respond(request, 204, headers)
@@ -282,7 +282,7 @@ class CwmpEndpoint:
     def _challenge(self, channel: HttpChannel, request: HttpRequest, *, stale: bool) -> None:
         assert self.auth is not None
         challenges = self.auth.digest.challenges(stale=stale, tls=channel.secure)
-        channel.respond(request, 401, [(b"www-authenticate", c) for c in challenges])
+        channel.respond(request, 401, [(b"WWW-Authenticate", c) for c in challenges])
 
     def _session_id(self, channel: HttpChannel, request: HttpRequest) -> str | None:
         """The cookie's session, or for CPEs that keep no cookie the one on this TCP connection."""

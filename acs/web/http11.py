@@ -109,6 +109,8 @@ class HttpChannel(protocol.Protocol):
         self._queue: list[HttpRequest] = []
         self._busy = False  # a request is with the handler
         self._dispatching = False
+        self._bad: str | None = None  # why the bytes after the last whole request are not HTTP
+        self._count = 0  # headers of the request being read
         self._paused = False
         self._closing = False  # no more requests: the parser stopped, or a response said close
         self._head = 0  # bytes fed while a request's head is incomplete
@@ -163,20 +165,18 @@ class HttpChannel(protocol.Protocol):
                 return
         except httptools.HttpParserCallbackError as e:
             self._malformed(str(e.__context__ or e))
-            return
         except httptools.HttpParserError as e:
             self._malformed(str(e) or "malformed HTTP")
-            return
-        if self._in_head and self._head:
-            self._head += len(data)
-            if self._head > MAX_HEAD:
-                self._malformed(f"request head over {MAX_HEAD} bytes")
-                return
-        if self._busy and not self._paused and self._queue:
+        else:
+            if self._in_head and self._head:
+                self._head += len(data)
+                if self._head > MAX_HEAD:
+                    self._malformed(f"request head over {MAX_HEAD} bytes")
+        self._next()
+        if self._busy and not self._paused and self._queue and not self._closing:
             # A pipelining client: read no further until the queue drains.
             self._paused = True
             self.transport.pauseProducing()
-        self._next()
 
     def _no_upgrade(self, rest: bytes) -> bool:
         """Serve a request that asked for an upgrade (``Upgrade: h2c``...) as plain HTTP/1.1, as
@@ -207,19 +207,9 @@ class HttpChannel(protocol.Protocol):
         return False
 
     def _malformed(self, reason: str) -> None:
-        """Answer a request that is not HTTP with 400 and close (after any answers still owed)."""
-        log.info("HTTP 400 from %s: %s", self.peer, reason)
+        """Stop reading: the requests that came whole before are answered, then this one with 400."""
         self._closing = True
-        self._queue.clear()
-        if self._busy:
-            self.transport.loseConnection()  # the handler's answer, if any, is dropped with it
-            return
-        body = reason.encode("utf-8", "replace") + b"\n"
-        self.transport.write(
-            b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n"
-            b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
-        )
-        self.transport.loseConnection()
+        self._bad = reason
 
     # --- llhttp's callbacks -----------------------------------------------------------------
 
@@ -228,13 +218,15 @@ class HttpChannel(protocol.Protocol):
         self._head = 1
         self._url = b""
         self._headers = {}
+        self._count = 0
 
     def on_url(self, url: bytes) -> None:
         self._url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
         headers = self._headers
-        if len(headers) >= MAX_HEADERS:
+        self._count += 1
+        if self._count > MAX_HEADERS:
             raise ValueError(f"over {MAX_HEADERS} headers")
         name = name.lower()
         if name == b"cookie" and name in headers:
@@ -300,12 +292,21 @@ class HttpChannel(protocol.Protocol):
                     self.respond(
                         request,
                         500,
-                        [(b"content-type", b"text/plain; charset=utf-8")],
+                        [(b"Content-Type", b"text/plain; charset=utf-8")],
                         b"internal error; see the server log\n",
                     )
         finally:
             self._dispatching = False
         if not self._busy and self._closing and self.open:
+            if self._bad is not None:
+                log.info("HTTP 400 from %s: %s", self.peer, self._bad)
+                body = self._bad.encode("utf-8", "replace") + b"\n"
+                self._bad = None
+                self.transport.write(
+                    b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\n"
+                    b"Content-Type: text/plain; charset=utf-8"
+                    b"\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+                )
             self.transport.loseConnection()
         elif self._paused and not self._queue and not self._closing:
             self._paused = False
@@ -343,6 +344,7 @@ class HttpChannel(protocol.Protocol):
             self._log(request, status, len(body))
         if not keep:
             self._closing = True
+            self._bad = None  # this answer said close: nothing after it
             self._queue.clear()
             self.transport.loseConnection()
             return
