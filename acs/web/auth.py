@@ -89,7 +89,7 @@ class Authenticator:
         return f"{stamp}.{self._sign(stamp)}"
 
     def _sign(self, stamp: str) -> str:
-        return hmac.new(self.secret, stamp.encode(), hashlib.sha256).hexdigest()[:32]
+        return hmac.digest(self.secret, stamp.encode(), "sha256").hex()[:32]  # one C call, no HMAC object
 
     def nonce_state(self, nonce: str, now: float | None = None) -> str:
         """``fresh``, ``stale`` (ours but too old) or ``bad`` (not ours)."""

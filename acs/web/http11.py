@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 MAX_HEAD = 64 * 1024
 #: headers per request, at most
 MAX_HEADERS = 100
-_REASONS = {s.value: s.phrase.encode() for s in HTTPStatus}
+_STATUS_LINES = {s.value: b"HTTP/1.1 %d %s\r\n" % (s.value, s.phrase.encode()) for s in HTTPStatus}
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
@@ -69,17 +69,17 @@ class HttpRequest:
 
 
 class _Date:
-    """The Date header's value, formatted once a second rather than once a response."""
+    """The Date header line, formatted once a second rather than once a response."""
 
     second = -1
-    value = b""
+    line = b""
 
     @classmethod
     def now(cls) -> bytes:
         second = int(time.time())
         if second != cls.second:
-            cls.second, cls.value = second, formatdate(second, usegmt=True).encode()
-        return cls.value
+            cls.second, cls.line = second, b"Date: %s\r\n" % formatdate(second, usegmt=True).encode()
+        return cls.line
 
 
 class HttpChannel(protocol.Protocol):
@@ -328,12 +328,12 @@ class HttpChannel(protocol.Protocol):
         if self.idle_timeout:
             self._last = self.reactor.seconds()
         keep = request.keep_alive and not self._closing
-        head = [
-            b"HTTP/%s %d %s\r\nDate: %s\r\nContent-Length: %d\r\n"
-            % (request.version.encode(), status, _REASONS.get(status, b""), _Date.now(), len(body))
-        ]
+        status_line = _STATUS_LINES.get(status) or b"HTTP/1.1 %d \r\n" % status
+        if request.version != "1.1":  # answered in the version asked, as twisted.web did
+            status_line = b"HTTP/1.0" + status_line[8:]
+        head = [status_line, _Date.now(), b"Content-Length: %d\r\n" % len(body)]
         for name, value in headers:
-            head.append(b"%s: %s\r\n" % (name, value))
+            head += (name, b": ", value, b"\r\n")
         if not keep:
             head.append(b"Connection: close\r\n")
         head.append(b"\r\n")

@@ -1,0 +1,178 @@
+"""The CWMP endpoint on the HTTP/1.1 connection, without sockets: a fake store, a pool run by hand."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
+from twisted.python.failure import Failure
+
+from acs import cwmp
+from acs.cwmp import rpc
+from acs.session.machine import ProtocolError, Step, device_id
+from acs.web.auth import Authenticator, DigestAuth
+from acs.web.cwmp import CpeAuth, CwmpEndpoint
+from acs.web.http11 import HttpChannel, HttpFactory
+from tests.cwmp_messages import inform
+from tests.web.test_http11 import responses
+
+SID = "session-0123456789"
+
+
+@dataclass
+class FakeSession:
+    id: str
+    state: str
+
+
+@dataclass
+class FakeBackend:
+    """Records the steps; the Inform gets an InformResponse, anything after it ends the session."""
+
+    steps: list[tuple[str | None, Any, str | None]] = field(default_factory=list)
+    passwords: dict[str, tuple[str, str]] = field(default_factory=dict)
+    looked_up: list[str] = field(default_factory=list)
+    fail: BaseException | None = None
+
+    def step(self, sid: str | None, env: Any, peer: str | None) -> tuple[FakeSession, Step]:
+        self.steps.append((sid, env, peer))
+        if self.fail is not None:
+            raise self.fail
+        if sid is None:
+            reply = cwmp.Envelope(body=rpc.InformResponse(MaxEnvelopes=1), ID=env.ID, ns=env.ns)
+            return FakeSession(SID, "open"), Step(reply=reply)
+        return FakeSession(sid, "ended"), Step(reply=None)
+
+    def cpe_password(self, username: str) -> tuple[str, str] | None:
+        self.looked_up.append(username)
+        return self.passwords.get(username)
+
+
+class HandPool:
+    """A thread pool whose work runs when the test says so, as if the store were slow."""
+
+    def __init__(self) -> None:
+        self.work: list[tuple[Callable[[bool, Any], None], Callable[..., Any], tuple[Any, ...]]] = []
+
+    def callInThreadWithCallback(self, on_result: Callable[[bool, Any], None], fn: Any, *args: Any) -> None:
+        self.work.append((on_result, fn, args))
+
+    def run(self) -> None:
+        while self.work:
+            on_result, fn, args = self.work.pop(0)
+            try:
+                result = fn(*args)
+            except Exception:
+                on_result(False, Failure())
+            else:
+                on_result(True, result)
+
+
+class Reactor(Clock):
+    def callFromThread(self, f: Callable[..., None], *args: Any) -> None:
+        f(*args)
+
+
+def setup(
+    *, username: str | None = "acs", password: str | None = "pw"
+) -> tuple[FakeBackend, HandPool, HttpChannel, StringTransport, Authenticator]:
+    backend, pool, reactor = FakeBackend(), HandPool(), Reactor()
+    digest = Authenticator()
+    endpoint = CwmpEndpoint(
+        backend, pool, max_size=100_000, auth=CpeAuth(digest, username, password), reactor=reactor
+    )
+    channel = HttpFactory(endpoint, reactor, max_body=100_000).buildProtocol(None)
+    transport = StringTransport()
+    channel.makeConnection(transport)
+    return backend, pool, channel, transport, digest
+
+
+def post(body: bytes, *headers: bytes) -> bytes:
+    return b"POST / HTTP/1.1\r\nContent-Length: %d\r\n%s\r\n%s" % (
+        len(body),
+        b"".join(h + b"\r\n" for h in headers),
+        body,
+    )
+
+
+def answer_for(digest: Authenticator, username: str, password: str) -> bytes:
+    client = DigestAuth(username, password)
+    assert client.challenge([digest.challenges()[0].decode()])
+    answer = client.authorization("POST", "/")
+    assert answer is not None
+    return b"Authorization: " + answer.encode()
+
+
+def test_a_session_without_cookies_is_followed_by_its_connection() -> None:
+    backend, pool, channel, transport, digest = setup()
+    channel.dataReceived(post(inform("2 PERIODIC")))
+    assert responses(transport)[0][0] == 401 and backend.steps == []  # challenged, nothing stepped
+    channel.dataReceived(post(inform("2 PERIODIC"), answer_for(digest, "acs", "pw")))
+    assert len(responses(transport)) == 1  # the step is on the pool
+    pool.run()
+    status, headers, body = responses(transport)[1]
+    assert status == 200 and isinstance(cwmp.parse(body).body, rpc.InformResponse)
+    assert headers["set-cookie"] == f"session={SID}; Path=/; HttpOnly"
+    assert backend.steps[0][0] is None and backend.steps[0][2] == "192.168.1.1"
+    channel.dataReceived(post(b""))  # no cookie: the connection names the session
+    pool.run()
+    status, headers, body = responses(transport)[2]
+    assert (status, body, "set-cookie" in headers) == (204, b"", False)
+    assert backend.steps[1][0] == SID
+    assert channel.session is None  # ended
+
+
+def test_an_unasked_post_is_challenged_before_its_body_is_read() -> None:
+    backend, _, channel, transport, _ = setup()
+    channel.dataReceived(post(b"<unclosed"))
+    ((status, headers, _),) = responses(transport)
+    assert backend.steps == []
+    assert status == 401 and headers["www-authenticate"].startswith('Digest realm="acs"')
+
+
+def test_per_device_passwords_are_looked_up_on_the_pool_for_that_device_only() -> None:
+    backend, pool, channel, transport, digest = setup(username=None, password=None)
+    device = cwmp.parse(inform("2 PERIODIC")).body.DeviceId
+    backend.passwords["phone-1"] = (device_id(device), "pw-1")
+    channel.dataReceived(post(inform("2 PERIODIC"), answer_for(digest, "phone-1", "pw-1")))
+    assert transport.value() == b"" and backend.looked_up == []  # not on the reactor
+    pool.run()
+    assert backend.looked_up == ["phone-1"]
+    assert responses(transport)[0][0] == 200
+    backend.passwords["phone-1"] = ("another-device", "pw-1")
+    channel.dataReceived(post(inform("2 PERIODIC"), answer_for(digest, "phone-1", "pw-1")))
+    pool.run()
+    assert responses(transport)[1][0] == 401
+
+
+def test_a_cpe_that_hangs_up_still_has_its_step_done_and_nothing_is_written() -> None:
+    backend, pool, channel, transport, _ = setup()
+    channel.dataReceived(post(b"", b"Cookie: session=" + SID.encode()))
+    channel.connectionLost(None)
+    pool.run()
+    assert backend.steps[0][0] == SID  # done: committed by the store
+    assert transport.value() == b""
+
+
+def test_store_errors_become_400_or_500_with_a_reason() -> None:
+    backend, pool, channel, transport, _ = setup()
+    backend.fail = ProtocolError("out of order")
+    channel.dataReceived(post(b"", b"Cookie: session=" + SID.encode()))
+    pool.run()
+    backend.fail = RuntimeError("database gone")
+    channel.dataReceived(post(b"", b"Cookie: session=" + SID.encode()))
+    pool.run()
+    (s1, _, b1), (s2, _, b2) = responses(transport)
+    assert (s1, b1) == (400, b"out of order\n")
+    assert s2 == 500 and b"internal error" in b2 and b"database" not in b2
+    assert not transport.disconnecting  # the connection goes on
+
+
+def test_other_methods_get_405() -> None:
+    _, _, channel, transport, _ = setup()
+    channel.dataReceived(b"GET / HTTP/1.1\r\n\r\n")
+    ((status, headers, body),) = responses(transport)
+    assert status == 405 and headers["allow"] == "POST" and b"TR-069 ACS" in body
