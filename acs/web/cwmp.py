@@ -84,7 +84,11 @@ def inflate(body: bytes, encoding: bytes, max_size: int) -> bytes:
 
 
 class LimitedRequest(server.Request):
-    """A Request that stops buffering a body past the size cap, so a huge POST cannot fill memory."""
+    """A Request that stops buffering a body past the size cap, so a huge POST cannot fill memory.
+
+    For the ports still served by twisted.web (profiles, NBI); the CWMP port's own server,
+    ``acs.web.http11``, caps bodies itself.
+    """
 
     max_size = cwmp.codec.DEFAULT_MAX_SIZE
     too_large = False
