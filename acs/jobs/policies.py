@@ -32,6 +32,7 @@ from sqlalchemy.engine import Connection
 
 from acs.jobs import queue
 from acs.store import inventory
+from acs.store.prepared import Prepared
 from acs.store.schema import device_tags, policies, tasks, utcnow
 
 #: how many parameter names one discovery GetParameterValues asks for
@@ -153,7 +154,10 @@ def remove(conn: Connection, name: str) -> None:
 
 # --- on an Inform -------------------------------------------------------------------------------
 
-_ENABLED = sa.select(policies).where(policies.c.enabled).order_by(policies.c.priority, policies.c.id)
+#: read at every Inform: through SQL compiled once (``acs.store.prepared``)
+_ENABLED = Prepared(
+    sa.select(policies).where(policies.c.enabled).order_by(policies.c.priority, policies.c.id)
+)
 #: what a discovery's GetParameterValues batches are created by: ``<creator>`` + this
 VALUES = ":values"
 _OPEN = tasks.c.status.in_(("pending", "sent"))
@@ -191,7 +195,7 @@ def on_inform(
     codes = set(events) | ({NEW} if new else set())
     tags: set[str] | None = None
     queued: list[int] = []
-    for policy in conn.execute(_ENABLED).mappings():
+    for policy in _ENABLED.mappings(conn):
         if not (ANY in policy["events"] or codes & set(policy["events"])):
             continue
         if policy["match_tag"] is not None:

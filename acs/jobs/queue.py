@@ -29,6 +29,7 @@ from acs.cwmp.faults import describe
 from acs.jobs.requests import TaskError, build_request, redacted
 from acs.store.engine import transaction
 from acs.store.inventory import session_ref
+from acs.store.prepared import Prepared
 from acs.store.schema import TASK_STATUSES, UTCDateTime, tasks, utcnow
 
 #: The RPCs a task can be: the CPE methods phones implement.
@@ -150,7 +151,8 @@ _NEXT_ID = (
     .with_for_update(skip_locked=True)
     .scalar_subquery()
 )
-_CLAIM = (
+#: run per CWMP message: through SQL compiled once (``acs.store.prepared``)
+_CLAIM = Prepared(
     sa.update(tasks)
     .where(_t.id == _NEXT_ID)
     .values(status="sent", sent_at=_NOW, session_id=sa.bindparam("session"), attempts=_t.attempts + 1)
@@ -213,19 +215,21 @@ def _given_up(then: Any, otherwise: Any) -> sa.Case[Any]:
 
 #: One statement puts a device's orphans back in the queue, or gives up on those sent too often.
 _REQUEUE = {
-    live: sa.update(tasks)
-    .where(_orphaned(live))
-    .values(
-        status=_given_up("fault", "pending"),
-        completed_at=_given_up(_NOW, sa.null()),
-        fault_string=_given_up(
-            sa.literal("no response after ") + sa.cast(_t.attempts, sa.Text) + sa.literal(" attempts"),
-            _t.fault_string,
-        ),
-        sent_at=_given_up(_t.sent_at, sa.null()),
-        session_id=_given_up(_t.session_id, sa.null()),
+    live: Prepared(
+        sa.update(tasks)
+        .where(_orphaned(live))
+        .values(
+            status=_given_up("fault", "pending"),
+            completed_at=_given_up(_NOW, sa.null()),
+            fault_string=_given_up(
+                sa.literal("no response after ") + sa.cast(_t.attempts, sa.Text) + sa.literal(" attempts"),
+                _t.fault_string,
+            ),
+            sent_at=_given_up(_t.sent_at, sa.null()),
+            session_id=_given_up(_t.session_id, sa.null()),
+        )
+        .returning(*tasks.c)
     )
-    .returning(*tasks.c)
     for live in (False, True)
 }
 
@@ -296,10 +300,10 @@ def claim_next(bind: Bind, device_id: str, session_id: str) -> Task | None:
     params = {"device": device_id, "session": session_id, "now": utcnow()}
     with transaction(bind) as conn:
         try:
-            row = conn.execute(_CLAIM, params).one_or_none()
+            row = _CLAIM.first_mapping(conn, params)
         except sa.exc.IntegrityError as exc:
             raise _unknown_reference(exc, session_id=session_id) from exc
-    return Task.from_row(row) if row is not None else None
+    return Task(**row) if row is not None else None
 
 
 def expire_overdue(bind: Bind) -> int:
@@ -363,8 +367,8 @@ def requeue_orphans(bind: Bind, device_id: str, live_session_id: str | None = No
     live = live_session_id is not None
     params = {"device": device_id, "live": live_session_id, "now": utcnow()}
     with transaction(bind) as conn:
-        rows = conn.execute(_REQUEUE[live], params).all()
-    return sorted((Task.from_row(r) for r in rows), key=lambda task: task.id)
+        rows = _REQUEUE[live].mappings(conn, params)
+    return sorted((Task(**r) for r in rows), key=lambda task: task.id)
 
 
 def get(bind: Bind, task_id: int) -> Task | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,9 +17,10 @@ from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.engine import Connection
 
 from acs.cwmp import rpc, values
+from acs.store.prepared import Prepared
 from acs.store.schema import device_tags, devices, events, parameters, sessions, tasks, utcnow
 
 #: parameter name suffix -> devices column, for the facts operators filter on
@@ -49,9 +50,17 @@ def normalize_mac(text: str) -> str | None:
     return digits if len(digits) == 12 and len(text) <= 17 else None
 
 
+#: the last part of the names above: a parameter whose name ends otherwise is none of them
+_FACT_NAMES = frozenset(
+    suffix.rpartition(".")[2] for suffix in (*_DEVICE_FACTS, *_CONNECTION_REQUEST_CREDENTIALS)
+)
+
+
 def device_facts(params: Iterable[rpc.ParameterValueStruct]) -> dict[str, Any]:
     facts: dict[str, Any] = {}
     for p in params:
+        if p.Name.rpartition(".")[2] not in _FACT_NAMES:
+            continue
         for suffix, column in _DEVICE_FACTS.items():
             if p.Name.endswith(suffix):
                 text = values.encode(p.Value, p.Type)
@@ -85,7 +94,7 @@ def _upsert_statement(
     keys: tuple[str, ...],
     update: tuple[str, ...],
     changed: tuple[str, ...],
-    returning: tuple[str, ...] = (),
+    returning: tuple[sa.ColumnElement[Any], ...] = (),
     first: tuple[str, ...] = (),
 ) -> Any:
     """``first`` columns are written only while they are still NULL (a device's first Inform)."""
@@ -97,7 +106,7 @@ def _upsert_statement(
     set_ = {c: stmt.excluded[c] for c in update}
     set_ |= {c: sa.func.coalesce(table.c[c], stmt.excluded[c]) for c in first}
     stmt = stmt.on_conflict_do_update(index_elements=[table.c[k] for k in keys], set_=set_, where=where)
-    return stmt.returning(*(table.c[c] for c in returning)) if returning else stmt
+    return stmt.returning(*returning) if returning else stmt
 
 
 def _upsert(
@@ -111,42 +120,45 @@ def _upsert(
     """INSERT ... ON CONFLICT DO UPDATE on PostgreSQL and SQLite; rows whose ``changed`` columns
     match are left alone, so repeating a value costs no write.
 
-    The rows (all with the same keys) go to the driver's executemany as they are, through SQL
-    compiled once: SQLAlchemy's per-row parameter handling cost more than the database's work
-    for a 100-value GetParameterValues batch.
+    The rows (all with the same keys) go to the driver's executemany through SQL compiled once
+    (``acs.store.prepared``): SQLAlchemy's per-row parameter handling cost more than the
+    database's work for a 100-value GetParameterValues batch.
     """
     if rows:
-        sql, to_params = _prepared_upsert(conn.dialect, table, keys, update, changed, tuple(rows[0]))
-        conn.exec_driver_sql(sql, [to_params(row) for row in rows])
+        _prepared_upsert(table, keys, update, changed, tuple(rows[0])).executemany(conn, rows)
 
 
 @functools.cache
 def _prepared_upsert(
-    dialect: Dialect,
     table: sa.Table,
     keys: tuple[str, ...],
     update: tuple[str, ...],
     changed: tuple[str, ...],
     columns: tuple[str, ...],
-) -> tuple[str, Callable[[dict[str, Any]], Any]]:
-    """The upsert's SQL for these columns, and the function that turns a row into its parameters
-    (in the driver's paramstyle, each value through its column type's own conversion)."""
-    stmt = _upsert_statement(dialect.name, table, keys, update, changed)
-    compiled = stmt.compile(dialect=dialect, column_keys=list(columns))
-    convert = {c: p for c in columns if (p := table.c[c].type.bind_processor(dialect)) is not None}
-
-    def value(row: dict[str, Any], column: str) -> Any:
-        v = row[column]
-        return convert[column](v) if column in convert else v
-
-    order = compiled.positiontup
-    if order:
-        return compiled.string, lambda row: tuple(value(row, c) for c in order)
-    return compiled.string, lambda row: {c: value(row, c) for c in columns}
+    returning: tuple[sa.ColumnElement[Any], ...] = (),
+    first: tuple[str, ...] = (),
+) -> Prepared:
+    """The upsert of rows that carry these ``columns``, for either dialect."""
+    return Prepared(
+        lambda dialect: _upsert_statement(dialect, table, keys, update, changed, returning, first),
+        columns=columns,
+    )
 
 
 #: the device columns record_device returns
 RECORDED = ("id", "oui", "product_class", "software_version", "first_inform")
+#: and, read in the same statement, whether the device has tasks sent and never answered: those of
+#: a session that died, which its new session puts back in the queue; mostly none, and the session
+#: then skips that statement
+#: (the device is a parameter, not a correlation: SQLite's RETURNING names columns unqualified)
+_SENT_TASKS = (
+    sa.exists()
+    .where(
+        tasks.c.device_id == sa.bindparam("device"), tasks.c.status == "sent", tasks.c.answered_at.is_(None)
+    )
+    .label("sent_tasks")
+)
+_RECORD_RETURNING = (*(devices.c[c] for c in RECORDED), _SENT_TASKS)
 
 
 def record_device(
@@ -158,7 +170,8 @@ def record_device(
     remote_addr: str | None,
     now: datetime,
 ) -> dict[str, Any]:
-    """Store who the device is, from its Inform; returns what policies match on (``RECORDED``).
+    """Store who the device is, from its Inform; returns what policies match on (``RECORDED``), and
+    ``sent_tasks`` (``_SENT_TASKS``).
 
     ``first_inform`` is ``now`` when this Inform was the device's first; a device pre-registered
     by its MAC or serial number is then merged into it (``adopt_preregistered``).
@@ -181,19 +194,23 @@ def record_device(
     if "0 BOOTSTRAP" in codes:
         row["last_bootstrap"] = now
     update = tuple(c for c in row if c != "id")
-    stmt = _upsert_statement(
-        conn.dialect.name, devices, ("id",), update, (), returning=RECORDED, first=("first_inform",)
-    )
-    stored = dict(conn.execute(stmt, row | {"first_inform": now, "created_at": now}).mappings().one())
+    row |= {"first_inform": now, "created_at": now}
+    upsert = _prepared_upsert(devices, ("id",), update, (), tuple(row), _RECORD_RETURNING, ("first_inform",))
+    stored = upsert.first_mapping(conn, row | {"device": device_id})
+    assert stored is not None  # an upsert returns its row
     if stored["first_inform"] == now:
         adopt_preregistered(conn, device_id, row["serial_number"], row.get("mac"))
     return stored
 
 
-_RECORD_EVENT = events.insert()
-_STORED_VALUES = sa.select(parameters.c.path, parameters.c.value, parameters.c.type).where(
-    parameters.c.device_id == sa.bindparam("device"),
-    parameters.c.path.in_(sa.bindparam("paths", expanding=True)),
+_RECORD_EVENT = Prepared(
+    events.insert(), columns=("device_id", "session_id", "code", "command_key", "received_at")
+)
+_STORED_VALUES = Prepared(
+    sa.select(parameters.c.path, parameters.c.value, parameters.c.type).where(
+        parameters.c.device_id == sa.bindparam("device"),
+        parameters.c.path.in_(sa.bindparam("paths", expanding=True)),
+    )
 )
 
 
@@ -209,8 +226,8 @@ def record_report(
     if bootstrap:
         conn.execute(parameters.delete().where(parameters.c.device_id == device_id))
     if inform.Event:
-        conn.execute(
-            _RECORD_EVENT,
+        _RECORD_EVENT.executemany(
+            conn,
             [
                 {
                     "device_id": device_id,
@@ -262,7 +279,7 @@ def store_values(
         for p in params
     }
     if skip_unchanged and fields:
-        for path, value, kind in conn.execute(_STORED_VALUES, {"device": device_id, "paths": list(fields)}):
+        for path, value, kind in _STORED_VALUES.all(conn, {"device": device_id, "paths": list(fields)}):
             if fields[path] == {"value": value, "type": kind}:
                 del fields[path]
     _store_tree(conn, device_id, now, fields, ("value", "type"), also=("read_at",))

@@ -41,6 +41,10 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+#: per dialect name, UTCDateTime's last conversion: (the datetime given, what the driver got)
+_LAST_CONVERTED: dict[str, list[tuple[Any, Any]]] = {}
+
+
 class UTCDateTime(sa.TypeDecorator[datetime]):
     """``DateTime(timezone=True)`` that is aware UTC on the way out on every backend.
 
@@ -63,18 +67,19 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
 
     def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
         """The conversion, remembering its last answer: the rows of one statement (a GetParameterValues
-        batch, an Inform's parameters) share one ``now``, converted once instead of once per row."""
+        batch, an Inform's parameters) and the statements of one CWMP message share one ``now``,
+        converted once instead of once per row and column. The memo is shared by every
+        UTCDateTime column of a dialect (the conversion depends on nothing else)."""
         convert = super().bind_processor(dialect)
         if convert is None:
             return None
-        last: tuple[Any, Any] = (object(), None)  # one tuple, swapped whole: safe across threads
+        memo = _LAST_CONVERTED.setdefault(dialect.name, [(object(), None)])
 
         def process(value: Any) -> Any:
-            nonlocal last
-            seen, out = last
+            seen, out = memo[0]
             if value is not seen:
                 out = convert(value)
-                last = (value, out)
+                memo[0] = (value, out)  # one tuple, swapped whole: safe across threads
             return out
 
         return process

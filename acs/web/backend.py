@@ -30,12 +30,17 @@ from acs.provisioning import tr069
 from acs.session import machine
 from acs.session.machine import ProtocolError, Session, Step
 from acs.store import inventory
+from acs.store.prepared import Prepared
 from acs.store.schema import devices, sessions, utcnow
 
 log = logging.getLogger(__name__)
 _s = sessions.c
-_LOAD = sa.select(_s.state).where(
-    _s.id == sa.bindparam("sid"), _s.status == "open", _s.last_message_at >= sa.bindparam("cutoff")
+#: the hot-path statements run through SQL compiled once (``acs.store.prepared``); FOR UPDATE locks
+#: the session row on PostgreSQL and renders as nothing on SQLite (one writer at a time)
+_LOAD = Prepared(
+    sa.select(_s.state)
+    .where(_s.id == sa.bindparam("sid"), _s.status == "open", _s.last_message_at >= sa.bindparam("cutoff"))
+    .with_for_update()
 )
 _PASSWORD = sa.select(devices.c.id, devices.c.password).where(devices.c.username == sa.bindparam("username"))
 _EXPIRE = (
@@ -43,28 +48,30 @@ _EXPIRE = (
     .where(_s.status == "open", _s.last_message_at < sa.bindparam("cutoff"))
     .values(status="timed_out", ended_at=sa.bindparam("now"))
 )
-_OPEN = sa.insert(sessions).values(
-    id=sa.bindparam("sid"),
-    device_id=sa.bindparam("device"),
-    started_at=sa.bindparam("now"),
-    last_message_at=sa.bindparam("now"),
-    status="open",
-    remote_addr=sa.bindparam("remote"),
-    cwmp_ns=sa.bindparam("ns"),
-    state=sa.bindparam("new_state"),
+_OPEN = Prepared(
+    sa.insert(sessions).values(
+        id=sa.bindparam("sid"),
+        device_id=sa.bindparam("device"),
+        started_at=sa.bindparam("now"),
+        last_message_at=sa.bindparam("now"),
+        status="open",
+        remote_addr=sa.bindparam("remote"),
+        cwmp_ns=sa.bindparam("ns"),
+        state=sa.bindparam("new_state"),
+    )
 )
 #: a new Inform ends the device's earlier sessions, wherever they ran
-_SUPERSEDE = (
+_SUPERSEDE = Prepared(
     sa.update(sessions)
     .where(_s.device_id == sa.bindparam("device"), _s.status == "open")
     .values(status="failed", ended_at=sa.bindparam("now"))
 )
-_END = (
+_END = Prepared(
     sa.update(sessions)
     .where(_s.id == sa.bindparam("sid"))
     .values(status="ended", ended_at=sa.bindparam("now"), last_message_at=sa.bindparam("now"))
 )
-_SAVE = (
+_SAVE = Prepared(
     sa.update(sessions)
     .where(_s.id == sa.bindparam("sid"))
     .values(state=sa.bindparam("new_state"), last_message_at=sa.bindparam("now"))
@@ -105,7 +112,6 @@ class CwmpBackend:
     def __init__(self, engine: Engine, *, session_timeout: float = 60.0) -> None:
         self.engine = engine
         self.session_timeout = timedelta(seconds=session_timeout)
-        self._lock_rows = engine.dialect.name == "postgresql"
 
     def step(
         self, sid: str | None, env: cwmp.Envelope | None, remote_addr: str | None
@@ -120,14 +126,12 @@ class CwmpBackend:
             if step.wants_task:
                 step = self._next(conn, session, remote_addr)
             if session.state != "ended" and not (opening and not step.wants_task):
-                conn.execute(_SAVE, {"sid": session.id, "new_state": session.to_dict(), "now": utcnow()})
+                _SAVE.execute(conn, {"sid": session.id, "new_state": session.to_dict(), "now": utcnow()})
             return session, step
 
     def _load(self, conn: Connection, sid: str) -> Session:
-        query = _LOAD.with_for_update() if self._lock_rows else _LOAD
-        state = conn.execute(
-            query, {"sid": sid, "cutoff": utcnow() - self.session_timeout}
-        ).scalar_one_or_none()
+        row = _LOAD.first(conn, {"sid": sid, "cutoff": utcnow() - self.session_timeout})
+        state = row[0] if row is not None else None
         if state is None:
             raise SessionGone(f"session {sid[:8]}... is over (ended, timed out or replaced by a new Inform)")
         return Session.from_dict(state)
@@ -163,13 +167,14 @@ class CwmpBackend:
         now = utcnow()
         match effect:
             case machine.InformReceived(device_id=device_id, inform=inform, version=version):
-                conn.execute(_SUPERSEDE, {"device": device_id, "now": now})
+                # first, as every POST locks its session before the device: same lock order, no deadlock
+                _SUPERSEDE.execute(conn, {"device": device_id, "now": now})
                 device = inventory.record_device(
                     conn, device_id, inform, version=version, remote_addr=remote_addr, now=now
                 )
                 # the session's row, with the state the Inform left it in: nothing more to save this step
-                conn.execute(
-                    _OPEN,
+                _OPEN.execute(
+                    conn,
                     {
                         "sid": session.id,
                         "device": device_id,
@@ -180,7 +185,8 @@ class CwmpBackend:
                     },
                 )
                 inventory.record_report(conn, device_id, inform, session_id=session.id, now=now)
-                queue.requeue_orphans(conn, device_id, session.id)
+                if device["sent_tasks"]:  # mostly none: the statement is skipped
+                    queue.requeue_orphans(conn, device_id, session.id)
                 root = policies.root_of(p.Name for p in inform.ParameterList)
                 policies.on_inform(
                     conn, device, inform.event_codes, new=device["first_inform"] == now, root=root
@@ -202,7 +208,7 @@ class CwmpBackend:
                     result = to_json(detail) if detail is not None else None
                     self._after(conn, queue.fail(conn, task_id, code, text, result))
             case machine.SessionEnded():
-                conn.execute(_END, {"sid": session.id, "now": now})
+                _END.execute(conn, {"sid": session.id, "now": now})
 
     def _task_done(
         self, conn: Connection, session: Session, task_id: int, response: rpc.Message, now: Any
