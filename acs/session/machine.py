@@ -212,8 +212,16 @@ class Session:
     # --- persistence -------------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The fields as they are (``pending`` copied): ``dataclasses.asdict``'s deep walk cost a
+        tenth of a periodic session's store step."""
+        data = {f: getattr(self, f) for f in _SESSION_FIELDS}
+        if self.pending is not None:
+            data["pending"] = dict(self.pending)
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Session:
         return cls(**data)
+
+
+_SESSION_FIELDS = tuple(f.name for f in dataclasses.fields(Session))

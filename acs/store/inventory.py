@@ -147,18 +147,21 @@ def _prepared_upsert(
 
 #: the device columns record_device returns
 RECORDED = ("id", "oui", "product_class", "software_version", "first_inform")
-#: and, read in the same statement, whether the device has tasks sent and never answered: those of
-#: a session that died, which its new session puts back in the queue; mostly none, and the session
-#: then skips that statement
-#: (the device is a parameter, not a correlation: SQLite's RETURNING names columns unqualified)
-_SENT_TASKS = (
+#: and, read in the same statement, whether the device has sessions still open (its new Inform
+#: ends them) and tasks sent and never answered (those of a session that died, which go back to
+#: the queue): mostly neither, and the session then skips those statements. (The device is a
+#: parameter, not a correlation: SQLite's RETURNING names columns unqualified.)
+_DEVICE_STATE = (
+    sa.exists()
+    .where(sessions.c.device_id == sa.bindparam("device"), sessions.c.status == "open")
+    .label("open_sessions"),
     sa.exists()
     .where(
         tasks.c.device_id == sa.bindparam("device"), tasks.c.status == "sent", tasks.c.answered_at.is_(None)
     )
-    .label("sent_tasks")
+    .label("sent_tasks"),
 )
-_RECORD_RETURNING = (*(devices.c[c] for c in RECORDED), _SENT_TASKS)
+_RECORD_RETURNING = (*(devices.c[c] for c in RECORDED), *_DEVICE_STATE)
 
 
 def record_device(
@@ -171,7 +174,7 @@ def record_device(
     now: datetime,
 ) -> dict[str, Any]:
     """Store who the device is, from its Inform; returns what policies match on (``RECORDED``), and
-    ``sent_tasks`` (``_SENT_TASKS``).
+    ``open_sessions`` and ``sent_tasks`` (``_DEVICE_STATE``).
 
     ``first_inform`` is ``now`` when this Inform was the device's first; a device pre-registered
     by its MAC or serial number is then merged into it (``adopt_preregistered``).

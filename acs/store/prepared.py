@@ -220,7 +220,10 @@ class Prepared:
             conn.begin()
         cursor = conn.connection.cursor()
         try:
-            cursor.executemany(sql, args)
+            if len(args) == 1:  # psycopg runs executemany in pipeline mode: more round trips for one row
+                cursor.execute(sql, args[0])
+            else:
+                cursor.executemany(sql, args)
         except conn.dialect.loaded_dbapi.Error as e:
             conn._handle_dbapi_exception(e, sql, args, cursor, None)
         finally:

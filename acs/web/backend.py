@@ -112,6 +112,7 @@ class CwmpBackend:
     def __init__(self, engine: Engine, *, session_timeout: float = 60.0) -> None:
         self.engine = engine
         self.session_timeout = timedelta(seconds=session_timeout)
+        self._lock_rows = engine.dialect.name == "postgresql"
 
     def step(
         self, sid: str | None, env: cwmp.Envelope | None, remote_addr: str | None
@@ -167,11 +168,15 @@ class CwmpBackend:
         now = utcnow()
         match effect:
             case machine.InformReceived(device_id=device_id, inform=inform, version=version):
-                # first, as every POST locks its session before the device: same lock order, no deadlock
-                _SUPERSEDE.execute(conn, {"device": device_id, "now": now})
+                if self._lock_rows:
+                    # first: a POST locks its session row before the device's, the Inform must too
+                    _SUPERSEDE.execute(conn, {"device": device_id, "now": now})
                 device = inventory.record_device(
                     conn, device_id, inform, version=version, remote_addr=remote_addr, now=now
                 )
+                if not self._lock_rows and device["open_sessions"]:
+                    # SQLite: one writer at a time, no row locks; mostly no session to end
+                    _SUPERSEDE.execute(conn, {"device": device_id, "now": now})
                 # the session's row, with the state the Inform left it in: nothing more to save this step
                 _OPEN.execute(
                     conn,
