@@ -50,18 +50,16 @@ def normalize_mac(text: str) -> str | None:
     return digits if len(digits) == 12 and len(text) <= 17 else None
 
 
-#: the last part of the names above: a parameter whose name ends otherwise is none of them
-_FACT_NAMES = frozenset(
-    suffix.rpartition(".")[2] for suffix in (*_DEVICE_FACTS, *_CONNECTION_REQUEST_CREDENTIALS)
-)
+#: the facts by the last part of their names: most parameters have none, the rest one or two
+_FACTS_BY_NAME: dict[str, list[tuple[str, str]]] = {}
+for _suffix, _column in _DEVICE_FACTS.items():
+    _FACTS_BY_NAME.setdefault(_suffix.rpartition(".")[2], []).append((_suffix, _column))
 
 
 def device_facts(params: Iterable[rpc.ParameterValueStruct]) -> dict[str, Any]:
     facts: dict[str, Any] = {}
     for p in params:
-        if p.Name.rpartition(".")[2] not in _FACT_NAMES:
-            continue
-        for suffix, column in _DEVICE_FACTS.items():
+        for suffix, column in _FACTS_BY_NAME.get(p.Name.rpartition(".")[2], ()):
             if p.Name.endswith(suffix):
                 text = values.encode(p.Value, p.Type)
                 facts[column] = normalize_mac(text) if column == "mac" else text
