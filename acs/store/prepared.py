@@ -21,6 +21,7 @@ echo logging do not see these statements.
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,9 +29,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Dialect
 
-#: a parameter's place: (key in the caller's mapping or None for a constant, constant, conversion)
 #: what can be prepared: a query or an INSERT/UPDATE/DELETE
 Statement = sa.Select[Any] | sa.UpdateBase
+#: a parameter's place: (key in the caller's mapping or None for a constant, constant, conversion)
 _Slot = tuple[str | None, Any, Callable[[Any], Any] | None]
 
 
@@ -38,7 +39,6 @@ _Slot = tuple[str | None, Any, Callable[[Any], Any] | None]
 class _Compiled:
     """One statement's SQL for one dialect, and how to fill its parameters and read its rows."""
 
-    dialect: Dialect
     sql: str
     slots: tuple[_Slot, ...]
     #: the driver's parameter names, in slot order; None for a positional paramstyle
@@ -89,11 +89,11 @@ class _Compiled:
         flat.update((f"{key}\x00{i}", v) for i, v in enumerate(items))
         return sql, slots, names, flat
 
-    def rows(self, cursor: Any) -> list[tuple[Any, ...]]:
+    def rows(self, cursor: Any, dialect: Dialect) -> list[tuple[Any, ...]]:
         """The cursor's rows with each column's result conversion applied."""
         rows = cursor.fetchall()
         if self.convert_row is None:
-            self.convert_row = _row_converter(self.dialect, self.types, cursor.description)
+            self.convert_row = _row_converter(dialect, self.types, cursor.description)
         convert = self.convert_row
         return [convert(r) for r in rows]
 
@@ -125,13 +125,12 @@ class Prepared:
     """
 
     def __init__(
-        self, statement: sa.Select[Any] | sa.UpdateBase, *, columns: Iterable[str] | None = None
+        self, statement: Statement | Callable[[str], Statement], *, columns: Iterable[str] | None = None
     ) -> None:
-        if isinstance(statement, sa.Insert) and not statement.exported_columns:
-            statement = statement.inline()  # else PostgreSQL would be asked for the new row's key
         self.statement = statement
         self.columns = list(columns) if columns is not None else None
-        self._compiled: dict[Dialect, _Compiled] = {}
+        #: per Dialect instance (one per engine), dropped with it
+        self._compiled: weakref.WeakKeyDictionary[Dialect, _Compiled] = weakref.WeakKeyDictionary()
 
     def compiled(self, dialect: Dialect) -> _Compiled:
         """The statement's SQL for ``dialect``, compiled on first use."""
@@ -175,7 +174,6 @@ class Prepared:
         outputs = list(statement.exported_columns)
         names = None if positional else tuple(order)
         return _Compiled(
-            dialect,
             compiled.string,
             tuple(slots),
             names,
@@ -196,7 +194,7 @@ class Prepared:
         cursor = conn.connection.cursor()
         try:
             cursor.execute(sql, args)
-            rows = c.rows(cursor) if c.keys else []
+            rows = c.rows(cursor, conn.dialect) if c.keys else []
             return c, rows, cursor.rowcount
         except conn.dialect.loaded_dbapi.Error as e:
             conn._handle_dbapi_exception(e, sql, args, cursor, None)  # raises it as SQLAlchemy's
