@@ -261,10 +261,23 @@ def _spec(cls: type) -> tuple[_Field, ...]:
     return spec
 
 
+_FIELD_MAPS: dict[type, dict[str, _Field]] = {}
+
+
+def _fields(cls: type) -> dict[str, _Field]:
+    """A record's fields by element name, made once per class (a GetParameterNamesResponse
+    has ~700 structs)."""
+    try:
+        return _FIELD_MAPS[cls]
+    except KeyError:
+        fields = _FIELD_MAPS[cls] = {f.name: f for f in _spec(cls)}
+        return fields
+
+
 def _read(cls: type, element: Any) -> Any:
     if cls is rpc.ParameterValueStruct:
         return _read_pvs(element)
-    fields = {f.name: f for f in _spec(cls)}
+    fields = _fields(cls)
     kwargs: dict[str, Any] = {}
     for child in element:
         f = fields.get(_local(child.tag))
@@ -285,7 +298,9 @@ def _read_field(f: _Field, child: Any) -> Any:
         if f.item == "string":
             return [(c.text or "").strip() for c in child if isinstance(c.tag, str)]
         if f.item is rpc.ParameterValueStruct:
-            return [_read_pvs(c) for c in child if isinstance(c.tag, str)]
+            return _read_pvs_array(child)
+        if f.item is rpc.ParameterInfoStruct:
+            return _read_pis_array(child)
         if f.item is rpc.EventStruct:
             return [e for c in child if isinstance(c.tag, str) for e in _read_events(c)]
         return [_read(f.item, c) for c in child if isinstance(c.tag, str)]
@@ -300,11 +315,15 @@ def _read_field(f: _Field, child: Any) -> Any:
     if kind == "bool":
         value = values.parse_bool(text)
         if value is None:
-            raise CwmpError(f"<{f.name}> must be a boolean (1, 0, true, false), not {text[:40]!r}")
+            raise _not_a_boolean(f.name, text)
         return value
     if kind == "datetime":
         return values.parse_datetime(text)  # CPE clocks send odd things; None if unreadable
     raise AssertionError(kind)
+
+
+def _not_a_boolean(name: str, text: str) -> CwmpError:
+    return CwmpError(f"<{name}> must be a boolean (1, 0, true, false), not {text[:40]!r}")
 
 
 def _read_events(element: Any) -> list[rpc.EventStruct]:
@@ -334,6 +353,71 @@ def _read_pvs(element: Any) -> rpc.ParameterValueStruct:
         elif local == "Value":
             value, kind = values.decode(child.text, child.get(_XSI_TYPE))
     return rpc.ParameterValueStruct(name, value, kind)
+
+
+# The arrays of a discovery (608 values and ~700 names per Cisco phone) are read by loops of
+# their own: what ``_read_pvs`` and ``_read`` do per struct, with the lookups hoisted out of
+# the loop and the common spellings (an xsd:string value, a Writable of 0 or 1) taken first.
+
+
+def _read_pvs_array(array: Any) -> list[rpc.ParameterValueStruct]:
+    out: list[rpc.ParameterValueStruct] = []
+    append = out.append
+    names = _LOCAL_NAMES
+    type_name, decode = values.type_name, values.decode
+    make = rpc.ParameterValueStruct
+    for item in array:
+        if not isinstance(item.tag, str):
+            continue
+        name = ""
+        value: Any = ""
+        kind = "string"
+        for child in item:
+            tag = child.tag
+            local = names.get(tag) or _local(tag)
+            if local == "Name":
+                text = child.text
+                name = text.strip() if text else ""
+            elif local == "Value":
+                xsi = child.get(_XSI_TYPE)
+                if type_name(xsi) == "string":
+                    value, kind = child.text or "", "string"
+                else:
+                    value, kind = decode(child.text, xsi)
+        append(make(name, value, kind))
+    return out
+
+
+_WRITABLE = {"1": True, "0": False, "true": True, "false": False}
+
+
+def _read_pis_array(array: Any) -> list[rpc.ParameterInfoStruct]:
+    out: list[rpc.ParameterInfoStruct] = []
+    append = out.append
+    names = _LOCAL_NAMES
+    make = rpc.ParameterInfoStruct
+    for item in array:
+        if not isinstance(item.tag, str):
+            continue
+        name = ""
+        writable = False
+        for child in item:
+            tag = child.tag
+            local = names.get(tag) or _local(tag)
+            if local == "Name":
+                text = child.text
+                name = text.strip() if text else ""
+            elif local == "Writable":
+                text = child.text
+                flag = _WRITABLE.get(text)  # type: ignore[arg-type]
+                if flag is None:
+                    text = (text or "").strip()
+                    flag = values.parse_bool(text)
+                    if flag is None:
+                        raise _not_a_boolean("Writable", text)
+                writable = flag
+        append(make(name, writable))
+    return out
 
 
 # --- the writing side ------------------------------------------------------------------------

@@ -329,3 +329,61 @@ def test_airvana_style_body_encoding_style_and_empty_command_keys():
     ).replace(b"<soap:Body>", b'<soap:Body soap:encodingStyle="http://schemas.xmlsoap.org/soap/encoding/">')
     inf = parse(data).body
     assert inf.Event == [rpc.EventStruct("M Reboot", "reboot-7"), rpc.EventStruct("1 BOOT", "")]
+
+
+def test_a_names_response_however_each_struct_is_spelled():
+    """The loop that reads a GetParameterNamesResponse's ~700 structs bends as the generic reader does."""
+    items = [
+        "<ParameterInfoStruct><Name>Device.</Name><Writable>0</Writable></ParameterInfoStruct>",
+        "<ParameterInfoStruct><Name> Device.A </Name><Writable> TRUE </Writable></ParameterInfoStruct>",
+        "<ParameterInfoStruct><Writable>true</Writable><Name>Device.B</Name><X_Extra>1</X_Extra>"
+        "</ParameterInfoStruct>",
+        "<!-- a comment --><ParameterInfoStruct><cwmp:Name>Device.C</cwmp:Name><cwmp:Writable>1"
+        "</cwmp:Writable></ParameterInfoStruct>",
+        "<ParameterInfoStruct><Name>Device.D</Name></ParameterInfoStruct>",
+        "<ParameterInfoStruct><Writable>false</Writable></ParameterInfoStruct>",
+        "<ParameterInfoStruct/>",
+    ]
+    body = (
+        "<cwmp:GetParameterNamesResponse><ParameterList>"
+        + "".join(items)
+        + "</ParameterList></cwmp:GetParameterNamesResponse>"
+    )
+    assert parse(envelope(body, ID)).body.ParameterList == [
+        rpc.ParameterInfoStruct("Device.", False),
+        rpc.ParameterInfoStruct("Device.A", True),
+        rpc.ParameterInfoStruct("Device.B", True),
+        rpc.ParameterInfoStruct("Device.C", True),
+        rpc.ParameterInfoStruct("Device.D", False),
+        rpc.ParameterInfoStruct("", False),
+        rpc.ParameterInfoStruct("", False),
+    ]
+    for bad in ("maybe", "", " "):
+        item = f"<ParameterInfoStruct><Name>Device.E</Name><Writable>{bad}</Writable></ParameterInfoStruct>"
+        with pytest.raises(CwmpError, match="<Writable> must be a boolean"):
+            parse(envelope(body.replace("<ParameterInfoStruct/>", item), ID))
+
+
+def test_a_values_response_keeps_strings_as_sent_and_reads_the_other_types():
+    items = [
+        pvs("Device.A", " padded ", ' xsi:type="xsd:string"'),
+        pvs("Device.B", "", ' xsi:type="xsd:string"'),
+        pvs("Device.C", "42", ' xsi:type="xsd:unsignedInt"'),
+        pvs("Device.D", "no type"),
+        "<ParameterValueStruct><Value xsi:type='xsd:boolean'>1</Value><Name>Device.E</Name>"
+        "</ParameterValueStruct>",
+        "<ParameterValueStruct><Name>Device.F</Name></ParameterValueStruct>",
+    ]
+    body = (
+        "<cwmp:GetParameterValuesResponse><ParameterList>"
+        + "".join(items)
+        + "</ParameterList></cwmp:GetParameterValuesResponse>"
+    )
+    assert parse(envelope(body, ID)).body.ParameterList == [
+        rpc.ParameterValueStruct("Device.A", " padded ", "string"),
+        rpc.ParameterValueStruct("Device.B", "", "string"),
+        rpc.ParameterValueStruct("Device.C", 42, "unsignedInt"),
+        rpc.ParameterValueStruct("Device.D", "no type", "string"),
+        rpc.ParameterValueStruct("Device.E", True, "boolean"),
+        rpc.ParameterValueStruct("Device.F", "", "string"),
+    ]
