@@ -106,7 +106,22 @@ _TASK_ID = sa.bindparam("task_id", type_=sa.BigInteger())
 _DEVICE = sa.bindparam("device", type_=sa.Text())
 _RESULT = sa.bindparam("new_result", type_=_t.result.type)
 
-_INSERT = sa.insert(tasks).returning(_t.id)
+#: the columns ``enqueue`` gives a new task (the rest take the table's defaults)
+_NEW_TASK = (
+    "device_id",
+    "kind",
+    "args",
+    "status",
+    "created_at",
+    "attempts",
+    "max_attempts",
+    "expires_at",
+    "command_key",
+    "job_id",
+    "created_by",
+)
+#: through SQL compiled once: a new phone's discovery queues a GetParameterValues per 100 names
+_INSERT = Prepared(sa.insert(tasks).returning(_t.id), columns=_NEW_TASK)
 _SET_KEY = (
     sa.update(tasks)
     .where(_t.id == _TASK_ID)
@@ -181,6 +196,15 @@ _FAIL = _transition(
     completed_at=_NOW,
 )
 _ANSWER = _transition(("sent",), result=_RESULT, answered_at=_NOW)
+#: ``record_done``: ``_COMPLETE`` for a caller that holds the task already, so nothing is read back
+#: (the row's result is the whole response: decoding what was just encoded cost as much again)
+_RECORD_DONE = Prepared(
+    sa.update(tasks)
+    .where(_t.id == _TASK_ID, _t.status == "sent")
+    .values(status="done", result=_RESULT, answered_at=_ANSWERED, completed_at=_NOW)
+)
+#: ``get`` runs per answered task of a session: through SQL compiled once
+_GET_TASK = Prepared(_GET)
 _CANCEL = _transition(("pending", "sent"), status="cancelled", completed_at=_NOW)
 _CLEAR = _transition(("fault",), cleared_at=sa.func.coalesce(_t.cleared_at, _NOW))
 _RETRY = _transition(
@@ -278,7 +302,7 @@ def enqueue(
     }
     with transaction(bind) as conn:
         try:
-            task_id: int = conn.execute(_INSERT, row).scalar_one()
+            task_id: int = _INSERT.scalar(conn, row)
         except sa.exc.IntegrityError as exc:
             raise _unknown_reference(exc, device_id=device_id) from exc
         if key_arg and not args.get(key_arg):
@@ -315,6 +339,14 @@ def expire_overdue(bind: Bind) -> int:
 def complete(bind: Bind, task_id: int, result: Any) -> Task:
     """Record the CPE's response to a sent task: the task is done."""
     return _apply(bind, _COMPLETE, task_id, "completed", {"new_result": result})
+
+
+def record_done(bind: Bind, task_id: int, result: Any) -> None:
+    """``complete`` without handing the task back: for the session backend, which has it already."""
+    with transaction(bind) as conn:
+        params = {"task_id": task_id, "now": utcnow(), "new_result": result}
+        if _RECORD_DONE.execute(conn, params) == 0:
+            raise _refusal(conn, task_id, "completed")
 
 
 def fail(
@@ -373,8 +405,8 @@ def requeue_orphans(bind: Bind, device_id: str, live_session_id: str | None = No
 
 def get(bind: Bind, task_id: int) -> Task | None:
     with transaction(bind) as conn:
-        row = conn.execute(_GET, {"task_id": task_id}).one_or_none()
-    return Task.from_row(row) if row is not None else None
+        row = _GET_TASK.first_mapping(conn, {"task_id": task_id})
+    return Task(**row) if row is not None else None
 
 
 def list_tasks(
@@ -526,9 +558,14 @@ def _apply(bind: Bind, statement: sa.Update, task_id: int, done: str, params: di
         row = conn.execute(statement, {"task_id": task_id, "now": utcnow(), **params}).one_or_none()
         if row is not None:
             return Task.from_row(row)
-        current = conn.execute(_GET, {"task_id": task_id}).one_or_none()
+        raise _refusal(conn, task_id, done)
+
+
+def _refusal(conn: Connection, task_id: int, done: str) -> QueueError:
+    """Why a transition changed no row: no such task, or the status it is in."""
+    current = _GET_TASK.first_mapping(conn, {"task_id": task_id})
     if current is None:
-        raise QueueError(f"no task {task_id}")
+        return QueueError(f"no task {task_id}")
     allowed = {
         "completed": "sent",
         "failed": "sent",
@@ -537,7 +574,7 @@ def _apply(bind: Bind, statement: sa.Update, task_id: int, done: str, params: di
         "retried": "fault, expired or cancelled",
         "cleared": "fault",
     }[done]
-    raise QueueError(f"task {task_id} is {current.status}: only {allowed} tasks can be {done}")
+    return QueueError(f"task {task_id} is {current['status']}: only {allowed} tasks can be {done}")
 
 
 def _check_one_of(what: str, value: str, allowed: tuple[str, ...]) -> None:

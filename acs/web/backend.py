@@ -257,7 +257,7 @@ class CwmpBackend:
                 # Status 1: the transfer completes later and TransferComplete closes the task.
                 queue.answer(conn, task_id, result)
                 return
-        queue.complete(conn, task_id, result)
+        queue.record_done(conn, task_id, result)  # the task is in hand: nothing read back
         self._after(conn, task)
 
     def _after(self, conn: Connection, task: queue.Task) -> None:

@@ -118,6 +118,25 @@ def test_complete_stores_the_response(phones, session):
         queue.complete(phones, sent.id, {})
 
 
+def test_record_done_is_complete_without_reading_the_task_back(phones, session):
+    queue.enqueue(phones, PHONE, "GetParameterValues", {"ParameterNames": ["Device.A", "Device.B"]})
+    sent = queue.claim_next(phones, PHONE, session)
+    result = {"ParameterList": [["Device.A", "1", "string"], ["Device.B", True, "boolean"]]}
+
+    assert queue.record_done(phones, sent.id, result) is None
+
+    done = queue.get(phones, sent.id)
+    assert (done.status, done.result) == ("done", result)
+    assert done.completed_at >= done.sent_at and done.answered_at == done.completed_at
+    with pytest.raises(QueueError, match=f"task {sent.id} is done: only sent tasks can be completed"):
+        queue.record_done(phones, sent.id, {})
+    pending = queue.enqueue(phones, PHONE, "GetRPCMethods")
+    with pytest.raises(QueueError, match=f"task {pending} is pending: only sent tasks can be completed"):
+        queue.record_done(phones, pending, {})
+    with pytest.raises(QueueError, match="no task 999999"):
+        queue.record_done(phones, 999999, {})
+
+
 def test_only_a_sent_task_can_be_completed(phones):
     task_id = queue.enqueue(phones, PHONE, "GetRPCMethods")
 
