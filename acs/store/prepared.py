@@ -89,6 +89,37 @@ class _Compiled:
         flat.update((f"{key}\x00{i}", v) for i, v in enumerate(items))
         return sql, slots, names, flat
 
+    def many(self, rows: Sequence[Mapping[str, Any]]) -> list[Any]:
+        """The driver's parameters for each of ``rows``, converted column by column.
+
+        What ``arguments`` does per row, for the 100-700 rows of a discovery's upserts: each
+        column is taken from every row at once, and a conversion (a boolean's, a datetime's) is
+        called once per run of the same object (``read_at``'s one ``now``, ``True``/``False``),
+        the conversions being pure. No IN list here (``executemany`` refuses those).
+        """
+        columns: list[Any] = []
+        count = len(rows)
+        for key, constant, proc in self.slots:
+            if key is None:
+                columns.append([constant] * count)
+                continue
+            column = [row[key] for row in rows]
+            if proc is not None:
+                converted = []
+                append = converted.append
+                last_in: Any = object()
+                last_out: Any = None
+                for value in column:
+                    if value is not last_in:
+                        last_in, last_out = value, proc(value)
+                    append(last_out)
+                column = converted
+            columns.append(column)
+        if self.names is None:
+            return list(zip(*columns, strict=True))
+        names = self.names
+        return [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
+
     def rows(self, cursor: Any, dialect: Dialect) -> list[tuple[Any, ...]]:
         """The cursor's rows with each column's result conversion applied."""
         rows = cursor.fetchall()
@@ -213,7 +244,7 @@ class Prepared:
         if c.expanding is not None or c.keys:
             raise ValueError("executemany takes statements without IN lists or rows to return")
         sql = c.sql
-        args = [c.arguments(r)[1] for r in rows]
+        args = c.many(rows)
         if not conn.in_transaction():
             conn.begin()
         cursor = conn.connection.cursor()

@@ -262,3 +262,59 @@ def test_python_side_defaults_are_refused_when_compiled(engine: Engine) -> None:
     without_time = Prepared(events.insert(), columns=("device_id", "code"))  # received_at has a default
     with engine.connect() as conn, pytest.raises(ValueError, match="give every column"):
         without_time.execute(conn, {"device_id": DEVICE, "code": "2 PERIODIC"})
+
+
+def test_many_rows_are_converted_each_as_execute_converts_one(engine: Engine) -> None:
+    """``executemany`` converts column by column, once per run of the same object: runs of one
+    datetime, booleans that alternate, equal values in distinct objects, JSON and NULLs."""
+    now = datetime(2026, 11, 23, 21, 0, tzinfo=PARIS)
+    later = datetime(2026, 11, 23, 22, 0, tzinfo=UTC)
+    same_as_now = datetime(2026, 11, 23, 20, 0, tzinfo=UTC)  # equal to now, another object
+    read = [now, now, later, same_as_now, None, now, later]
+    writable = [True, True, False, True, None, False, False]
+    args = {"ParameterNames": ["Device.A"]}
+    rows = [
+        {
+            "device_id": DEVICE,
+            "path": f"Device.P{i}",
+            "value": None if i == 4 else str(i),
+            "writable": w,
+            "object": i % 3 == 0,
+            "read_at": r,
+        }
+        for i, (w, r) in enumerate(zip(writable, read, strict=True))
+    ]
+    with engine.begin() as conn:
+        add_device(conn)
+        _ADD_PARAMETER.executemany(conn, rows)
+        got = _VALUES.all(conn, {"device": DEVICE, "paths": [r["path"] for r in rows]})
+        tasks_many = Prepared(
+            sa.insert(tasks), columns=("device_id", "kind", "args", "status", "created_at", "result")
+        )
+        results = [{"n": 1}, None, {"n": 1}, [1, "two"], None]
+        tasks_many.executemany(
+            conn,
+            [
+                {
+                    "device_id": DEVICE,
+                    "kind": "GetParameterValues",
+                    "args": args,  # one object for every row
+                    "status": "pending",
+                    "created_at": now,
+                    "result": result,
+                }
+                for result in results
+            ],
+        )
+        stored = conn.execute(
+            sa.select(tasks.c.args, tasks.c.created_at, tasks.c.result).order_by(tasks.c.id)
+        )
+
+        assert [tuple(r) for r in stored] == [(args, now, result) for result in results]
+        nulls = conn.execute(sa.select(sa.func.count()).where(tasks.c.result.is_(None))).scalar_one()
+        assert nulls == 2  # None is SQL NULL in every row, not JSON null
+    assert got == [
+        (r["path"], r["value"], r["writable"], r["object"], r["read_at"])
+        for r in sorted(rows, key=lambda r: r["path"])
+    ]
+    assert all(r[4] is None or r[4].tzinfo == UTC for r in got)
