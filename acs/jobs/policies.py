@@ -175,14 +175,15 @@ _OPEN_FROM = (
     )
     .limit(1)
 )
-#: an open GetParameterValues batch of a discovery, other than the one just answered
-_OPEN_BATCH = (
+#: an open GetParameterValues batch of a discovery, other than the one just answered: asked at
+#: every answer of a session, through SQL compiled once (``acs.store.prepared``)
+_OPEN_BATCH = Prepared(
     sa.select(tasks.c.id)
     .where(
         tasks.c.device_id == sa.bindparam("device"),
         tasks.c.created_by == sa.bindparam("creator"),
         tasks.c.id != sa.bindparam("task", type_=sa.BigInteger()),
-        _OPEN,
+        sa.or_(tasks.c.status == "pending", tasks.c.status == "sent"),
     )
     .limit(1)
 )
@@ -309,7 +310,7 @@ def finishes_discovery(conn: Connection, task: queue.Task) -> bool:
     if batches is None or (task.kind == "GetParameterNames" and task.status == "fault"):
         return False
     given = {"device": task.device_id, "creator": batches, "task": task.id}
-    return conn.execute(_OPEN_BATCH, given).first() is None
+    return _OPEN_BATCH.first(conn, given) is None
 
 
 def root_of(names: Iterable[str]) -> str:
