@@ -1,10 +1,11 @@
-"""What a CWMP session asks of the store: one transaction per message.
+"""What a CWMP session asks of the store: each message's work inside one transaction.
 
 Runs on the thread pool, never on the reactor. Each POST loads its session
 from the store (locked, so two POSTs of one session never interleave), lets
 the state machine handle the message, records the effects (device, events,
 parameters, task outcomes), claims the next task, and saves the session's
-state, all in one transaction. So any worker process can continue any
+state, all in one transaction (which, under load, ``acs.web.groupcommit``
+shares among the messages that waited together). So any worker process can continue any
 session, a task is never claimed twice nor lost between two steps, and a
 session superseded by a newer Inform from the same device cannot touch the
 tasks the newer one now owns.
@@ -117,18 +118,25 @@ class CwmpBackend:
     def step(
         self, sid: str | None, env: cwmp.Envelope | None, remote_addr: str | None
     ) -> tuple[Session, Step]:
-        """Handle one message of session ``sid`` (None: the message must be an Inform, opening one)."""
+        """``handle`` in a transaction of its own, committed on return."""
         with self.engine.begin() as conn:
-            opening = sid is None or (env is not None and isinstance(env.body, rpc.Inform))
-            session = Session(secrets.token_urlsafe(18)) if opening else self._load(conn, sid)
-            step = session.handle(env)
-            for effect in step.effects:
-                self._apply(conn, session, effect, remote_addr)
-            if step.wants_task:
-                step = self._next(conn, session, remote_addr)
-            if session.state != "ended" and not (opening and not step.wants_task):
-                _SAVE.execute(conn, {"sid": session.id, "new_state": session.to_dict(), "now": utcnow()})
-            return session, step
+            return self.handle(conn, sid, env, remote_addr)
+
+    def handle(
+        self, conn: Connection, sid: str | None, env: cwmp.Envelope | None, remote_addr: str | None
+    ) -> tuple[Session, Step]:
+        """Handle one message of session ``sid`` (None: the message must be an Inform, opening one),
+        in the caller's transaction (``acs.web.groupcommit`` shares one among many messages)."""
+        opening = sid is None or (env is not None and isinstance(env.body, rpc.Inform))
+        session = Session(secrets.token_urlsafe(18)) if opening else self._load(conn, sid)
+        step = session.handle(env)
+        for effect in step.effects:
+            self._apply(conn, session, effect, remote_addr)
+        if step.wants_task:
+            step = self._next(conn, session, remote_addr)
+        if session.state != "ended" and not (opening and not step.wants_task):
+            _SAVE.execute(conn, {"sid": session.id, "new_state": session.to_dict(), "now": utcnow()})
+        return session, step
 
     def _load(self, conn: Connection, sid: str) -> Session:
         row = _LOAD.first(conn, {"sid": sid, "cutoff": utcnow() - self.session_timeout})
@@ -137,10 +145,9 @@ class CwmpBackend:
             raise SessionGone(f"session {sid[:8]}... is over (ended, timed out or replaced by a new Inform)")
         return Session.from_dict(state)
 
-    def cpe_password(self, username: str) -> tuple[str, str] | None:
+    def cpe_password(self, conn: Connection, username: str) -> tuple[str, str] | None:
         """The device that owns this CPE user name, and its password; None if no device does."""
-        with self.engine.connect() as conn:
-            row = conn.execute(_PASSWORD, {"username": username}).one_or_none()
+        row = conn.execute(_PASSWORD, {"username": username}).one_or_none()
         return (row.id, row.password) if row is not None and row.password is not None else None
 
     def sweep(self) -> tuple[int, int]:

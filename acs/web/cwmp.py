@@ -2,7 +2,8 @@
 
 Each POST is parsed here (lxml, microseconds), handed to the session, and
 whatever the session asks of the store runs on a thread pool, so the reactor
-never waits for the database and a slow phone never stalls another.
+never waits for the database and a slow phone never stalls another; under load
+the messages waiting for the store share one transaction (``acs.web.groupcommit``).
 
 Sessions are found by their cookie; CPEs that return no cookie are followed
 by their TCP connection. Bodies over the size cap get HTTP 413, unreadable or
@@ -19,7 +20,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from twisted.python.threadpool import ThreadPool
 from twisted.web import server
 
 from acs import cwmp
@@ -27,6 +27,7 @@ from acs.cwmp import rpc
 from acs.cwmp.faults import CwmpError, MessageTooLarge
 from acs.session.machine import ProtocolError, device_id
 from acs.web.auth import Authenticator, Credentials, parse_authorization
+from acs.web.groupcommit import GroupCommit
 from acs.web.http11 import HttpChannel, HttpRequest
 
 log = logging.getLogger(__name__)
@@ -121,30 +122,25 @@ class CwmpEndpoint:
     """POST / : the ACS URL phones are given by DHCP option 43 or their configuration.
 
     The handler of ``acs.web.http11``'s connections: each request is answered on the
-    reactor when it needs nothing from the store (401 challenges, errors), or after the
-    store's work on the thread pool comes back, with plain callbacks (no Deferred chain).
+    reactor when it needs nothing from the store (401 challenges, errors), or after its
+    store work (``acs.web.groupcommit``, on the thread pool) is committed, with plain
+    callbacks (no Deferred chain).
     """
 
     def __init__(
         self,
         backend: Any,
-        pool: ThreadPool,
+        store: GroupCommit,
         *,
         max_size: int,
         auth: CpeAuth | None = None,
-        reactor: Any = None,
     ) -> None:
         self.backend = backend
         self.auth = auth
-        self.pool = pool
+        self.store = store
         self.max_size = max_size
-        if reactor is None:
-            from twisted.internet import reactor as default_reactor
 
-            reactor = default_reactor
-        self.reactor = reactor
-
-    def _in_thread(
+    def _in_store(
         self,
         done: Callable[..., None],
         channel: HttpChannel,
@@ -152,17 +148,10 @@ class CwmpEndpoint:
         fn: Callable[..., Any],
         *args: Any,
     ) -> None:
-        """Run ``fn(*args)`` on the pool; then, on the reactor, ``done(channel, request, ok, result)``.
-
-        ``result`` is a Failure when not ``ok``. Cheaper than deferToThreadPool: no Deferred.
-        """
-        call = self.reactor.callFromThread
+        """Run ``fn(conn, *args)`` in a store transaction; then, on the reactor,
+        ``done(channel, request, ok, result)`` (``result`` is a Failure when not ``ok``)."""
         guarded = self._guarded
-
-        def back(ok: bool, result: Any) -> None:
-            call(guarded, done, channel, request, ok, result)
-
-        self.pool.callInThreadWithCallback(back, fn, *args)
+        self.store.call(lambda ok, result: guarded(done, channel, request, ok, result), fn, *args)
 
     def _guarded(
         self, done: Callable[..., None], channel: HttpChannel, request: HttpRequest, ok: bool, result: Any
@@ -208,7 +197,7 @@ class CwmpEndpoint:
 
     def _step(self, channel: HttpChannel, request: HttpRequest, sid: str | None, env: Any) -> None:
         done = self._opened if sid is None else self._stepped
-        self._in_thread(done, channel, request, self.backend.step, sid, env, channel.peer)
+        self._in_store(done, channel, request, self.backend.handle, sid, env, channel.peer)
 
     def _opened(self, channel: HttpChannel, request: HttpRequest, ok: bool, result: Any) -> None:
         self._stepped(channel, request, ok, result, opening=True)
@@ -255,7 +244,7 @@ class CwmpEndpoint:
                 )
                 self._check(channel, request, env, creds, password)
 
-            return self._in_thread(owned, channel, request, self.backend.cpe_password, creds.username)
+            return self._in_store(owned, channel, request, self.backend.cpe_password, creds.username)
         self._check(channel, request, env, creds, password)
         return None
 

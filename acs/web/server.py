@@ -24,6 +24,7 @@ from acs.web import workers
 from acs.web.auth import Authenticator
 from acs.web.backend import CwmpBackend
 from acs.web.cwmp import CpeAuth, CwmpEndpoint, LimitedRequest
+from acs.web.groupcommit import GroupCommit
 from acs.web.http11 import HttpFactory
 from acs.web.profilebackend import ProfileBackend, Render
 from acs.web.profiles import MAX_BODY, ProfileResource
@@ -97,9 +98,8 @@ def cwmp_site(backend: CwmpBackend, pool: ThreadPool, options: ServeOptions, rea
     Served by ``acs.web.http11``, not twisted.web: see there why. A connection silent for the
     session timeout is closed: no session it could carry is still open by then.
     """
-    endpoint = CwmpEndpoint(
-        backend, pool, max_size=options.max_body, auth=options.cpe_auth(), reactor=reactor
-    )
+    store = GroupCommit(backend.engine, pool, reactor)
+    endpoint = CwmpEndpoint(backend, store, max_size=options.max_body, auth=options.cpe_auth())
     return HttpFactory(
         endpoint,
         reactor,

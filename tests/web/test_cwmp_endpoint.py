@@ -1,4 +1,4 @@
-"""The CWMP endpoint on the HTTP/1.1 connection, without sockets: a fake store, a pool run by hand."""
+"""The CWMP endpoint on the HTTP/1.1 connection, without sockets: a fake store, its work run by hand."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ class FakeBackend:
     looked_up: list[str] = field(default_factory=list)
     fail: BaseException | None = None
 
-    def step(self, sid: str | None, env: Any, peer: str | None) -> tuple[FakeSession, Step]:
+    def handle(self, conn: None, sid: str | None, env: Any, peer: str | None) -> tuple[FakeSession, Step]:
         self.steps.append((sid, env, peer))
         if self.fail is not None:
             raise self.fail
@@ -46,44 +46,37 @@ class FakeBackend:
             return FakeSession(SID, "open"), Step(reply=reply)
         return FakeSession(sid, "ended"), Step(reply=None)
 
-    def cpe_password(self, username: str) -> tuple[str, str] | None:
+    def cpe_password(self, conn: None, username: str) -> tuple[str, str] | None:
         self.looked_up.append(username)
         return self.passwords.get(username)
 
 
-class HandPool:
-    """A thread pool whose work runs when the test says so, as if the store were slow."""
+class HandStore:
+    """A group commit whose work runs when the test says so, as if the store were slow."""
 
     def __init__(self) -> None:
         self.work: list[tuple[Callable[[bool, Any], None], Callable[..., Any], tuple[Any, ...]]] = []
 
-    def callInThreadWithCallback(self, on_result: Callable[[bool, Any], None], fn: Any, *args: Any) -> None:
+    def call(self, on_result: Callable[[bool, Any], None], fn: Any, *args: Any) -> None:
         self.work.append((on_result, fn, args))
 
     def run(self) -> None:
         while self.work:
             on_result, fn, args = self.work.pop(0)
             try:
-                result = fn(*args)
+                result = fn(None, *args)  # the connection: the fake backend needs none
             except Exception:
                 on_result(False, Failure())
             else:
                 on_result(True, result)
 
 
-class Reactor(Clock):
-    def callFromThread(self, f: Callable[..., None], *args: Any) -> None:
-        f(*args)
-
-
 def setup(
     *, username: str | None = "acs", password: str | None = "pw"
-) -> tuple[FakeBackend, HandPool, HttpChannel, StringTransport, Authenticator]:
-    backend, pool, reactor = FakeBackend(), HandPool(), Reactor()
+) -> tuple[FakeBackend, HandStore, HttpChannel, StringTransport, Authenticator]:
+    backend, pool, reactor = FakeBackend(), HandStore(), Clock()
     digest = Authenticator()
-    endpoint = CwmpEndpoint(
-        backend, pool, max_size=100_000, auth=CpeAuth(digest, username, password), reactor=reactor
-    )
+    endpoint = CwmpEndpoint(backend, pool, max_size=100_000, auth=CpeAuth(digest, username, password))
     channel = HttpFactory(endpoint, reactor, max_body=100_000).buildProtocol(None)
     transport = StringTransport()
     channel.makeConnection(transport)
