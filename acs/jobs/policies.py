@@ -24,16 +24,17 @@ pile up work.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterable
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
 from acs.jobs import queue
 from acs.store import inventory
 from acs.store.prepared import Prepared
-from acs.store.schema import device_tags, policies, tasks, utcnow
+from acs.store.schema import device_tags, policies, revisions, tasks, utcnow
 
 #: how many parameter names one discovery GetParameterValues asks for
 DISCOVERY_BATCH = 100
@@ -106,6 +107,7 @@ def add(
         "priority": priority,
         "created_at": utcnow(),
     } | {f"match_{k}": v for k, v in match.items()}
+    _changed(conn)
     return conn.execute(sa.insert(policies).returning(policies.c.id), row).scalar_one()
 
 
@@ -136,6 +138,7 @@ def update(conn: Connection, name: str, changes: dict[str, Any]) -> dict[str, An
         values["tasks"] = check_tasks(values["tasks"])
     if values:
         conn.execute(policies.update().where(policies.c.name == name).values(**values))
+        _changed(conn)
     policy = get(conn, name)
     if policy is None:
         raise PolicyError(f"no policy named {name!r}")
@@ -145,19 +148,53 @@ def update(conn: Connection, name: str, changes: dict[str, Any]) -> dict[str, An
 def set_enabled(conn: Connection, name: str, enabled: bool) -> None:
     if conn.execute(policies.update().where(policies.c.name == name).values(enabled=enabled)).rowcount == 0:
         raise PolicyError(f"no policy named {name!r}")
+    _changed(conn)
 
 
 def remove(conn: Connection, name: str) -> None:
     if conn.execute(policies.delete().where(policies.c.name == name)).rowcount == 0:
         raise PolicyError(f"no policy named {name!r}")
+    _changed(conn)
+
+
+_BUMP = revisions.update().where(revisions.c.name == "policies").values(revision=revisions.c.revision + 1)
+
+
+def _changed(conn: Connection) -> None:
+    """Every change of the policies bumps their revision, in its transaction: server processes
+    then read them again at the next Inform (``enabled``). Change policies only through here."""
+    conn.execute(_BUMP)
 
 
 # --- on an Inform -------------------------------------------------------------------------------
 
-#: read at every Inform: through SQL compiled once (``acs.store.prepared``)
+#: read when the policies' revision moved: through SQL compiled once (``acs.store.prepared``)
 _ENABLED = Prepared(
     sa.select(policies).where(policies.c.enabled).order_by(policies.c.priority, policies.c.id)
 )
+#: per engine: the enabled policies as last read, with the revision they were read at
+_enabled_cache: weakref.WeakKeyDictionary[Engine, tuple[int, list[dict[str, Any]]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def enabled(conn: Connection, revision: int | None) -> list[dict[str, Any]]:
+    """The enabled policies, in the order they apply (not to be changed in place).
+
+    ``revision``: the policies' revision read in this transaction (``record_device`` reads it
+    with the device); the policies are read again only when it moved, so a periodic Inform costs
+    no statement for them. None: read them.
+    """
+    if revision is not None:
+        cached = _enabled_cache.get(conn.engine)
+        if cached is not None and cached[0] == revision:
+            return cached[1]
+    rows = _ENABLED.mappings(conn)
+    if revision is not None:
+        _enabled_cache[conn.engine] = (revision, rows)
+    return rows
+
+
 #: what a discovery's GetParameterValues batches are created by: ``<creator>`` + this
 VALUES = ":values"
 _OPEN = tasks.c.status.in_(("pending", "sent"))
@@ -196,7 +233,7 @@ def on_inform(
     codes = set(events) | ({NEW} if new else set())
     tags: set[str] | None = None
     queued: list[int] = []
-    for policy in _ENABLED.mappings(conn):
+    for policy in enabled(conn, device.get("policies_revision")):
         if not (ANY in policy["events"] or codes & set(policy["events"])):
             continue
         if policy["match_tag"] is not None:

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 
 from acs.cwmp import rpc, values
 from acs.store.prepared import Prepared
-from acs.store.schema import device_tags, devices, events, parameters, sessions, tasks, utcnow
+from acs.store.schema import device_tags, devices, events, parameters, revisions, sessions, tasks, utcnow
 
 #: parameter name suffix -> devices column, for the facts operators filter on
 _DEVICE_FACTS = {
@@ -169,7 +169,14 @@ _DEVICE_STATE = (
     )
     .label("sent_tasks"),
 )
-_RECORD_RETURNING = (*(devices.c[c] for c in RECORDED), *_DEVICE_STATE)
+#: and the policies' revision, so that their cached copy is known current without a statement
+_POLICIES_REVISION = (
+    sa.select(revisions.c.revision)
+    .where(revisions.c.name == "policies")
+    .scalar_subquery()
+    .label("policies_revision")
+)
+_RECORD_RETURNING = (*(devices.c[c] for c in RECORDED), *_DEVICE_STATE, _POLICIES_REVISION)
 
 
 def record_device(
@@ -181,8 +188,8 @@ def record_device(
     remote_addr: str | None,
     now: datetime,
 ) -> dict[str, Any]:
-    """Store who the device is, from its Inform; returns what policies match on (``RECORDED``), and
-    ``open_sessions`` and ``sent_tasks`` (``_DEVICE_STATE``).
+    """Store who the device is, from its Inform; returns what policies match on (``RECORDED``),
+    ``open_sessions`` and ``sent_tasks`` (``_DEVICE_STATE``), and ``policies_revision``.
 
     ``first_inform`` is ``now`` when this Inform was the device's first; a device pre-registered
     by its MAC or serial number is then merged into it (``adopt_preregistered``).

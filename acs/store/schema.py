@@ -263,6 +263,16 @@ policies = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False, default=utcnow),
 )
 
+#: A counter per thing that server processes cache, bumped in the transaction that changes it:
+#: ``policies`` (``acs.jobs.policies``), read with every Inform's device upsert, so that the
+#: enabled policies are fetched again only when they changed.
+revisions = sa.Table(
+    "revisions",
+    metadata,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("revision", sa.BigInteger, nullable=False),
+)
+
 connection_requests = sa.Table(
     "connection_requests",
     metadata,

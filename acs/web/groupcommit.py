@@ -40,9 +40,12 @@ Job = tuple[OnResult, Work, tuple[Any, ...]]
 class GroupCommit:
     """Runs ``work(conn, *args)`` on ``pool``, batched into shared transactions.
 
-    ``in_flight`` batches run at once, at most (default: the pool's threads). Everything
-    but ``_drain`` and ``run`` happens on the reactor thread, which keeps the queue's
-    bookkeeping free of locks.
+    ``in_flight`` batches run at once, at most. One per process by default: SQLite has one
+    writer anyway, and on PostgreSQL more batches at once meant smaller ones and the store's
+    threads contending with the reactor for the GIL (two workers, periodic sessions: 876/s
+    with one batch in flight per worker, 692/s with two, 608/s with four; see
+    ``docs/performance.md``). Everything but ``_drain`` and ``run`` happens on the reactor
+    thread, which keeps the queue's bookkeeping free of locks.
     """
 
     def __init__(
@@ -52,13 +55,13 @@ class GroupCommit:
         reactor: Any,
         *,
         max_batch: int = MAX_BATCH,
-        in_flight: int | None = None,
+        in_flight: int = 1,
     ) -> None:
         self.engine = engine
         self.pool = pool
         self.reactor = reactor
         self.max_batch = max_batch
-        self.max_in_flight = in_flight or pool.max
+        self.max_in_flight = in_flight
         self._queue: deque[Job] = deque()
         self._in_flight = 0
 

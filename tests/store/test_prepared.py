@@ -258,6 +258,23 @@ def test_a_connection_outside_a_transaction_begins_one_as_execute_would(engine: 
         assert conn.execute(sa.select(sa.func.count()).select_from(tasks)).scalar_one() == 1
 
 
+def test_statements_go_on_after_an_error_and_after_the_connection_is_replaced(engine: Engine) -> None:
+    """One cursor is kept per DBAPI connection: it must serve the next statement after a driver
+    error, and a connection the pool replaced must get a cursor of its own."""
+    with engine.begin() as conn:
+        add_device(conn)
+    with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
+        add_device(conn)
+    with engine.connect() as conn:
+        first = add_task(conn)
+        conn.commit()
+        conn.invalidate()  # as after a lost connection: the pool opens a new one
+        second = add_task(conn)
+        conn.commit()
+        assert [r[0] for r in _TASK.all(conn, {"task_id": first})] == [first]
+        assert [r[0] for r in _TASK.all(conn, {"task_id": second})] == [second]
+
+
 def test_python_side_defaults_are_refused_when_compiled(engine: Engine) -> None:
     without_time = Prepared(events.insert(), columns=("device_id", "code"))  # received_at has a default
     with engine.connect() as conn, pytest.raises(ValueError, match="give every column"):

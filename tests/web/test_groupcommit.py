@@ -23,10 +23,9 @@ from acs.web.groupcommit import GroupCommit
 
 
 class HandPool:
-    """``callInThread`` kept until the test runs it; ``max`` threads, as a ThreadPool has."""
+    """``callInThread`` kept until the test runs it."""
 
-    def __init__(self, threads: int = 1) -> None:
-        self.max = threads
+    def __init__(self) -> None:
         self.work: list[Callable[[], None]] = []
 
     def callInThread(self, f: Callable[[], None]) -> None:
@@ -79,7 +78,7 @@ def test_messages_that_wait_together_share_one_commit_and_are_answered_after_it(
 
     for n, phone in enumerate(phones[1:], 1):  # four arrive while the store's thread is busy
         store.call(answers.to(f"phone {n}"), cwmp.handle, None, phone.envelope(phone.inform()), "192.0.2.1")
-    assert len(pool.work) == 1  # one thread: one batch in flight, whatever comes meanwhile
+    assert len(pool.work) == 1  # one batch in flight, whatever comes meanwhile
     pool.run_one()
     assert [a[0] for a in answers.got] == ["first", "phone 1", "phone 2", "phone 3", "phone 4"]
     assert len(committed) == 2 and pool.work == []
@@ -136,16 +135,16 @@ def test_a_message_that_fails_rolls_back_alone_and_the_others_are_answered(
     assert rows == {good.device_id: 2, other.device_id: 1}  # "good" and "other" were committed
 
 
-def test_batches_are_bounded_and_run_side_by_side_up_to_the_threads(engine: Engine) -> None:
-    pool, answers = HandPool(threads=2), Answers()
-    store = GroupCommit(engine, pool, Reactor(), max_batch=3)
+def test_batches_are_bounded_and_run_side_by_side_as_many_as_allowed(engine: Engine) -> None:
+    pool, answers = HandPool(), Answers()
+    store = GroupCommit(engine, pool, Reactor(), max_batch=3, in_flight=2)
 
     def count(conn: Connection, n: int) -> int:
         return int(conn.execute(sa.select(sa.literal(n))).scalar_one())
 
     for n in range(8):
         store.call(answers.to(str(n)), count, n)
-    assert len(pool.work) == 2  # two threads: two batches at once, no more
+    assert len(pool.work) == 2  # two batches at once, no more
     pool.run_one()  # takes 3 of the 8
     assert [name for name, _, _ in answers.got] == ["0", "1", "2"] and len(pool.work) == 2
     while pool.work:

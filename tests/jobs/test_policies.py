@@ -1,0 +1,99 @@
+"""Policies at each Inform (SQLite and PostgreSQL): read once and kept while their revision holds,
+so a periodic Inform costs no statement for them, and every change is seen at the next Inform."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from acs.jobs import policies, queue
+from acs.store.schema import revisions
+from acs.testing import SimulatedPhone
+from acs.web.backend import CwmpBackend
+
+
+class CountedReads:
+    """Counts how often the enabled policies are read from the store."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.reads = 0
+        real = policies._ENABLED.mappings
+
+        def mappings(conn: Any, params: Any = None) -> list[dict[str, Any]]:
+            self.reads += 1
+            return real(conn, params)
+
+        monkeypatch.setattr(policies._ENABLED, "mappings", mappings)
+
+
+def periodic(cwmp: CwmpBackend, phone: SimulatedPhone) -> None:
+    session, _ = cwmp.step(None, phone.envelope(phone.inform(["2 PERIODIC"])), "192.0.2.10")
+    cwmp.step(session.id, None, "192.0.2.10")  # nothing queued: 204, or a task sent and left
+
+
+def queued_kinds(engine: Engine, phone: SimulatedPhone) -> list[str]:
+    """The kinds of the phone's open tasks (the session sent the first), cancelled on the way."""
+    found = [
+        t for t in queue.list_tasks(engine, device_id=phone.device_id) if t.status in ("pending", "sent")
+    ]
+    for task in found:
+        queue.cancel(engine, task.id)
+    return [t.kind for t in found]
+
+
+def revision(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return conn.execute(
+            sa.select(revisions.c.revision).where(revisions.c.name == "policies")
+        ).scalar_one()
+
+
+@pytest.fixture
+def cwmp(engine: Engine) -> CwmpBackend:
+    with engine.begin() as conn:
+        policies.set_enabled(conn, "discovery", False)
+    return CwmpBackend(engine)
+
+
+def test_informs_read_the_policies_once_while_they_do_not_change(
+    engine: Engine, cwmp: CwmpBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    counted, phone = CountedReads(monkeypatch), SimulatedPhone()
+    for _ in range(5):
+        periodic(cwmp, phone)
+    assert counted.reads == 1
+
+
+def test_every_change_of_a_policy_is_seen_at_the_next_inform(
+    engine: Engine, cwmp: CwmpBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    counted, phone = CountedReads(monkeypatch), SimulatedPhone()
+    periodic(cwmp, phone)
+    before = revision(engine)
+
+    with engine.begin() as conn:
+        policies.add(conn, "hourly-uptime", events=["2 PERIODIC"], tasks_=[{"kind": "GetRPCMethods"}])
+    periodic(cwmp, phone)
+    assert queued_kinds(engine, phone) == ["GetRPCMethods"]
+
+    with engine.begin() as conn:
+        policies.update(conn, "hourly-uptime", {"tasks": [{"kind": "Reboot"}]})
+    periodic(cwmp, phone)
+    assert queued_kinds(engine, phone) == ["Reboot"]
+
+    with engine.begin() as conn:
+        policies.set_enabled(conn, "hourly-uptime", False)
+    periodic(cwmp, phone)
+    assert queued_kinds(engine, phone) == []
+
+    with engine.begin() as conn:
+        policies.set_enabled(conn, "hourly-uptime", True)
+        policies.remove(conn, "hourly-uptime")
+    periodic(cwmp, phone)
+    assert queued_kinds(engine, phone) == []
+
+    assert revision(engine) == before + 5  # add, update, disable, enable, remove
+    assert counted.reads == 5  # the first Inform's, then one after each committed change
