@@ -104,10 +104,15 @@ def _upsert_statement(
     changed: tuple[str, ...],
     returning: tuple[sa.ColumnElement[Any], ...] = (),
     first: tuple[str, ...] = (),
+    arrays: tuple[str, ...] = (),
 ) -> Any:
-    """``first`` columns are written only while they are still NULL (a device's first Inform)."""
+    """``first`` columns are written only while they are still NULL (a device's first Inform).
+    ``arrays`` (PostgreSQL): the rows come as one array per column, ``INSERT ... SELECT unnest(...)``."""
     dialect = postgresql if dialect_name == "postgresql" else sqlite
     stmt = dialect.insert(table)
+    if arrays:
+        columns = (sa.func.unnest(sa.bindparam(c, type_=postgresql.ARRAY(table.c[c].type))) for c in arrays)
+        stmt = stmt.from_select(arrays, sa.select(*columns))
     where = None
     if changed:
         where = sa.or_(*(table.c[c].is_distinct_from(stmt.excluded[c]) for c in changed))
@@ -126,14 +131,37 @@ def _upsert(
     changed: tuple[str, ...] = (),
 ) -> None:
     """INSERT ... ON CONFLICT DO UPDATE on PostgreSQL and SQLite; rows whose ``changed`` columns
-    match are left alone, so repeating a value costs no write.
+    match are left alone, so repeating a value costs no write. A key given twice is written once,
+    with its last row.
 
-    The rows (all with the same keys) go to the driver's executemany through SQL compiled once
-    (``acs.store.prepared``): SQLAlchemy's per-row parameter handling cost more than the
-    database's work for a 100-value GetParameterValues batch.
+    Through SQL compiled once (``acs.store.prepared``): SQLAlchemy's per-row parameter handling
+    cost more than the database's work for a 100-value GetParameterValues batch. SQLite gets the
+    rows (all with the same keys) through the driver's executemany; PostgreSQL gets one statement
+    with a column of values per array (``unnest``), where executemany runs one statement per row:
+    for a new phone's ~600 names, 7.8 -> 4.9 ms of PostgreSQL's CPU and 4.4 -> 2.4 ms of ours.
     """
-    if rows:
-        _prepared_upsert(table, keys, update, changed, tuple(rows[0])).executemany(conn, rows)
+    if not rows:
+        return
+    columns = tuple(rows[0])
+    if conn.dialect.name != "postgresql" or len(rows) == 1:
+        _prepared_upsert(table, keys, update, changed, columns).executemany(conn, rows)
+        return
+    # one statement cannot update a row twice: one row per key, the last, as executemany leaves it
+    rows = list({tuple(r[k] for k in keys): r for r in rows}.values())
+    arrays = {c: [r[c] for r in rows] for c in columns}
+    _prepared_bulk_upsert(table, keys, update, changed, columns).execute(conn, arrays)
+
+
+@functools.cache
+def _prepared_bulk_upsert(
+    table: sa.Table,
+    keys: tuple[str, ...],
+    update: tuple[str, ...],
+    changed: tuple[str, ...],
+    columns: tuple[str, ...],
+) -> Prepared:
+    """PostgreSQL's upsert of many rows in one statement, each parameter an array of one column."""
+    return Prepared(_upsert_statement("postgresql", table, keys, update, changed, arrays=columns))
 
 
 @functools.cache
