@@ -26,7 +26,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine
 from sqlalchemy.pool import NullPool
 
+from acs.jobs import policies
 from acs.store import create_engine, metadata, upgrade
+from acs.web.backend import CwmpBackend
 
 POSTGRES_URL_ENV = "ACS_TEST_POSTGRES_URL"
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
@@ -169,3 +171,12 @@ def engine(db_url: str) -> Iterator[Engine]:
     engine = create_engine(db_url)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def cwmp(engine: Engine) -> CwmpBackend:
+    """The CWMP session backend on this test's database, without the built-in discovery: these
+    tests' sessions carry only what they queue."""
+    with engine.begin() as conn:
+        policies.set_enabled(conn, "discovery", False)
+    return CwmpBackend(engine)

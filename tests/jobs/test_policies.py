@@ -51,13 +51,6 @@ def revision(engine: Engine) -> int:
         ).scalar_one()
 
 
-@pytest.fixture
-def cwmp(engine: Engine) -> CwmpBackend:
-    with engine.begin() as conn:
-        policies.set_enabled(conn, "discovery", False)
-    return CwmpBackend(engine)
-
-
 def test_informs_read_the_policies_once_while_they_do_not_change(
     engine: Engine, cwmp: CwmpBackend, monkeypatch: pytest.MonkeyPatch
 ) -> None:

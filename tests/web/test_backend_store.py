@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from acs.cwmp import rpc
-from acs.jobs import policies, queue
+from acs.jobs import queue
 from acs.store.schema import sessions
 from acs.testing import SimulatedPhone
 from acs.web.backend import CwmpBackend, SessionGone
@@ -28,13 +28,6 @@ def inform(cwmp: CwmpBackend, phone: SimulatedPhone, events: list[str]) -> str:
 def statuses(engine: Engine) -> dict[str, str]:
     with engine.connect() as conn:
         return dict(conn.execute(sa.select(sessions.c.id, sessions.c.status)).all())
-
-
-@pytest.fixture
-def cwmp(engine: Engine) -> CwmpBackend:
-    with engine.begin() as conn:
-        policies.set_enabled(conn, "discovery", False)
-    return CwmpBackend(engine)
 
 
 def test_a_periodic_session_on_a_quiet_device_opens_and_ends_its_own_row(

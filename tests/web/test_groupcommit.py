@@ -9,13 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from twisted.python.failure import Failure
 
 from acs.cwmp import rpc
-from acs.jobs import policies, queue
+from acs.jobs import queue
 from acs.store.schema import devices, sessions
 from acs.testing import SimulatedPhone
 from acs.web.backend import CwmpBackend, SessionGone
@@ -48,13 +47,6 @@ class Answers:
 
     def to(self, name: str) -> Callable[[bool, Any], None]:
         return lambda ok, result: self.got.append((name, ok, result))
-
-
-@pytest.fixture
-def cwmp(engine: Engine) -> CwmpBackend:
-    with engine.begin() as conn:
-        policies.set_enabled(conn, "discovery", False)
-    return CwmpBackend(engine)
 
 
 def commits(engine: Engine) -> list[int]:
