@@ -164,6 +164,7 @@ def _changed(conn: Connection) -> None:
     """Every change of the policies bumps their revision, in its transaction: server processes
     then read them again at the next Inform (``enabled``). Change policies only through here."""
     conn.execute(_BUMP)
+    _changing.add(conn.get_transaction())
 
 
 # --- on an Inform -------------------------------------------------------------------------------
@@ -176,6 +177,8 @@ _ENABLED = Prepared(
 _enabled_cache: weakref.WeakKeyDictionary[Engine, tuple[int, list[dict[str, Any]]]] = (
     weakref.WeakKeyDictionary()
 )
+#: transactions that changed policies: what they read is not cached (they may still roll back)
+_changing: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
 def enabled(conn: Connection, revision: int | None) -> list[dict[str, Any]]:
@@ -190,7 +193,7 @@ def enabled(conn: Connection, revision: int | None) -> list[dict[str, Any]]:
         if cached is not None and cached[0] == revision:
             return cached[1]
     rows = _ENABLED.mappings(conn)
-    if revision is not None:
+    if revision is not None and conn.get_transaction() not in _changing:
         _enabled_cache[conn.engine] = (revision, rows)
     return rows
 

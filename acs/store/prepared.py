@@ -8,10 +8,10 @@ skipped is the per-execution machinery. Its SQL is compiled on first use with a
 dialect, together with the order of its parameters, the conversion of each (the
 column types' bind processors: aware datetimes to UTC, JSON) and of each result
 column (result processors: datetimes back to aware UTC, JSON, booleans). Each run
-then goes to a cursor of the connection's DBAPI connection (one, kept with it), inside the transaction
-the ``Connection`` has open (it is begun if it is not, as ``execute`` would), and
-driver errors come out as SQLAlchemy's (``sa.exc.IntegrityError``...), a lost
-connection invalidated as ``execute`` does.
+then goes to the one cursor kept with the connection's DBAPI connection, inside the
+transaction the ``Connection`` has open (it is begun if it is not, as ``execute``
+would), and driver errors come out as SQLAlchemy's (``sa.exc.IntegrityError``...), a
+lost connection invalidated as ``execute`` does.
 
 Limits, checked when compiled: no Python-side column defaults (give every column),
 and one expanding ``IN`` list at most per statement, not empty. Engine events and

@@ -5,10 +5,10 @@ from the store (locked, so two POSTs of one session never interleave), lets
 the state machine handle the message, records the effects (device, events,
 parameters, task outcomes), claims the next task, and saves the session's
 state, all in one transaction (which, under load, ``acs.web.groupcommit``
-shares among the messages that waited together). So any worker process can continue any
-session, a task is never claimed twice nor lost between two steps, and a
-session superseded by a newer Inform from the same device cannot touch the
-tasks the newer one now owns.
+shares among the messages that waited together). So any worker process can
+continue any session, a task is never claimed twice nor lost between two steps,
+and a session superseded by a newer Inform from the same device cannot touch
+the tasks the newer one now owns.
 """
 
 from __future__ import annotations

@@ -90,3 +90,20 @@ def test_every_change_of_a_policy_is_seen_at_the_next_inform(
 
     assert revision(engine) == before + 5  # add, update, disable, enable, remove
     assert counted.reads == 5  # the first Inform's, then one after each committed change
+
+
+def test_a_change_rolled_back_leaves_no_trace_in_what_informs_see(
+    engine: Engine, cwmp: CwmpBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An Inform handled in a transaction that also changed policies, then rolled back, must not
+    leave those policies cached under a revision a later, different change will take."""
+    phone = SimulatedPhone()
+    periodic(cwmp, phone)
+    with engine.connect() as conn:
+        policies.add(conn, "rolled-back", events=["2 PERIODIC"], tasks_=[{"kind": "Reboot"}])
+        cwmp.handle(conn, None, phone.envelope(phone.inform(["2 PERIODIC"])), "192.0.2.10")
+        conn.rollback()
+    with engine.begin() as conn:  # the next change takes the same revision number
+        policies.add(conn, "kept", events=["2 PERIODIC"], tasks_=[{"kind": "GetRPCMethods"}])
+    periodic(cwmp, phone)
+    assert queued_kinds(engine, phone) == ["GetRPCMethods"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
@@ -53,3 +54,19 @@ def test_many_values_and_names_at_once_a_path_given_twice_keeps_its_last(engine:
     assert tree(engine)["Device.X.5.Name"] == ("moved", "xsd:string", False)
     assert read_at(engine, "Device.X.5.Name") == now
     assert read_at(engine, "Device.X.4.Name") == then  # unchanged: not rewritten
+
+
+def test_naive_datetimes_are_refused_one_row_or_many(engine: Engine) -> None:
+    naive = datetime(2026, 12, 3, 12, 0)  # no tzinfo: what is refused
+    with engine.begin() as conn:
+        conn.execute(
+            devices.insert().values(id=DEVICE, oui="00562B", serial_number="FCH1", created_at=utcnow())
+        )
+    for count in (1, 50):
+        values = [rpc.ParameterValueStruct(f"Device.X.{i}.Name", "v", "xsd:string") for i in range(count)]
+        with (
+            pytest.raises((ValueError, sa.exc.StatementError), match="naive datetime"),
+            engine.begin() as conn,
+        ):
+            inventory.store_values(conn, DEVICE, values, naive)
+    assert tree(engine) == {}
