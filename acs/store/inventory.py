@@ -22,7 +22,17 @@ from sqlalchemy.engine import Connection
 
 from acs.cwmp import rpc, values
 from acs.store.prepared import Prepared
-from acs.store.schema import device_tags, devices, events, parameters, revisions, sessions, tasks, utcnow
+from acs.store.schema import (
+    UTCDateTime,
+    device_tags,
+    devices,
+    events,
+    parameters,
+    revisions,
+    sessions,
+    tasks,
+    utcnow,
+)
 
 #: parameter name suffix -> devices column, for the facts operators filter on
 _DEVICE_FACTS = {
@@ -158,13 +168,17 @@ def _upsert(
     _prepared_bulk_upsert(table, keys, update, changed, columns).execute(conn, {"rows": text})
 
 
+_UTC, _POSTGRESQL = UTCDateTime(), postgresql.dialect()
+
+
 def _json_datetime(value: Any) -> str:
-    """Datetimes in ``json_to_recordset``'s rows: aware only, refused as ``UTCDateTime`` refuses."""
+    """Datetimes in ``json_to_recordset``'s rows, through ``UTCDateTime`` as a bound one would go
+    (naive ones refused, aware ones in UTC)."""
     if not isinstance(value, datetime):
         raise TypeError(f"{value!r} cannot go in a JSON row")
-    if value.utcoffset() is None:
-        raise ValueError(f"naive datetime {value.isoformat()} given to the store; pass an aware one")
-    return value.isoformat()
+    utc = _UTC.process_bind_param(value, _POSTGRESQL)
+    assert utc is not None
+    return utc.isoformat()
 
 
 @functools.cache
