@@ -40,12 +40,14 @@ NAMESPACES = {
     "1.3": "urn:dslforum-org:cwmp-1-2",
     "1.4": "urn:dslforum-org:cwmp-1-2",
 }
+#: the newest protocol version this codec speaks: CPEs in a newer namespace are answered in it
+NEWEST = "1.4"
 DEFAULT_MAX_SIZE = 1 << 20  # 1 MiB: a full GetParameterValuesResponse of a phone is ~100-300 KB
 
 _XSI_TYPE = f"{{{XSI}}}type"
 _ARRAY_TYPE = f"{{{SOAP_ENC}}}arrayType"
 _MUST_UNDERSTAND = f"{{{SOAP_ENV}}}mustUnderstand"
-_NS_VERSION = re.compile(r"urn:dslforum-org:cwmp-1-(\d+)\Z")
+_NS_VERSION = re.compile(r"urn:dslforum-org:cwmp-(\d+)-(\d+)\Z")
 
 
 @dataclass(slots=True)
@@ -71,13 +73,18 @@ class Envelope:
         if self.UseCWMPVersion:
             return self.UseCWMPVersion
         m = _NS_VERSION.match(self.ns)
-        minor = int(m.group(1)) if m else 0
-        if minor == 2:
+        major, minor = (int(m.group(1)), int(m.group(2))) if m else (1, 0)
+        if (major, minor) == (1, 2):
             if self.SupportedCWMPVersions:
                 return max(self.SupportedCWMPVersions, key=_version_key)
             if self.SessionTimeout is not None:
                 return "1.3"
-        return f"1.{minor}"
+        return f"{major}.{minor}"
+
+
+def newer_than_known(version: str) -> bool:
+    """A protocol version after ``NEWEST`` (a CPE's ``cwmp-1-5`` namespace): answered as ``NEWEST``."""
+    return _version_key(version) > _version_key(NEWEST)
 
 
 def _version_key(v: str) -> tuple[int, ...]:
@@ -162,8 +169,10 @@ def parse(data: bytes, *, max_size: int = DEFAULT_MAX_SIZE) -> Envelope:
         _read_header(header, env)
     name = _local(method.tag)
     ns = etree.QName(method).namespace or ""
-    if name == "Fault" and ns != "" and not ns.startswith(CWMP_PREFIX):
-        env.body = _read_fault(method)
+    if name == "Fault":
+        # a SOAP Fault, or (lenient) a cwmp:Fault some stacks put right in the Body
+        bare = _child(method, "FaultCode") is not None
+        env.body = _read_fault(method) if not bare else _read_fault_struct(method)
     else:
         cls = rpc.MESSAGES.get(name)
         env.body = rpc.UnknownMethod(name) if cls is None else _read(cls, method)
@@ -203,21 +212,50 @@ def _read_header(header: Any, env: Envelope) -> None:
 
 
 def _read_fault(element: Any) -> rpc.Fault:
+    """A SOAP Fault, and the cwmp:Fault it carries: in ``detail`` as SOAP has it, else wherever a
+    CPE put it (inside ``faultstring``, as an element or as escaped text, or right in the Fault)."""
     fault = rpc.Fault(FaultCode=None, faultcode="", faultstring="")
+    found: Any = None
+    stray: Any = None
     for child in element:
         name = _local(child.tag)
         if name == "faultcode":
             fault.faultcode = (child.text or "").strip().rpartition(":")[2]
         elif name == "faultstring":
             fault.faultstring = child.text or ""
+            stray = stray if stray is not None else _child(child, "Fault")
         elif name == "detail":
-            detail = next((c for c in child if _local(c.tag) == "Fault"), None)
-            if detail is not None:
-                cwmp = _read(rpc.Fault, detail)
-                fault.FaultCode = cwmp.FaultCode
-                fault.FaultString = cwmp.FaultString
-                fault.SetParameterValuesFault = cwmp.SetParameterValuesFault
+            found = _child(child, "Fault")
+        elif name == "Fault":
+            stray = stray if stray is not None else child
+    cwmp = found if found is not None else stray
+    if cwmp is not None:
+        read = _read(rpc.Fault, cwmp)
+        fault.FaultCode = read.FaultCode
+        fault.FaultString = read.FaultString
+        fault.SetParameterValuesFault = read.SetParameterValuesFault
+        if not fault.faultstring.strip():
+            fault.faultstring = ""
+    elif (code := _ESCAPED_CODE.search(fault.faultstring)) is not None:
+        fault.FaultCode = int(code.group(1))
+        text = _ESCAPED_STRING.search(fault.faultstring)
+        fault.FaultString = text.group(1).strip() if text is not None else ""
     return fault
+
+
+def _read_fault_struct(element: Any) -> rpc.Fault:
+    read = _read(rpc.Fault, element)
+    read.faultcode = read.faultstring = ""
+    return read
+
+
+def _child(element: Any, local: str) -> Any:
+    return next((c for c in element if _local(c.tag) == local), None)
+
+
+#: a cwmp:Fault written as text into faultstring (``&lt;FaultCode&gt;9005&lt;/FaultCode&gt;``)
+_ESCAPED_CODE = re.compile(r"<(?:[\w.-]+:)?FaultCode>\s*(\d{1,6})\s*</")
+_ESCAPED_STRING = re.compile(r"<(?:[\w.-]+:)?FaultString>([^<]*)</")
 
 
 @dataclass(slots=True, frozen=True)

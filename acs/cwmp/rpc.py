@@ -214,7 +214,8 @@ class AddObject(Request):
 
 @dataclass(slots=True)
 class AddObjectResponse(Response):
-    InstanceNumber: int = 1
+    #: 0 when the CPE left it out: no instance is numbered 0, so the session takes it for a fault
+    InstanceNumber: int = 0
     Status: int = 0
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from acs import cwmp
 from acs.cwmp import rpc
-from acs.cwmp.faults import CwmpError, soap_faultcode
+from acs.cwmp.faults import CwmpError, describe, soap_faultcode
 
 #: the methods this ACS implements, as GetRPCMethods from a CPE is answered
 ACS_METHODS = ("Inform", "GetRPCMethods", "TransferComplete", "AutonomousTransferComplete", "RequestDownload")
@@ -58,7 +58,8 @@ class TaskFailed:
     """A task the CPE answered with a fault, or with something that was not its response."""
 
     task_id: int
-    fault_code: int
+    #: None when the CPE gave no CWMP fault code: ``fault_string`` then says what happened
+    fault_code: int | None
     fault_string: str
     detail: rpc.Fault | None = None
 
@@ -150,11 +151,17 @@ class Session:
         self.ns = env.ns
         self.version = env.version
         self.state = "cpe_turn"
+        newer = cwmp.codec.newer_than_known(self.version)
+        if newer:  # cwmp-1-5 and later: answered in the newest version this ACS speaks, not echoed
+            self.version = cwmp.codec.NEWEST
+            self.ns = cwmp.NAMESPACES[self.version]
         reply = cwmp.Envelope(body=rpc.InformResponse(MaxEnvelopes=1), ID=env.ID, ns=self.ns)
-        if env.SupportedCWMPVersions:
-            common = [v for v in env.SupportedCWMPVersions if v in SUPPORTED_VERSIONS]
-            if common:
-                reply.UseCWMPVersion = self.version = max(common, key=lambda v: int(v.split(".")[1]))
+        common = [v for v in env.SupportedCWMPVersions or () if v in SUPPORTED_VERSIONS]
+        if common:
+            reply.UseCWMPVersion = self.version = max(common, key=lambda v: int(v.split(".")[1]))
+            self.ns = reply.ns = cwmp.NAMESPACES[self.version] if newer else self.ns
+        elif newer:
+            reply.UseCWMPVersion = self.version  # the CPE's namespace is not ours: say which we speak
         if self.hold_requests:
             reply.HoldRequests = True
         return Step(reply=reply, effects=[InformReceived(self.device_id, inform, self.version)])
@@ -196,11 +203,10 @@ class Session:
         self.pending = None
         task = pending["task"]
         if isinstance(message, rpc.Fault):
-            code = message.FaultCode if message.FaultCode is not None else 9002
-            text = message.FaultString or message.faultstring
-            effect: Effect = TaskFailed(task, code, text, message)
+            effect: Effect = TaskFailed(task, message.FaultCode, _fault_words(message), message)
         elif message.is_response and message.method() == pending["method"]:
-            effect = TaskDone(task, message)
+            broken = _broken(message)
+            effect = TaskDone(task, message) if broken is None else TaskFailed(task, *broken)
         else:
             effect = TaskFailed(task, 8003, f"expected {pending['method']}Response, got {message.method()}")
         return Step(effects=[effect], wants_task=True)
@@ -225,3 +231,33 @@ class Session:
 
 
 _SESSION_FIELDS = tuple(f.name for f in dataclasses.fields(Session))
+
+
+def _fault_words(fault: rpc.Fault) -> str:
+    """What a CPE's fault says; a bare SOAP fault (no CWMP code) is described, not given a code."""
+    if fault.FaultCode is not None:
+        return fault.FaultString or fault.faultstring
+    said = (fault.faultstring or "").strip()
+    return f"the CPE answered with a SOAP fault {fault.faultcode or ''} without a CWMP fault code" + (
+        f": {said}" if said else ""
+    )
+
+
+def _broken(response: rpc.Message) -> tuple[int | None, str] | None:
+    """A response that cannot be the success it claims to be, as (fault code, words); None if sound.
+
+    A Status is 0 (applied) or 1 (applied later); CPEs that put a fault code there (seen: an
+    AddObjectResponse with InstanceNumber 0 and Status 9005 for an unknown table) mean that
+    fault. No instance is numbered 0 or less: such an AddObjectResponse created nothing.
+    """
+    status = getattr(response, "Status", 0)
+    bad_status = status not in (0, 1)
+    number = response.InstanceNumber if isinstance(response, rpc.AddObjectResponse) else 1
+    if not bad_status and number >= 1:
+        return None
+    what = [f"InstanceNumber {number}"] if number < 1 else []
+    what += [f"Status {status}"] if bad_status else []
+    code = status if bad_status and 9000 <= status <= 9999 else None
+    meaning = f" ({describe(code)})" if code is not None else ""
+    consequence = "no instance was created" if number < 1 else "not a success (Status is 0 or 1)"
+    return code, f"the CPE answered {response.method()} with {' and '.join(what)}{meaning}: {consequence}"

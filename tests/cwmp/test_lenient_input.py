@@ -284,6 +284,44 @@ def test_a_cpe_fault_with_spv_faults_and_unprefixed_faultcode():
     ]
 
 
+@pytest.mark.parametrize(
+    ("code", "text"), [(9003, "Invalid arguments"), (9005, "Invalid parameter name"), (9008, "x")]
+)
+def test_a_cwmp_fault_inside_faultstring_keeps_its_code_and_string(code, text):
+    # a C agent seen in the field writes its cwmp:Fault into faultstring, with no detail
+    body = (
+        f"<soap:Fault><faultcode>Client</faultcode><faultstring><cwmp:Fault><FaultCode>{code}</FaultCode>"
+        f"<FaultString>{text}</FaultString></cwmp:Fault></faultstring></soap:Fault>"
+    )
+    fault = parse(envelope(body, ID)).body
+    assert isinstance(fault, rpc.Fault)
+    assert (fault.FaultCode, fault.FaultString, fault.faultcode) == (code, text, "Client")
+
+
+def test_a_cwmp_fault_escaped_as_faultstring_text_keeps_its_code_and_string():
+    body = (
+        "<soap:Fault><faultcode>Client</faultcode><faultstring>&lt;cwmp:Fault&gt;&lt;FaultCode&gt;9005"
+        "&lt;/FaultCode&gt;&lt;FaultString&gt;Invalid parameter name&lt;/FaultString&gt;&lt;/cwmp:Fault&gt;"
+        "</faultstring></soap:Fault>"
+    )
+    fault = parse(envelope(body, ID)).body
+    assert (fault.FaultCode, fault.FaultString) == (9005, "Invalid parameter name")
+
+
+@pytest.mark.parametrize("place", ["fault", "body"])
+def test_a_cwmp_fault_outside_detail_is_read(place):
+    cwmp_fault = "<cwmp:Fault><FaultCode>9005</FaultCode><FaultString>No such name</FaultString></cwmp:Fault>"
+    body = (
+        f"<soap:Fault><faultcode>Client</faultcode><faultstring>CWMP fault</faultstring>{cwmp_fault}"
+        "</soap:Fault>"
+        if place == "fault"
+        else cwmp_fault
+    )
+    fault = parse(envelope(body, ID)).body
+    assert isinstance(fault, rpc.Fault)
+    assert (fault.FaultCode, fault.FaultString) == (9005, "No such name")
+
+
 def test_session_timeout_means_1_3():
     env = parse(
         envelope(
