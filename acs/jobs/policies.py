@@ -34,10 +34,11 @@ from sqlalchemy.engine import Connection, Engine
 from acs.jobs import queue
 from acs.store import inventory
 from acs.store.prepared import Prepared
-from acs.store.schema import device_tags, policies, revisions, tasks, utcnow
+from acs.store.schema import device_tags, devices, policies, revisions, tasks, utcnow
 
-#: how many parameter names one discovery GetParameterValues asks for
-DISCOVERY_BATCH = 100
+#: how many parameter names one discovery GetParameterValues asks for, unless a policy says
+#: otherwise (an agent seen in the field crashes above 31 names, and again at each retry)
+DISCOVERY_BATCH = 32
 DISCOVER = "Discover"
 NEW = "NEW"
 ANY = "*"
@@ -60,9 +61,7 @@ def check_tasks(entries: Any) -> list[dict[str, Any]]:
         if not isinstance(args, dict):
             raise PolicyError(f"task {kind}: args must be an object")
         if kind == DISCOVER:
-            batch = args.get("batch", DISCOVERY_BATCH)
-            if set(args) - {"batch"} or not isinstance(batch, int) or batch < 1:
-                raise PolicyError("Discover takes one argument, batch: a whole number of at least 1")
+            _check_discover(args)
         else:
             try:
                 queue.check_args(kind, _fill(args, "Device."))
@@ -70,6 +69,103 @@ def check_tasks(entries: Any) -> list[dict[str, Any]]:
                 raise PolicyError(str(e)) from None
         checked.append({"kind": kind, "args": args})
     return checked
+
+
+_DISCOVER_USAGE = (
+    "Discover takes batch (names per GetParameterValues, a whole number of at least 1) and models "
+    '([{"product_class": ..., "oui": ... (optional), "batch": ...}]: the batch for those models)'
+)
+
+
+def _check_discover(args: dict[str, Any]) -> None:
+    if set(args) - {"batch", "models"} or not _is_batch(args.get("batch", DISCOVERY_BATCH)):
+        raise PolicyError(_DISCOVER_USAGE)
+    models = args.get("models", [])
+    if not isinstance(models, list):
+        raise PolicyError(_DISCOVER_USAGE)
+    seen = set()
+    for model in models:
+        if (
+            not isinstance(model, dict)
+            or set(model) - {"product_class", "oui", "batch"}
+            or not isinstance(model.get("product_class"), str)
+            or not model["product_class"].strip()
+            or not isinstance(model.get("oui", ""), str)
+            or not _is_batch(model.get("batch"))
+        ):
+            raise PolicyError(f"Discover model {model!r}: {_DISCOVER_USAGE}")
+        key = (model["product_class"], model.get("oui"))
+        if key in seen:
+            raise PolicyError(f"Discover names the model {_model_name(model)} twice")
+        seen.add(key)
+
+
+def _is_batch(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _model_name(model: dict[str, Any]) -> str:
+    return f"{model['oui']}/{model['product_class']}" if model.get("oui") else model["product_class"]
+
+
+def discovery_batch(args: dict[str, Any], device: dict[str, Any]) -> int:
+    """The batch a ``Discover`` with ``args`` uses for this device: its model's (product class and
+    OUI, else product class alone) if the policy names it, else the policy's, else ``DISCOVERY_BATCH``."""
+    models = args.get("models") or ()
+    oui = (device.get("oui") or "").upper()
+    for wanted in (lambda m: (m.get("oui") or "").upper() == oui, lambda m: not m.get("oui")):
+        for model in models:
+            if model["product_class"] == device.get("product_class") and wanted(model):
+                return int(model["batch"])
+    return int(args.get("batch", DISCOVERY_BATCH))
+
+
+def set_discovery_batch(
+    conn: Connection,
+    name: str,
+    batch: int | None,
+    *,
+    product_class: str | None = None,
+    oui: str | None = None,
+) -> dict[str, Any]:
+    """Set the batch of a policy's ``Discover``, for every model or for one (None: forget that
+    model's, so it takes the policy's again); returns the policy. PolicyError if it has no Discover."""
+    policy = get(conn, name)
+    if policy is None:
+        raise PolicyError(f"no policy named {name!r}")
+    if not any(t["kind"] == DISCOVER for t in policy["tasks"]):
+        raise PolicyError(f"policy {name!r} has no Discover task")
+    if oui is not None and product_class is None:
+        raise PolicyError("a model is a product class, optionally with an OUI: give the product class")
+    tasks_ = []
+    for entry in policy["tasks"]:
+        if entry["kind"] == DISCOVER:
+            args = dict(entry.get("args") or {})
+            if product_class is None:
+                if batch is None:
+                    raise PolicyError("give a batch for the policy (only a model's can be forgotten)")
+                args["batch"] = batch
+            else:
+                oui_key = oui.upper() if oui else None
+                models = [
+                    m
+                    for m in args.get("models", [])
+                    if (m["product_class"], (m.get("oui") or "").upper() or None) != (product_class, oui_key)
+                ]
+                if batch is not None:
+                    models.append(
+                        {
+                            "product_class": product_class,
+                            **({"oui": oui_key} if oui_key else {}),
+                            "batch": batch,
+                        }
+                    )
+                args["models"] = models
+                if not models:
+                    del args["models"]
+            entry = {"kind": DISCOVER, "args": args}
+        tasks_.append(entry)
+    return update(conn, name, {"tasks": tasks_})
 
 
 def _check_events(events: Iterable[str]) -> list[str]:
@@ -258,19 +354,21 @@ def on_inform(
         if conn.execute(_OPEN_FROM, given | {"prefix_length": len(creator) + 1}).first() is not None:
             continue
         for entry in policy["tasks"]:
-            queued.append(_queue_entry(conn, device["id"], entry, creator, root))
+            queued.append(_queue_entry(conn, device, entry, creator, root))
     return queued
 
 
-def _queue_entry(conn: Connection, device_id: str, entry: dict[str, Any], creator: str, root: str) -> int:
+def _queue_entry(
+    conn: Connection, device: dict[str, Any], entry: dict[str, Any], creator: str, root: str
+) -> int:
     if entry["kind"] == DISCOVER:
-        batch = entry.get("args", {}).get("batch", DISCOVERY_BATCH)
+        batch = discovery_batch(entry.get("args") or {}, device)
         args = {"ParameterPath": root, "NextLevel": False}
         return queue.enqueue(
-            conn, device_id, "GetParameterNames", args, created_by=f"{creator}:discover:{batch}"
+            conn, device["id"], "GetParameterNames", args, created_by=f"{creator}:discover:{batch}"
         )
     return queue.enqueue(
-        conn, device_id, entry["kind"], _fill(entry.get("args") or {}, root), created_by=creator
+        conn, device["id"], entry["kind"], _fill(entry.get("args") or {}, root), created_by=creator
     )
 
 
@@ -310,6 +408,8 @@ def after_names(conn: Connection, task: queue.Task, names: Iterable[str]) -> lis
     if ":discover:" not in creator:
         return []
     batch = int(creator.rsplit(":", 1)[1])
+    remembered = conn.execute(_REMEMBERED, {"device": task.device_id}).scalar()
+    batch = min(batch, remembered or batch)
     leaves = sorted(n for n in names if n and not n.endswith("."))
     return [
         queue.enqueue(
@@ -321,6 +421,68 @@ def after_names(conn: Connection, task: queue.Task, names: Iterable[str]) -> lis
         )
         for i in range(0, len(leaves), batch)
     ]
+
+
+_REMEMBERED = sa.select(devices.c.discovery_batch).where(devices.c.id == sa.bindparam("device"))
+_REMEMBER = (
+    devices.update()
+    .where(devices.c.id == sa.bindparam("device"))
+    .values(discovery_batch=sa.bindparam("batch", type_=sa.Integer()))
+)
+_OPEN_BATCHES = (
+    sa.select(tasks.c.id, tasks.c.args, tasks.c.status)
+    .where(
+        tasks.c.device_id == sa.bindparam("device"),
+        tasks.c.created_by == sa.bindparam("creator"),
+        tasks.c.kind == "GetParameterValues",
+        tasks.c.status == "pending",
+    )
+    .order_by(tasks.c.id)
+)
+_RESPLIT = (
+    tasks.update()
+    .where(tasks.c.id == sa.bindparam("task", type_=sa.BigInteger()))
+    .values(args=sa.bindparam("new_args", type_=tasks.c.args.type), attempts=0)
+)
+
+
+def after_orphans(conn: Connection, device_id: str, orphans: Iterable[queue.Task]) -> int | None:
+    """A session died right after a discovery GetParameterValues (no answer: the connection dropped,
+    or the session timed out): the device may have crashed on the length of the request, as an agent
+    seen in the field does above 31 names. Its batch is halved (down to 1) and remembered for the
+    device, and the discovery's unread batches are split again, the one that died first.
+
+    ``orphans``: what ``queue.requeue_orphans`` put back. Returns the new batch, None if none died.
+    """
+    died = [
+        t
+        for t in orphans
+        if t.kind == "GetParameterValues"
+        and (t.created_by or "").endswith(VALUES)
+        and t.status == "pending"
+        and len(t.args.get("ParameterNames") or ()) > 1
+    ]
+    if not died:
+        return None
+    batch = max(1, min(len(t.args["ParameterNames"]) for t in died) // 2)
+    remembered = conn.execute(_REMEMBERED, {"device": device_id}).scalar()
+    batch = min(batch, remembered or batch)
+    conn.execute(_REMEMBER, {"device": device_id, "batch": batch})
+    for creator in sorted({t.created_by for t in died if t.created_by}):
+        _resplit(conn, device_id, creator, batch)
+    return batch
+
+
+def _resplit(conn: Connection, device_id: str, creator: str, batch: int) -> None:
+    """The unread batches of a discovery again, ``batch`` names each, in the same order: the rows
+    there are take the first batches (sent afresh), new ones the rest."""
+    rows = conn.execute(_OPEN_BATCHES, {"device": device_id, "creator": creator}).all()
+    names = [n for row in rows for n in row.args.get("ParameterNames") or ()]
+    chunks = [names[i : i + batch] for i in range(0, len(names), batch)]
+    for row, chunk in zip(rows, chunks, strict=False):
+        conn.execute(_RESPLIT, {"task": row.id, "new_args": {"ParameterNames": chunk}})
+    for chunk in chunks[len(rows) :]:
+        queue.enqueue(conn, device_id, "GetParameterValues", {"ParameterNames": chunk}, created_by=creator)
 
 
 def _discovery_batches(task: queue.Task) -> str | None:
@@ -365,5 +527,13 @@ def root_of(names: Iterable[str]) -> str:
 def describe(policy: dict[str, Any]) -> str:
     """A policy in one line, for listings."""
     match = ", ".join(f"{k}={policy[f'match_{k}']}" for k in _MATCHES if policy.get(f"match_{k}") is not None)
-    kinds = ", ".join(t["kind"] for t in policy["tasks"])
+    kinds = ", ".join(_describe_task(t) for t in policy["tasks"])
     return f"on {', '.join(policy['events'])}{' where ' + match if match else ''}: {kinds}"
+
+
+def _describe_task(entry: dict[str, Any]) -> str:
+    if entry["kind"] != DISCOVER:
+        return str(entry["kind"])
+    args = entry.get("args") or {}
+    models = "".join(f"; {_model_name(m)}: {m['batch']}" for m in args.get("models") or ())
+    return f"Discover (batch {args.get('batch', DISCOVERY_BATCH)}{models})"

@@ -18,7 +18,7 @@ import difflib
 import json
 import uuid
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -55,6 +55,28 @@ ARGUMENTS: dict[str, frozenset[str]] = {
 #: TR-069 caps CommandKey and ParameterKey at 32 characters.
 KEY_MAX_LENGTH = 32
 
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Awaited:
+    """What an answered task waits for before it is done, and how long by default."""
+
+    event: str  # the EventCode (or message) that completes it
+    words: str  # what the device must do, for the fault when it does not
+    seconds: int  # the default deadline, counted from the response (plus any DelaySeconds)
+
+
+#: Kinds whose response is not the end: the task stays ``sent``, answered, until the event comes
+#: (``acs.web.backend`` closes it), or until its deadline, when the server's sweep makes it a fault.
+AWAITED: dict[str, Awaited] = {
+    "Reboot": Awaited("1 BOOT", "come back with 1 BOOT", 600),
+    "FactoryReset": Awaited("0 BOOTSTRAP", "come back with 0 BOOTSTRAP", 600),
+    "ScheduleInform": Awaited("3 SCHEDULED", "inform with 3 SCHEDULED", 600),
+    "Download": Awaited("TransferComplete", "send its TransferComplete", 3600),
+    "Upload": Awaited("TransferComplete", "send its TransferComplete", 3600),
+}
+#: the longest ``complete_within`` accepted: a week
+COMPLETE_WITHIN_MAX = 7 * 86400
+
 Bind = Engine | Connection
 
 
@@ -86,11 +108,18 @@ class Task:
     job_id: str | None
     created_by: str | None
     cleared_at: datetime | None
+    complete_within: int | None
+    deadline_at: datetime | None
 
     @property
     def fault_meaning(self) -> str | None:
-        """The fault code in words ("Invalid parameter name"), for operators."""
-        return describe(self.fault_code) if self.fault_code is not None else None
+        """The fault in words, for operators: the meaning of its code ("Invalid parameter name"), or,
+        for a fault with no CWMP code (no answer, a deadline passed, a broken response), what happened."""
+        if self.fault_code is not None:
+            return describe(self.fault_code)
+        if self.status == "fault":
+            return self.fault_string or "a fault with no code and no words recorded"
+        return None
 
     @classmethod
     def from_row(cls, row: Row[Any]) -> Task:
@@ -119,6 +148,7 @@ _NEW_TASK = (
     "command_key",
     "job_id",
     "created_by",
+    "complete_within",
 )
 #: through SQL compiled once: a new phone's discovery queues a GetParameterValues per 100 names
 _INSERT = Prepared(sa.insert(tasks).returning(_t.id), columns=_NEW_TASK)
@@ -195,7 +225,29 @@ _FAIL = _transition(
     answered_at=_ANSWERED,
     completed_at=_NOW,
 )
-_ANSWER = _transition(("sent",), result=_RESULT, answered_at=_NOW)
+_ANSWER = _transition(
+    ("sent",),
+    result=_RESULT,
+    answered_at=_NOW,
+    deadline_at=sa.bindparam("new_deadline_at", type_=UTCDateTime()),
+)
+#: answered tasks past their deadline, all devices (the sweep's; ``ix_tasks_status_deadline_at``)
+_OVERDUE = (
+    sa.select(tasks)
+    .where(_t.status == "sent", _t.deadline_at <= _NOW)
+    .order_by(_t.id)
+    .with_for_update(skip_locked=True)
+)
+_MISSED = (
+    sa.update(tasks)
+    .where(_t.id == _TASK_ID, _t.status == "sent")
+    .values(
+        status="fault",
+        fault_code=None,
+        fault_string=sa.bindparam("new_fault_string", type_=sa.Text()),
+        completed_at=_NOW,
+    )
+)
 #: ``record_done``: ``_COMPLETE`` for a caller that holds the task already, so nothing is read back
 #: (the row's result is the whole response: decoding what was just encoded cost as much again)
 _RECORD_DONE = Prepared(
@@ -220,6 +272,7 @@ _RETRY = _transition(
     fault_code=sa.null(),
     fault_string=sa.null(),
     cleared_at=sa.null(),
+    deadline_at=sa.null(),
 )
 
 
@@ -246,7 +299,9 @@ _REQUEUE = {
             status=_given_up("fault", "pending"),
             completed_at=_given_up(_NOW, sa.null()),
             fault_string=_given_up(
-                sa.literal("no response after ") + sa.cast(_t.attempts, sa.Text) + sa.literal(" attempts"),
+                sa.literal("no response after ")
+                + sa.cast(_t.attempts, sa.Text)
+                + sa.literal(" attempts: each session it was sent in ended before the device answered"),
                 _t.fault_string,
             ),
             sent_at=_given_up(_t.sent_at, sa.null()),
@@ -272,15 +327,18 @@ def enqueue(
     command_key: str | None = None,
     job_id: str | None = None,
     created_by: str | None = None,
+    complete_within: int | None = None,
 ) -> int:
     """Queue the RPC ``kind`` with ``args`` (its arguments by element name) for a device.
 
     Returns the task id once the task is committed. Reboot, Download, ScheduleInform
     and Upload get a CommandKey, and SetParameterValues, AddObject and DeleteObject a
     ParameterKey, of ``acs-<task id>`` unless one is given (an empty key counts as
-    none: it would make the task's event or retry unrecognisable).
+    none: it would make the task's event or retry unrecognisable). ``complete_within``:
+    seconds a kind of ``AWAITED`` may take after its response (None: the kind's default).
     """
     args = check_args(kind, args)
+    check_complete_within(kind, complete_within)
     command_key = _command_key(kind, args, command_key)
     if not isinstance(max_attempts, int) or max_attempts < 1:
         raise QueueError(f"max_attempts must be a whole number of at least 1, not {max_attempts!r}")
@@ -299,6 +357,7 @@ def enqueue(
         "command_key": command_key,
         "job_id": job_id,
         "created_by": created_by,
+        "complete_within": complete_within,
     }
     with transaction(bind) as conn:
         try:
@@ -330,10 +389,60 @@ def claim_next(bind: Bind, device_id: str, session_id: str) -> Task | None:
     return Task(**row) if row is not None else None
 
 
-def expire_overdue(bind: Bind) -> int:
+def expire_overdue(bind: Bind, now: datetime | None = None) -> int:
     """Mark every pending task whose ``expires_at`` has passed as ``expired``; returns how many."""
     with transaction(bind) as conn:
-        return conn.execute(_EXPIRE, {"now": utcnow()}).rowcount
+        return conn.execute(_EXPIRE, {"now": now or utcnow()}).rowcount
+
+
+def fail_overdue(bind: Bind, now: datetime | None = None) -> list[Task]:
+    """Make every answered task whose deadline has passed a fault that says what never came
+    ("the device did not come back with 1 BOOT within 10 minutes of its RebootResponse").
+
+    Returns them. The server's sweep calls it; rows another worker holds are left for the next.
+    """
+    now = now or utcnow()
+    with transaction(bind) as conn:
+        overdue = [Task.from_row(row) for row in conn.execute(_OVERDUE, {"now": now})]
+        missed = [{"task_id": t.id, "now": now, "new_fault_string": missed_deadline(t)} for t in overdue]
+        if missed:
+            conn.execute(_MISSED, missed)
+    return [
+        dataclasses.replace(t, status="fault", fault_string=m["new_fault_string"], completed_at=now)
+        for t, m in zip(overdue, missed, strict=True)
+    ]
+
+
+def deadline(task: Task, answered_at: datetime) -> datetime | None:
+    """When an answered ``task`` must have its event: ``answered_at`` plus its ``complete_within``
+    (or its kind's default) plus the DelaySeconds it was given; None for kinds done at their response."""
+    awaited = AWAITED.get(task.kind)
+    if awaited is None:
+        return None
+    return answered_at + timedelta(seconds=(task.complete_within or awaited.seconds) + _delay(task.args))
+
+
+def missed_deadline(task: Task) -> str:
+    """What never came, in words, for a task whose deadline passed."""
+    awaited = AWAITED[task.kind]
+    within = task.complete_within or awaited.seconds
+    text = f"the device did not {awaited.words} within {duration(within)} of its {task.kind}Response"
+    delay = _delay(task.args)
+    return text + (f" plus its DelaySeconds ({duration(delay)})" if delay else "")
+
+
+def duration(seconds: int) -> str:
+    """``600`` -> "10 minutes", ``3600`` -> "1 hour", ``90`` -> "90 seconds"."""
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            n = seconds // size
+            return f"{n} {unit}{'s' if n != 1 else ''}"
+    return f"{seconds} second{'s' if seconds != 1 else ''}"
+
+
+def _delay(args: Mapping[str, Any]) -> int:
+    delay = args.get("DelaySeconds", 0)
+    return delay if isinstance(delay, int) and delay > 0 else 0
 
 
 def complete(bind: Bind, task_id: int, result: Any) -> Task:
@@ -361,14 +470,19 @@ def fail(
     return _apply(bind, _FAIL, task_id, "failed", params)
 
 
-def answer(bind: Bind, task_id: int, result: Any) -> Task:
-    """Record the CPE's response to a task whose outcome comes later, in an event.
+def answer(bind: Bind, task_id: int, result: Any, *, now: datetime | None = None) -> Task:
+    """Record the CPE's response to a task whose outcome comes later, in an event (``AWAITED``).
 
-    A Reboot is done at its ``M Reboot`` Inform, a Download with Status 1 at its
-    TransferComplete (``complete_by_command_key``): until then the task stays
-    ``sent``, answered, and is not sent again when its session ends.
+    A Reboot is done when the device comes back with ``1 BOOT``, a Download with Status 1
+    at its TransferComplete: until then the task stays ``sent``, answered, and is not sent
+    again when its session ends; it gets its deadline (``deadline``) now.
     """
-    return _apply(bind, _ANSWER, task_id, "answered", {"new_result": result})
+    now = now or utcnow()
+    with transaction(bind) as conn:
+        task = get(conn, task_id)
+        due = deadline(task, now) if task is not None else None
+        params = {"new_result": result, "new_deadline_at": due, "now": now}
+        return _apply(conn, _ANSWER, task_id, "answered", params)
 
 
 def cancel(bind: Bind, task_id: int) -> Task:
@@ -512,6 +626,20 @@ def job_progress(bind: Bind, job_id: str) -> dict[str, Any] | None:
     }
 
 
+_WAITING = (
+    sa.select(tasks)
+    .where(_t.device_id == _DEVICE, _t.status == "sent", _t.kind.in_(sa.bindparam("kinds", expanding=True)))
+    .order_by(_t.id)
+)
+
+
+def waiting(bind: Bind, device_id: str, kinds: Iterable[str]) -> list[Task]:
+    """The device's sent tasks of these kinds, answered or not, oldest first: what an event may close."""
+    with transaction(bind) as conn:
+        rows = conn.execute(_WAITING, {"device": device_id, "kinds": list(kinds)})
+        return [Task.from_row(row) for row in rows]
+
+
 def find_by_command_key(bind: Bind, device_id: str, kind: str, command_key: str) -> Task | None:
     """The device's oldest sent ``kind`` task with this CommandKey: the one an event closes."""
     with transaction(bind) as conn:
@@ -555,7 +683,7 @@ def fail_by_command_key(
 def _apply(bind: Bind, statement: sa.Update, task_id: int, done: str, params: dict[str, Any]) -> Task:
     """Run a status transition; explain a refusal by the task's actual status."""
     with transaction(bind) as conn:
-        row = conn.execute(statement, {"task_id": task_id, "now": utcnow(), **params}).one_or_none()
+        row = conn.execute(statement, {"task_id": task_id, "now": utcnow()} | params).one_or_none()
         if row is not None:
             return Task.from_row(row)
         raise _refusal(conn, task_id, done)
@@ -583,6 +711,19 @@ def _check_one_of(what: str, value: str, allowed: tuple[str, ...]) -> None:
     close = difflib.get_close_matches(value, allowed, n=1)
     hint = f" (did you mean {close[0]}?)" if close else ""
     raise QueueError(f"unknown task {what} {value!r}{hint}; allowed: {', '.join(allowed)}")
+
+
+def check_complete_within(kind: str, seconds: int | None) -> None:
+    """QueueError unless ``seconds`` can be the ``complete_within`` of a ``kind`` task."""
+    if seconds is None:
+        return
+    if kind not in AWAITED:
+        waiting = ", ".join(AWAITED)
+        raise QueueError(
+            f"{kind} is complete with its response, so it takes no complete_within; {waiting} do"
+        )
+    if not isinstance(seconds, int) or isinstance(seconds, bool) or not 1 <= seconds <= COMPLETE_WITHIN_MAX:
+        raise QueueError(f"complete_within is whole seconds from 1 to {COMPLETE_WITHIN_MAX}, not {seconds!r}")
 
 
 def check_kind(kind: str) -> None:

@@ -145,6 +145,9 @@ devices = sa.Table(
     sa.Column("last_profile_fetch", UTCDateTime),
     sa.Column("profile_redirect", sa.Text),
     sa.Column("profile_redirect_status", sa.Integer),
+    # How many names a discovery GetParameterValues may ask of this device at most: halved each time
+    # a session died on one (an agent that crashes on long requests); NULL: as its policy says.
+    sa.Column("discovery_batch", sa.Integer),
     sa.Index("ix_devices_mac", "mac"),
     sa.Index("ix_devices_serial_number", "serial_number"),
     sa.Index("ix_devices_username", "username", unique=True),
@@ -238,10 +241,17 @@ tasks = sa.Table(
     sa.Column("created_by", sa.Text),
     # When an operator cleared the task's fault: it stays on the task, off the list of open faults.
     sa.Column("cleared_at", UTCDateTime),
+    # For a task whose outcome comes in a later event (Reboot: 1 BOOT, Download: TransferComplete...):
+    # seconds it may take after its response (NULL: the kind's default), and the resulting deadline,
+    # set when the response comes. The server's sweep makes a task still waiting then a fault.
+    sa.Column("complete_within", sa.Integer),
+    sa.Column("deadline_at", UTCDateTime),
     _status_check(TASK_STATUSES),
     # The queue's hot path: "the oldest pending task of this device".
     sa.Index("ix_tasks_device_id_status_id", "device_id", "status", "id"),
     sa.Index("ix_tasks_job_id", "job_id"),
+    # The sweep's: "sent tasks whose deadline has passed".
+    sa.Index("ix_tasks_status_deadline_at", "status", "deadline_at"),
 )
 
 policies = sa.Table(

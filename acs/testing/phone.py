@@ -27,6 +27,8 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from lxml import etree
+
 from acs import cwmp
 from acs.cwmp import rpc, values
 from acs.cwmp.faults import CwmpError, describe, soap_faultcode
@@ -88,6 +90,15 @@ class SessionError(Exception):
         self.log: Any = None
 
 
+class ConnectionDropped(SessionError):
+    """The phone's agent crashed on a request: it drops the connection without answering."""
+
+
+#: how a phone reports a Reboot or ScheduleInform it was asked for: the "M" event with the
+#: request's CommandKey (TR-069), the "M" event with an empty CommandKey, or only 1 BOOT / 3 SCHEDULED
+M_EVENTS = ("command-key", "empty-key", "none")
+
+
 class _CpeFault(Exception):
     """Raised inside an RPC handler: the phone answers with this CWMP fault instead."""
 
@@ -116,6 +127,14 @@ class SimulatedPhone:
     Upload of such a URL ends with (by default a URL containing ``missing``
     fails with 9016, "unable to access file"); ``clock`` makes times
     deterministic in tests.
+
+    Off by default, the ways real CPEs bend TR-069, to test the ACS against them:
+    ``m_events`` (``M_EVENTS``: how a Reboot or ScheduleInform is reported back);
+    ``crash_above`` (a GetParameterValues of more names drops the connection unanswered,
+    as a C agent seen in the field does above 31, each time); ``fault_in_faultstring``
+    (the cwmp:Fault written inside ``faultstring``, no ``detail``); ``add_object_fault_in_status``
+    (an AddObject it refuses answered with InstanceNumber 0 and the fault code as Status);
+    ``namespace`` (a ``cwmp-1-N`` namespace other than its version's, e.g. a newer one).
     """
 
     def __init__(
@@ -132,6 +151,11 @@ class SimulatedPhone:
         ip: str | None = None,
         clock: Callable[[], datetime] = _now,
         transfer_faults: Mapping[str, int] | None = None,
+        m_events: str = "command-key",
+        crash_above: int | None = None,
+        fault_in_faultstring: bool = False,
+        add_object_fault_in_status: bool = False,
+        namespace: str | None = None,
     ) -> None:
         if model not in MODELS:
             raise ValueError(f"unknown phone model {model!r}; known: {', '.join(MODELS)}")
@@ -154,6 +178,15 @@ class SimulatedPhone:
         self.cwmp_version = cwmp_version
         self.clock = clock
         self.transfer_faults = dict({"missing": 9016} if transfer_faults is None else transfer_faults)
+        if m_events not in M_EVENTS:
+            raise ValueError(f"m_events is one of {', '.join(M_EVENTS)}, not {m_events!r}")
+        self.m_events = m_events
+        self.crash_above = crash_above
+        #: how many requests the phone crashed on (``crash_above``)
+        self.crashes = 0
+        self.fault_in_faultstring = fault_in_faultstring
+        self.add_object_fault_in_status = add_object_fault_in_status
+        self.namespace = namespace
         self.retry_count = 0
         self._ids = itertools.count(1)
         self._after_session: list[Callable[[], None]] = []
@@ -177,7 +210,7 @@ class SimulatedPhone:
 
     @property
     def ns(self) -> str:
-        return cwmp.NAMESPACES[self.cwmp_version]
+        return self.namespace or cwmp.NAMESPACES[self.cwmp_version]
 
     @property
     def mac(self) -> str:
@@ -347,6 +380,8 @@ class SimulatedPhone:
         try:
             return handler(self, request)
         except _CpeFault as e:
+            if self.add_object_fault_in_status and isinstance(request, rpc.AddObject):
+                return rpc.AddObjectResponse(InstanceNumber=0, Status=e.fault.FaultCode or 9002)
             return e.fault
 
     def _get_rpc_methods(self, _: rpc.GetRPCMethods) -> rpc.Message:
@@ -450,8 +485,12 @@ class SimulatedPhone:
         return rpc.DeleteObjectResponse(Status=0)
 
     def _reboot(self, req: rpc.Reboot) -> rpc.Message:
-        self._after_session.append(lambda: self._rebooted(req.CommandKey))
+        self._after_session.append(lambda: self._rebooted(self._m_event_key(req.CommandKey)))
         return rpc.RebootResponse()
+
+    def _m_event_key(self, command_key: str) -> str | None:
+        """The CommandKey its "M" event reports (``m_events``); None: no "M" event."""
+        return {"command-key": command_key, "empty-key": "", "none": None}[self.m_events]
 
     def _factory_reset_rpc(self, _: rpc.FactoryReset) -> rpc.Message:
         self._after_session.append(self._factory_reset)
@@ -474,7 +513,9 @@ class SimulatedPhone:
 
         def scheduled() -> None:
             self._raise("3 SCHEDULED")
-            self._raise("M ScheduleInform", req.CommandKey)
+            key = self._m_event_key(req.CommandKey)
+            if key is not None:
+                self._raise("M ScheduleInform", key)
 
         self._after_session.append(scheduled)
         return rpc.ScheduleInformResponse()
@@ -684,6 +725,18 @@ class PhoneSession:
         if not isinstance(env.body, rpc.Request | rpc.UnknownMethod):
             what = type(env.body).__name__
             raise SessionError(f"the ACS sent {what} where a request or the end was due", body=body)
+        crash_above = self.phone.crash_above
+        if (
+            crash_above is not None
+            and isinstance(env.body, rpc.GetParameterValues)
+            and len(env.body.ParameterNames) > crash_above
+        ):
+            self.phone.crashes += 1
+            self.state = "done"
+            raise ConnectionDropped(
+                f"the phone's agent crashed on a GetParameterValues of {len(env.body.ParameterNames)} names "
+                f"(it survives {crash_above}): connection dropped, no answer"
+            )
         return self._send(self.phone.envelope(self.phone.answer(env.body), ID=env.ID))
 
     def close(self) -> None:
@@ -720,4 +773,22 @@ class PhoneSession:
 
     def _send(self, env: cwmp.Envelope) -> bytes:
         self.last_sent = env
-        return cwmp.serialize(env)
+        data = cwmp.serialize(env)
+        if self.phone.fault_in_faultstring and isinstance(env.body, rpc.Fault):
+            data = _fault_inside_faultstring(data)
+        return data
+
+
+def _fault_inside_faultstring(data: bytes) -> bytes:
+    """A CWMP fault as a C agent seen in the field writes it: the cwmp:Fault inside ``faultstring``."""
+    root = etree.fromstring(data)
+    soap_fault = root.find(f"{{{cwmp.codec.SOAP_ENV}}}Body/{{{cwmp.codec.SOAP_ENV}}}Fault")
+    detail = soap_fault.find("detail") if soap_fault is not None else None
+    faultstring = soap_fault.find("faultstring") if soap_fault is not None else None
+    if soap_fault is None or detail is None or faultstring is None or not len(detail):
+        return data
+    inner = detail[0]
+    soap_fault.remove(detail)
+    faultstring.text = None
+    faultstring.append(inner)
+    return etree.tostring(root)

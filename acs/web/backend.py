@@ -16,9 +16,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import secrets
-from collections.abc import Iterator
-from datetime import timedelta
-from typing import Any
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -79,8 +79,25 @@ _SAVE = Prepared(
 )
 
 
-#: "M <Method>" events that close the task whose CommandKey they carry (TransferComplete closes transfers)
-_CLOSED_BY_EVENT = {"M Reboot": "Reboot", "M ScheduleInform": "ScheduleInform"}
+#: What completes an answered task of these kinds: its "M <Method>" event carrying its CommandKey,
+#: matched first; else, as real CPEs report it (1 BOOT alone, M Reboot with an empty CommandKey),
+#: the single event or an "M" event without a key, which closes the oldest answered one.
+#: (TransferComplete closes transfers.)
+_COMPLETED_BY: dict[str, tuple[str | None, str]] = {
+    "Reboot": ("M Reboot", "1 BOOT"),
+    "ScheduleInform": ("M ScheduleInform", "3 SCHEDULED"),
+    "FactoryReset": (None, "0 BOOTSTRAP"),
+}
+#: an Inform with none of these (a periodic one) costs no statement for them
+_COMPLETING_CODES = frozenset(code for pair in _COMPLETED_BY.values() for code in pair if code)
+
+
+class Swept(NamedTuple):
+    """What one sweep did: sessions timed out, pending tasks expired, answered tasks past their deadline."""
+
+    timed_out: int
+    expired: int
+    missed: int
 
 
 def _request(conn: Connection, task: queue.Task) -> rpc.Request:
@@ -110,9 +127,13 @@ class SessionGone(ProtocolError):
 
 
 class CwmpBackend:
-    def __init__(self, engine: Engine, *, session_timeout: float = 60.0) -> None:
+    def __init__(
+        self, engine: Engine, *, session_timeout: float = 60.0, clock: Callable[[], datetime] = utcnow
+    ) -> None:
         self.engine = engine
         self.session_timeout = timedelta(seconds=session_timeout)
+        #: what the sweep takes for now (tests move it)
+        self.clock = clock
         self._lock_rows = engine.dialect.name == "postgresql"
 
     def step(
@@ -150,13 +171,18 @@ class CwmpBackend:
         row = conn.execute(_PASSWORD, {"username": username}).one_or_none()
         return (row.id, row.password) if row is not None and row.password is not None else None
 
-    def sweep(self) -> tuple[int, int]:
-        """Time out sessions silent for longer than the timeout (their tasks go back to pending at
-        the device's next Inform) and mark overdue pending tasks expired. Returns both counts."""
-        now = utcnow()
+    def sweep(self) -> Swept:
+        """The time-based transitions: time out sessions silent for longer than the timeout (their
+        tasks go back to pending at the device's next Inform), mark overdue pending tasks expired,
+        and make answered tasks whose event did not come by their deadline faults."""
+        now = self.clock()
         with self.engine.begin() as conn:
             timed_out = conn.execute(_EXPIRE, {"cutoff": now - self.session_timeout, "now": now}).rowcount
-            return timed_out, queue.expire_overdue(conn)
+            expired = queue.expire_overdue(conn, now)
+            missed = queue.fail_overdue(conn, now)
+        for task in missed:
+            log.info("task %s (%s of %s): %s", task.id, task.kind, task.device_id, task.fault_string)
+        return Swept(timed_out, expired, len(missed))
 
     def _next(self, conn: Connection, session: Session, remote_addr: str | None) -> Step:
         """The session's next request, or the end of the session when nothing is queued."""
@@ -197,18 +223,14 @@ class CwmpBackend:
                     },
                 )
                 inventory.record_report(conn, device_id, inform, session_id=session.id, now=now)
+                codes = inform.event_codes
+                if _COMPLETING_CODES.intersection(codes):  # first: a Reboot its M Reboot closes is no orphan
+                    _complete_by_events(conn, device_id, inform.Event)
                 if device["sent_tasks"]:  # mostly none: the statement is skipped
-                    queue.requeue_orphans(conn, device_id, session.id)
+                    orphans = queue.requeue_orphans(conn, device_id, session.id)
+                    policies.after_orphans(conn, device_id, orphans)  # a discovery batch that died: halved
                 root = policies.root_of(p.Name for p in inform.ParameterList)
-                policies.on_inform(
-                    conn, device, inform.event_codes, new=device["first_inform"] == now, root=root
-                )
-                for event in inform.Event:
-                    kind = _CLOSED_BY_EVENT.get(event.EventCode)
-                    if kind is not None and event.CommandKey:
-                        task = queue.find_by_command_key(conn, device_id, kind, event.CommandKey)
-                        if task is not None:
-                            queue.complete(conn, task.id, task.result)
+                policies.on_inform(conn, device, codes, new=device["first_inform"] == now, root=root)
             case machine.TransferCompleted(message=message):
                 if isinstance(message, rpc.TransferComplete) and session.device_id:
                     self._transfer_complete(conn, session.device_id, message)
@@ -256,13 +278,14 @@ class CwmpBackend:
                 inventory.delete_object(conn, device_id, instance)
                 table = instance.rstrip(".").rpartition(".")[0] + "."
                 policies.refresh(conn, device_id, None, inventory.entries_count(table))
-            case rpc.RebootResponse() | rpc.ScheduleInformResponse():
-                # Done when the CPE comes back with "M Reboot" / "M ScheduleInform"; not sent again meanwhile.
-                queue.answer(conn, task_id, result)
+            case rpc.RebootResponse() | rpc.ScheduleInformResponse() | rpc.FactoryResetResponse():
+                # Done when the CPE comes back (1 BOOT, 3 SCHEDULED, 0 BOOTSTRAP), or a fault at the
+                # deadline; not sent again meanwhile.
+                queue.answer(conn, task_id, result, now=now)
                 return
             case rpc.DownloadResponse(Status=1) | rpc.UploadResponse(Status=1):
                 # Status 1: the transfer completes later and TransferComplete closes the task.
-                queue.answer(conn, task_id, result)
+                queue.answer(conn, task_id, result, now=now)
                 return
         queue.record_done(conn, task_id, result)  # the task is in hand: nothing read back
         self._after(conn, task)
@@ -283,3 +306,27 @@ class CwmpBackend:
             queue.fail(conn, task.id, fault.FaultCode, fault.FaultString, result)
         else:
             queue.complete(conn, task.id, result)
+
+
+def _complete_by_events(conn: Connection, device_id: str, events: list[rpc.EventStruct]) -> None:
+    """Close the tasks an Inform's events report done (``_COMPLETED_BY``), with one statement.
+
+    Runs before the device's orphans are put back: a Reboot whose session died before its
+    RebootResponse (CPEs that reboot at once) is done, not sent again, once the device is back.
+    An event without a key takes the oldest answered task, else the oldest unanswered one.
+    """
+    waiting = queue.waiting(conn, device_id, _COMPLETED_BY)
+    if not waiting:
+        return
+    for kind, (method_event, single) in _COMPLETED_BY.items():
+        mine = [t for t in waiting if t.kind == kind]
+        if not mine:
+            continue
+        keys = {e.CommandKey for e in events if e.EventCode == method_event and e.CommandKey}
+        done = [t for t in mine if t.command_key in keys]
+        unkeyed = any(e.EventCode in (method_event, single) and not e.CommandKey for e in events)
+        if not done and unkeyed:
+            answered = sorted((t for t in mine if t.answered_at), key=lambda t: (t.answered_at, t.id))
+            done = (answered or [t for t in mine if t.answered_at is None])[:1]
+        for task in done:
+            queue.complete(conn, task.id, task.result)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from acs.cwmp import values
+from acs.jobs.policies import DISCOVERY_BATCH
 from acs.testing import SimulatedPhone
 from acs.testing.datamodel import Parameter
 from acs.testing.phone import LOCAL_TIME, UPTIME
@@ -58,11 +59,11 @@ def test_a_new_phone_s_first_session_stores_its_full_tree(serve: Callable[..., A
     assert device["software_version"] == phone.software_version
     assert device["mac"] == phone.mac
 
-    # the discovery ran in that one session: the names of the root, then values in batches of 100
+    # the discovery ran in that one session: the names of the root, then values in batches of 32
     tasks = acs.cli.tasks("--device", phone.mac)
     leaves = sum(1 for p in stored.values() if not p["object"])
     assert sorted(t["kind"] for t in tasks) == ["GetParameterNames"] + ["GetParameterValues"] * math.ceil(
-        leaves / 100
+        leaves / DISCOVERY_BATCH
     )
     assert {t["status"] for t in tasks} == {"done"}
     assert all(

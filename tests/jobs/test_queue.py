@@ -279,7 +279,11 @@ def test_a_task_that_never_gets_an_answer_faults_after_max_attempts(phones):
     assert [(t.id, t.status) for t in changed] == [(task_id, "fault")]
     task = queue.get(phones, task_id)
     assert (task.status, task.fault_code) == ("fault", None)
-    assert task.fault_string == "no response after 2 attempts"
+    assert task.fault_string == (
+        "no response after 2 attempts: each session it was sent in ended before the device answered"
+    )
+    assert task.fault_meaning == task.fault_string  # a fault with no code is said in words
+    assert queue.task_json(task)["fault_meaning"] == task.fault_string
 
 
 def test_an_event_closes_the_task_it_names(phones, session):
