@@ -152,3 +152,30 @@ def remove(db: str | None, name: str) -> None:
         except policies.PolicyError as e:
             raise click.ClickException(f"{e} (see `acs policy list`)") from None
     click.echo(f"policy {name} removed")
+
+
+@policy.command("discovery-batch")
+@db_option
+@click.argument("name")
+@click.argument("batch", type=click.IntRange(1), required=False)
+@click.option("--product-class", help="Only for this model (ProductClass, e.g. CP-8841-3PCC).")
+@click.option("--oui", help="With --product-class: only that manufacturer's.")
+@click.option("--forget", is_flag=True, help="Drop the model's batch: it takes the policy's again.")
+def discovery_batch(
+    db: str | None, name: str, batch: int | None, product_class: str | None, oui: str | None, forget: bool
+) -> None:
+    """Names per GetParameterValues of policy NAME's Discover: for every device, or for a model.
+
+    E.g. `acs policy discovery-batch discovery 16 --product-class CP-8841-3PCC`. A device whose
+    session died on a batch gets half as many from then on, whatever is set here.
+    """
+    if forget == (batch is not None):
+        raise click.UsageError("give a BATCH, or --forget with --product-class")
+    if forget and product_class is None:
+        raise click.UsageError("--forget drops a model's batch: give --product-class")
+    with open_store(db).begin() as conn:
+        try:
+            changed = policies.set_discovery_batch(conn, name, batch, product_class=product_class, oui=oui)
+        except policies.PolicyError as e:
+            raise click.ClickException(f"{e} (see `acs policy list`)") from None
+    click.echo(f"policy {name}: {policies.describe(changed)}")

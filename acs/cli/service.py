@@ -130,6 +130,7 @@ class Acs(Protocol):
         max_attempts: int,
         expires_in: timedelta | None,
         now: bool,
+        complete_within: int | None = None,
     ) -> Queued: ...
 
     def tasks(
@@ -228,6 +229,7 @@ class Local:
         max_attempts: int,
         expires_in: timedelta | None,
         now: bool,
+        complete_within: int | None = None,
     ) -> Queued:
         kick_options = connreq_options() if now else None
         with self.engine.begin() as conn:
@@ -247,6 +249,7 @@ class Local:
                     max_attempts=max_attempts,
                     expires_at=utcnow() + expires_in if expires_in else None,
                     created_by="cli",
+                    complete_within=complete_within,
                 )
             except queue.QueueError as e:
                 raise click.ClickException(str(e)) from None
@@ -430,10 +433,13 @@ class Remote:
         max_attempts: int,
         expires_in: timedelta | None,
         now: bool,
+        complete_within: int | None = None,
     ) -> Queued:
         options: JSON = {"kind": kind, "args": args, "max_attempts": max_attempts}
         if expires_in:
             options["expires_at"] = (utcnow() + expires_in).isoformat()
+        if complete_within is not None:
+            options["complete_within"] = complete_within
         key = selection.one_device
         if key is not None:
             try:

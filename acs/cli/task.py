@@ -88,6 +88,16 @@ def _task_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return f
 
 
+def _complete_within_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    """``--complete-within``, for the RPCs whose outcome comes in a later event."""
+    return click.option(
+        "--complete-within",
+        type=Duration(),
+        help="A fault if the device has not completed it this long after its response, e.g. 10m "
+        "(default: Reboot, FactoryReset, ScheduleInform 10m (after DelaySeconds); Download, Upload 1h).",
+    )(f)
+
+
 def _csv_keys(handle: Any) -> list[str]:
     rows = [r for r in csv.reader(handle) if r and any(c.strip() for c in r)]
     if not rows:
@@ -111,8 +121,11 @@ def _queue(kind: str, args: dict[str, Any], opts: dict[str, Any]) -> None:
         raise click.UsageError(
             "say which devices: --device, a filter (--product-class, --tag, ...), --csv FILE or --all"
         )
+    within = opts.get("complete_within")
+    complete_within = int(within.total_seconds()) if within is not None else None
     try:  # checked here, so that a bad argument is refused in the same words on --db and --api
         args = queue.check_args(kind, args)
+        queue.check_complete_within(kind, complete_within)
     except queue.QueueError as e:
         raise click.ClickException(str(e)) from None
     queued = acs.queue(
@@ -122,6 +135,7 @@ def _queue(kind: str, args: dict[str, Any], opts: dict[str, Any]) -> None:
         max_attempts=opts["max_attempts"],
         expires_in=opts["expires"],
         now=opts["now"],
+        complete_within=complete_within,
     )
     job, ids = queued.job, queued.tasks
     if not opts["as_json"]:
@@ -170,11 +184,8 @@ def _wait(acs: Acs, ids: list[int], job: str | None, timeout: float, *, as_json:
             counts[t["status"]] = counts.get(t["status"], 0) + 1
         click.echo(", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
         for t in tasks:
-            if t["status"] == "fault":
-                click.echo(
-                    f"task {t['id']} ({t['device_id']}): fault {t['fault_code']} {t['fault_meaning']}"
-                    f"{': ' + t['fault_string'] if t['fault_string'] else ''}"
-                )
+            if t["status"] in ("fault", "expired", "cancelled"):
+                click.echo(f"task {t['id']} ({t['device_id']}): {outcome(t)}")
         if len(tasks) == 1 and tasks[0]["status"] == "done":
             click.echo(json.dumps(tasks[0]["result"], indent=2))
     if finished < len(ids):
@@ -184,6 +195,26 @@ def _wait(acs: Acs, ids: list[int], job: str | None, timeout: float, *, as_json:
         )
     if any(t["status"] != "done" for t in tasks):
         raise SystemExit(1)
+
+
+def fault_words(t: dict[str, Any]) -> str:
+    """A fault as operators read it: ``9005 Invalid parameter name``, or, with no CWMP code, what
+    happened ("the device did not come back with 1 BOOT within 10 minutes of its RebootResponse")."""
+    if t["fault_code"] is None:
+        return str(t["fault_meaning"] or t["fault_string"] or "no code and no words recorded")
+    return f"{t['fault_code']} {t['fault_meaning']}"
+
+
+def outcome(t: dict[str, Any]) -> str:
+    """What became of a task that did not end done, in words."""
+    if t["status"] == "fault":
+        said = t["fault_string"] if t["fault_code"] is not None and t["fault_string"] else None
+        return f"fault {fault_words(t)}" + (f": {said}" if said else "")
+    if t["status"] == "expired":
+        return f"expired: not sent before {show_time(t['expires_at'])} (its expiry)"
+    if t["status"] == "cancelled":
+        return f"cancelled{' after it was sent' if t['sent_at'] else ''}, at {show_time(t['completed_at'])}"
+    return str(t["status"])
 
 
 # --- one subcommand per RPC ---------------------------------------------------------------
@@ -296,15 +327,17 @@ def _key(name: str, value: str | None) -> dict[str, str]:
 @add.command()
 @click.option("--command-key", default=None, help="CommandKey (default acs-<task id>).")
 @_task_options
+@_complete_within_option
 def reboot(command_key: str | None, **opts: Any) -> None:
-    """Reboot; done when the device informs "M Reboot" after it."""
+    """Reboot; done when the device comes back with 1 BOOT (M Reboot with its CommandKey, or not)."""
     _queue("Reboot", _key("CommandKey", command_key), opts)
 
 
 @add.command("factory-reset")
 @_task_options
+@_complete_within_option
 def factory_reset(**opts: Any) -> None:
-    """FactoryReset: the device comes back with 0 BOOTSTRAP."""
+    """FactoryReset; done when the device comes back with 0 BOOTSTRAP."""
     _queue("FactoryReset", {}, opts)
 
 
@@ -325,6 +358,7 @@ def factory_reset(**opts: Any) -> None:
 @click.option("--failure-url", default="")
 @click.option("--command-key", default=None)
 @_task_options
+@_complete_within_option
 def download(
     url: str,
     file_type: str,
@@ -366,6 +400,7 @@ def download(
 @click.option("--delay", default=0, type=click.IntRange(0))
 @click.option("--command-key", default=None)
 @_task_options
+@_complete_within_option
 def upload(
     url: str, file_type: str, username: str, password: str, delay: int, command_key: str | None, **opts: Any
 ) -> None:
@@ -384,6 +419,7 @@ def upload(
 @click.option("--delay", required=True, type=Duration(), help="When the device should inform, e.g. 10m.")
 @click.option("--command-key", default=None)
 @_task_options
+@_complete_within_option
 def schedule_inform(delay: timedelta, command_key: str | None, **opts: Any) -> None:
     """ScheduleInform: the device opens a session (3 SCHEDULED) after the delay."""
     _queue(
@@ -430,7 +466,7 @@ def list_(
                 t["kind"],
                 t["status"],
                 show_time(t["created_at"]),
-                f"{t['fault_code']} {t['fault_meaning']}" if t["fault_code"] else "",
+                fault_words(t) if t["status"] == "fault" else "",
             )
             for t in tasks
         ],
@@ -463,9 +499,16 @@ def show(acs: Acs, task_id: int, as_json: bool) -> None:
         ("completed", show_time(t["completed_at"])),
         ("expires", show_time(t["expires_at"])),
     ]
-    if t["fault_code"] is not None:
-        lines.append(("fault", f"{t['fault_code']} {t['fault_meaning']}"))
-        lines.append(("fault string", t["fault_string"]))
+    if t["complete_within"] is not None or t["deadline_at"] is not None:
+        within = t["complete_within"]
+        lines.append(("within", queue.duration(within) if within else "the default"))
+        lines.append(("deadline", show_time(t["deadline_at"])))
+    if t["status"] == "fault":
+        lines.append(("fault", fault_words(t)))
+        if t["fault_code"] is not None:
+            lines.append(("fault string", t["fault_string"]))
+    elif t["status"] in ("expired", "cancelled"):
+        lines.append(("outcome", outcome(t)))
     for label, value in lines:
         click.echo(f"{label:<12}  {value if value not in (None, '') else '-'}")
     if t["result"] is not None:

@@ -390,10 +390,15 @@ def _queue_options(call: Call) -> dict[str, Any]:
         "max_attempts": int(body.get("max_attempts", 3)),
         "expires_at": parse_datetime(expires, "body.expires_at") if expires is not None else None,
         "created_by": _created_by(call),
+        "complete_within": body.get("complete_within"),
     }
 
 
 def _bad_args(e: queue.QueueError, kind: str) -> ApiError:
+    if "complete_within" in str(e):
+        kinds = ", ".join(queue.AWAITED)
+        allowed = f"complete_within with {kinds} only: seconds, at most {queue.COMPLETE_WITHIN_MAX}"
+        return ApiError(400, str(e), field="body.complete_within", allowed=allowed)
     takes = ", ".join(sorted(queue.ARGUMENTS[kind])) or "no arguments"
     return ApiError(400, str(e), field="body.args", allowed=f"the arguments of {kind}: {takes}")
 

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from acs.cwmp import rpc, values
 from acs.jobs import queue
+from acs.jobs.policies import DISCOVERY_BATCH
 from acs.store import inventory
 from acs.store.schema import (
     CONNECTION_REQUEST_OUTCOMES,
@@ -170,11 +171,29 @@ def by_kind(
 
 
 _TASK_ARGS = {kind: f"{kind}Args" for kind in queue.KINDS}
+_BATCH: Schema = {"type": "integer", "minimum": 1, "maximum": 10000}
 _DISCOVER_ARGS = _object(
-    {"batch": {"type": "integer", "minimum": 1, "maximum": 10000, "default": 100}},
+    {
+        "batch": {**_BATCH, "default": DISCOVERY_BATCH},
+        "models": {
+            "type": "array",
+            "items": _object(
+                {
+                    "product_class": {"type": "string", "pattern": "\\S"},
+                    "oui": {"type": "string"},
+                    "batch": _BATCH,
+                },
+                required=["product_class", "batch"],
+                additionalProperties=False,
+            ),
+            "description": "The batch for some models: a product class (with an OUI: only that "
+            "manufacturer's), which wins over `batch`.",
+        },
+    },
     required=[],
     additionalProperties=False,
-    description="Discover reads the whole tree: names, then values in batches of this many.",
+    description="Discover reads the whole tree: names, then values in batches of `batch` names (a device "
+    "whose session died on a batch gets half as many from then on, down to 1).",
 )
 _POLICY_TASK = by_kind(
     {},
@@ -225,7 +244,19 @@ _task_props = _table(
         ),
     },
 )
-_task_props["fault_meaning"] = nullable({"type": "string", "description": "The fault code in words."})
+_task_props["fault_meaning"] = nullable(
+    {
+        "type": "string",
+        "description": "The fault in words: its code's meaning, or for a fault with no CWMP code "
+        "(no answer, a deadline passed, a broken response) what happened. Null unless status is fault.",
+    }
+)
+_task_props["complete_within"]["description"] = (
+    "Seconds it may take to complete after its response (null: its kind's default)."
+)
+_task_props["deadline_at"]["description"] = (
+    "When an answered task waiting for its event (1 BOOT, TransferComplete...) becomes a fault."
+)
 TASK = _object(
     _task_props, description="A queued RPC: pending -> sent -> done | fault | expired | cancelled."
 )
@@ -471,6 +502,18 @@ DEVICE_FILTER = _object(
 _TASK_OPTIONS: dict[str, Schema] = {
     "max_attempts": {"type": "integer", "minimum": 1, "maximum": 100, "default": 3},
     "expires_at": {**DATE_TIME, "description": "Give up if not sent by then (RFC 3339, with a time zone)."},
+    "complete_within": {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": queue.COMPLETE_WITHIN_MAX,
+        "description": "For "
+        + ", ".join(queue.AWAITED)
+        + " only: seconds the device may take, after its response, to complete it (come back with "
+        "1 BOOT, 0 BOOTSTRAP, 3 SCHEDULED, send its TransferComplete); then the task is a fault. "
+        "Default: "
+        + ", ".join(f"{kind} {a.seconds}" for kind, a in queue.AWAITED.items())
+        + " (ScheduleInform's and transfers' DelaySeconds come on top).",
+    },
 }
 TASK_CREATE = by_kind(
     _TASK_OPTIONS

@@ -207,6 +207,8 @@ class Task(ComplexModel):
     FaultCode = Integer
     FaultString = Unicode
     FaultMeaning = Unicode
+    CompleteWithin = Integer
+    DeadlineAt = DateTime
     Result = Unicode
     ParameterValues = Array(ParameterValueStruct)
 
@@ -274,6 +276,8 @@ def task_record(t: queue.Task) -> Task:
         FaultCode=t.fault_code,
         FaultString=t.fault_string,
         FaultMeaning=t.fault_meaning,
+        CompleteWithin=t.complete_within,
+        DeadlineAt=t.deadline_at,
         Result=json.dumps(t.result) if t.result is not None else None,
     )
     if t.kind == "GetParameterValues" and isinstance(t.result, dict):
@@ -441,6 +445,7 @@ class AcsNbi(ServiceBase):
         Unicode,
         UnsignedInteger(ge=1, le=100),
         DateTime,
+        UnsignedInteger(ge=1, le=queue.COMPLETE_WITHIN_MAX),
         _in_variable_names={
             "key": "Device",
             "kind": "Kind",
@@ -448,6 +453,7 @@ class AcsNbi(ServiceBase):
             "as_json": "ArgumentsJSON",
             "max_attempts": "MaxAttempts",
             "expires_at": "ExpiresAt",
+            "complete_within": "CompleteWithin",
         },
         _returns=Task,
         _out_variable_name="Task",
@@ -460,8 +466,11 @@ class AcsNbi(ServiceBase):
         as_json: str | None,
         max_attempts: int | None,
         expires_at: Any,
+        complete_within: int | None,
     ) -> Task:
-        """Queue one RPC for one device (id, MAC or serial); it is committed before the answer."""
+        """Queue one RPC for one device (id, MAC or serial); it is committed before the answer.
+        CompleteWithin (Reboot, FactoryReset, ScheduleInform, Download, Upload): seconds the device may
+        take after its response to complete it, before the task is a fault."""
         kind = str(kind)  # spyne hands an Enum's value as an EnumValue
         args = task_arguments(kind, typed, as_json)
         if expires_at is not None and expires_at.utcoffset() is None:
@@ -478,6 +487,7 @@ class AcsNbi(ServiceBase):
                     max_attempts=max_attempts or 3,
                     expires_at=expires_at,
                     created_by=_context(ctx).who,
+                    complete_within=int(complete_within) if complete_within is not None else None,
                 )
                 task = queue.get(conn, task_id)
                 assert task is not None
