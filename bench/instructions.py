@@ -13,7 +13,7 @@ database, serving ``--few`` and then ``--many`` sessions from ``bench/loadgen.py
 difference of the two totals divided by the difference of the counts leaves out
 start-up and shutdown. ``periodic`` is a stored phone's Inform with 20
 parameters and the empty POST; ``bootstrap`` is a new phone whose whole tree the
-discovery policy reads (1 GetParameterNames, 7 GetParameterValues). Instructions
+discovery policy reads (1 GetParameterNames, 19 GetParameterValues). Instructions
 are not time: a cache miss costs more than an add. Read them beside the
 sessions/s of ``bench/sessions.py``.
 """

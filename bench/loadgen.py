@@ -11,7 +11,7 @@ the server, so every microsecond it spends is taken from the figures.
   identity; a phone's copy is the template with its serial, MAC and IP substituted
   by ``bytes.replace``. No lxml on the hot path.
 - The ACS's requests are answered from a cache keyed by the request's bytes after
-  its ``cwmp:ID`` (a GetParameterValues of the same 100 names is the same key for
+  its ``cwmp:ID`` (a GetParameterValues of the same 32 names is the same key for
   every phone). A miss is parsed and answered once by the template phone.
 - HTTP/1.1 is a small ``asyncio.Protocol``: one buffer, one future per response,
   Content-Length bodies, keep-alive within a session, the cookie echoed, and the
