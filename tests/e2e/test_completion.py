@@ -13,6 +13,7 @@ REST and SOAP API, and simulated phones told to behave as phones seen in the fie
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -22,10 +23,12 @@ from typing import Any
 import pytest
 import requests
 import zeep
+from click.testing import CliRunner
 from lxml import etree
 from zeep.transports import Transport
 
 import cwmp_schemas
+from acs.cli import main
 from acs.cwmp import rpc
 from acs.testing import SessionError, run_session
 from tests.e2e.conftest import AUTH, SESSION_TIMEOUT, Acs, Operator, new_phone
@@ -173,6 +176,15 @@ def test_complete_within_is_taken_over_the_api_and_refused_for_rpcs_done_at_thei
     assert "GetRPCMethods is complete with its response" in problem["detail"]
     refused = acs.cli.run("task", "add", "get-rpc-methods", "--device", phone.mac, "--complete-within", "1m")
     assert refused.exit_code == 2 and "No such option '--complete-within'" in refused.output
+    api = ["--api", acs.server.nbi_url, "--token", oss, "--json"]
+    for selection in (["--device", phone.mac], ["--product-class", "CP-8841-3PCC"]):  # one device, a job
+        remote = CliRunner().invoke(
+            main, ["task", "add", "factory-reset", *selection, "--complete-within", "5m", *api]
+        )
+        assert remote.exit_code == 0, remote.output
+        (queued,) = json.loads(remote.stdout)["tasks"]
+        assert acs.cli.task(queued)["complete_within"] == 300
+        acs.cli("task", "cancel", str(queued))
 
     session = requests.Session()
     session.headers["Authorization"] = f"Bearer {oss}"
