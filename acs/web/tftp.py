@@ -20,6 +20,7 @@ import logging
 import re
 import resource
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from twisted.internet import error, protocol, threads
@@ -60,6 +61,14 @@ def transfer_cap(requested: int) -> int:
     return max(1, min(requested, soft // DESCRIPTOR_SHARE))
 
 
+@dataclass
+class _Window:
+    written: int = 0
+    left_out: int = 0
+    last: str = ""  # the last line left out
+    level: int = logging.INFO
+
+
 class BoundedLog:
     """Log lines that strangers cause (one per forged RRQ, say) at a bounded rate.
 
@@ -71,27 +80,32 @@ class BoundedLog:
         self.reactor = reactor
         self.burst = burst
         self.interval = interval
-        #: kind -> [lines written this interval, lines left out, the last one left out, its level]
-        self.windows: dict[str, list[Any]] = {}
+        self.windows: dict[str, _Window] = {}
         self.timers: dict[str, Any] = {}
 
     def __call__(self, kind: str, level: int, message: str, *args: Any) -> None:
         window = self.windows.get(kind)
         if window is None:
-            window = self.windows[kind] = [0, 0, "", level]
+            window = self.windows[kind] = _Window()
             self.timers[kind] = self.reactor.callLater(self.interval, self._close, kind)
-        if window[0] < self.burst:
-            window[0] += 1
+        if window.written < self.burst:
+            window.written += 1
             log.log(level, message, *args)
         else:
-            window[1] += 1
-            window[2:] = [message % args, level]
+            window.left_out += 1
+            window.last, window.level = message % args, level
 
     def _close(self, kind: str) -> None:
-        _written, left_out, last, level = self.windows.pop(kind)
+        window = self.windows.pop(kind)
         del self.timers[kind]
-        if left_out:
-            log.log(level, "%s (and %d more like it in the last %g s)", last, left_out, self.interval)
+        if window.left_out:
+            log.log(
+                window.level,
+                "%s (and %d more like it in the last %g s)",
+                window.last,
+                window.left_out,
+                self.interval,
+            )
 
     def stop(self) -> None:
         for kind in list(self.timers):
@@ -170,7 +184,14 @@ class _Transfer(protocol.DatagramProtocol):
         if _send(self.transport, packet, self.peer):
             self.timer = self.reactor.callLater(self.transfer.timeout, self._timeout)
         else:
-            self.say("unreachable", logging.INFO, "TFTP %s: cannot send to %s:%d", self.name, *self.peer)
+            self.say(
+                "unreachable",
+                logging.INFO,
+                "TFTP %s: cannot send to %s:%d",
+                self.name,
+                self.peer[0],
+                self.peer[1],
+            )
             self._stop()
 
     def _timeout(self) -> None:
@@ -179,14 +200,22 @@ class _Transfer(protocol.DatagramProtocol):
             self._send(again)
             return
         if self.transfer.acknowledged:
-            self.say("lost", logging.INFO, "TFTP %s to %s:%d: no answer, given up", self.name, *self.peer)
+            self.say(
+                "lost",
+                logging.INFO,
+                "TFTP %s to %s:%d: no answer, given up",
+                self.name,
+                self.peer[0],
+                self.peer[1],
+            )
         else:
             self.say(
                 "silent",
                 logging.INFO,
                 "TFTP %s to %s:%d: its first packet was never acknowledged, given up (a forged source?)",
                 self.name,
-                *self.peer,
+                self.peer[0],
+                self.peer[1],
             )
         self._stop()
 
@@ -206,7 +235,7 @@ class _Transfer(protocol.DatagramProtocol):
             case tftp.Ack(block=block):
                 following = self.transfer.on_ack(block)
                 if self.transfer.done:
-                    log.debug("TFTP %s sent to %s:%d", self.name, *self.peer)
+                    log.debug("TFTP %s sent to %s:%d", self.name, self.peer[0], self.peer[1])
                     self._stop()
                 elif following is not None:
                     self._send(following)
@@ -216,7 +245,8 @@ class _Transfer(protocol.DatagramProtocol):
                     logging.INFO,
                     "TFTP %s: %s:%d ended the transfer: %s %s",
                     self.name,
-                    *self.peer,
+                    self.peer[0],
+                    self.peer[1],
                     code.name,
                     message,
                 )
@@ -307,7 +337,13 @@ class TftpServer(protocol.DatagramProtocol):
         refusal = self.slots.take(addr[0])
         if refusal is not None:
             self.say(
-                "busy", logging.WARNING, "TFTP %s from %s:%d dropped: %s", packet.filename, *addr, refusal
+                "busy",
+                logging.WARNING,
+                "TFTP %s from %s:%d dropped: %s",
+                packet.filename,
+                addr[0],
+                addr[1],
+                refusal,
             )
             return
         given_back = False
@@ -327,7 +363,15 @@ class TftpServer(protocol.DatagramProtocol):
     ) -> None:
         if reply.status != 200:
             give_back()
-            self.say("refused", logging.INFO, "TFTP %s from %s:%d: %s", request.filename, *addr, reply.reason)
+            self.say(
+                "refused",
+                logging.INFO,
+                "TFTP %s from %s:%d: %s",
+                request.filename,
+                addr[0],
+                addr[1],
+                reply.reason,
+            )
             _send(
                 self.transport,
                 tftp.error(_ERRORS.get(reply.status, tftp.ErrorCode.NOT_DEFINED), reply.reason),
@@ -345,7 +389,8 @@ class TftpServer(protocol.DatagramProtocol):
                 logging.WARNING,
                 "TFTP %s to %s:%d: no port to send from: %s",
                 request.filename,
-                *addr,
+                addr[0],
+                addr[1],
                 e.socketError,
             )
 
