@@ -341,6 +341,9 @@ def run(scenario: str, args: argparse.Namespace, workdir: Path) -> Row:
                 sock.close()
     finally:
         server.stop()
+    finished = time.monotonic() + 10  # the log file is written by a thread: until it has the last line
+    while "Main loop terminated" not in (workdir / "serve.log").read_text() and time.monotonic() < finished:
+        time.sleep(0.1)
     row.log_lines = lines_between(workdir / "serve.log", began, ended)
     if args.keep_logs is not None:
         args.keep_logs.mkdir(parents=True, exist_ok=True)
