@@ -205,7 +205,7 @@ class Watch:
 
     def sample(self) -> tuple[int, int]:
         fds, inodes = held(self.pid)
-        udp = sum(1 for inode in inodes if inode in udp_sockets())
+        udp = len(inodes & udp_sockets().keys())
         return fds, max(0, udp - 1)  # the TFTP port itself is no transfer
 
     def _run(self) -> None:
