@@ -136,6 +136,22 @@ class PortOrOff(click.ParamType):
     "option 66; off by default: TFTP has no authentication.",
 )
 @click.option(
+    "--tftp-max-transfers",
+    default=ServeOptions.tftp_max_transfers,
+    show_default=True,
+    type=click.IntRange(1),
+    help="TFTP transfers at once, in all; lowered to a quarter of the descriptor limit (ulimit -n) so "
+    "that TCP connections always find one. An RRQ over it is dropped unanswered: clients send it again.",
+)
+@click.option(
+    "--tftp-max-per-source",
+    default=ServeOptions.tftp_max_per_source,
+    show_default=True,
+    type=click.IntRange(1),
+    help="TFTP transfers at once to one IP address (a phone fetches one file at a time); an RRQ over "
+    "it is dropped.",
+)
+@click.option(
     "--nbi-port",
     default=7557,
     show_default=True,
@@ -168,6 +184,8 @@ def serve(
     access_log: bool,
     profile_port: int | None,
     tftp_port: int | None,
+    tftp_max_transfers: int,
+    tftp_max_per_source: int,
     profile_unknown: str,
     nbi_port: int,
     nbi_host: str | None,
@@ -228,6 +246,8 @@ def serve(
         access_log=access_log,
         profile_port=profile_port,
         tftp_port=tftp_port,
+        tftp_max_transfers=tftp_max_transfers,
+        tftp_max_per_source=tftp_max_per_source,
         profile_unknown=profile_unknown,
         nbi_port=None if no_nbi else nbi_port,
         nbi_host=nbi_host,

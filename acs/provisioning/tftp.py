@@ -4,6 +4,11 @@ RFC 1350 (RRQ, WRQ, DATA, ACK, ERROR) with the option extension of RFC 2347 (OAC
 and its ``blksize`` (RFC 2348), ``tsize`` and ``timeout`` (RFC 2349) options. The
 server only reads: it sends profiles, it never stores what a client writes. The
 Twisted shell (``acs/web/tftp.py``) moves these bytes over UDP and keeps the timers.
+
+TFTP answers whatever address an RRQ claims to come from, so the rules here also bound
+what a forged RRQ costs: how long a transfer lasts without an ACK, how many packets go
+to a peer that never proved it is there (``ReadTransfer.on_timeout``), and how many
+transfers run at once, in all and per source (``Slots``).
 """
 
 from __future__ import annotations
@@ -16,6 +21,14 @@ DEFAULT_BLKSIZE = 512
 MIN_BLKSIZE, MAX_BLKSIZE = 8, 65464  # RFC 2348
 MIN_TIMEOUT, MAX_TIMEOUT = 1, 255  # RFC 2349, seconds
 DEFAULT_TIMEOUT = 2.0
+#: the longest ``timeout`` accepted from a client, in seconds: a larger one is not acknowledged (RFC 2349
+#: lets the server refuse it, not change it), else a 36-byte RRQ would hold a port for 255 s a try
+TIMEOUT_CAP = 5
+#: resends of the last packet, without an ACK, to a peer that has acknowledged something before
+RETRIES = 5
+#: resends to a peer that never acknowledged anything: its address may be forged, and each
+#: resend would be sent to whoever it names
+SILENT_RETRIES = 1
 MODES = ("netascii", "octet")  # "mail" is obsolete (RFC 1350 section 1)
 
 
@@ -172,7 +185,14 @@ class ReadTransfer:
     from then on: the "Sorcerer's Apprentice" bug of RFC 1123 4.2.3.1).
     """
 
-    def __init__(self, request: Request, data: bytes, *, max_blksize: int = MAX_BLKSIZE) -> None:
+    def __init__(
+        self,
+        request: Request,
+        data: bytes,
+        *,
+        max_blksize: int = MAX_BLKSIZE,
+        max_timeout: int = TIMEOUT_CAP,
+    ) -> None:
         if request.opcode != Opcode.RRQ:
             raise ValueError("a read transfer answers an RRQ")
         self.data = netascii(data) if request.mode == "netascii" else data
@@ -186,8 +206,10 @@ class ReadTransfer:
                 self.blksize = size
                 accepted["blksize"] = str(size)
         if "timeout" in asked:
+            # RFC 2349: the OACK repeats the client's value or leaves the option out; out of
+            # range, over the cap or not a plain number, it is left out and the default is used
             seconds = _int_option(asked["timeout"], MIN_TIMEOUT, MAX_TIMEOUT)
-            if seconds is not None and asked["timeout"] == str(seconds):  # the server may not change it
+            if seconds is not None and asked["timeout"] == str(seconds) and seconds <= max_timeout:
                 self.timeout = float(seconds)
                 accepted["timeout"] = str(seconds)
         if "tsize" in asked:
@@ -197,6 +219,10 @@ class ReadTransfer:
         self.sent = 0  # blocks sent so far (0: only the OACK, or nothing yet)
         self.done = False
         self.last: bytes = b""
+        #: the peer has acknowledged something: it received a packet from this transfer's port, so
+        #: its address is its own
+        self.acknowledged = False
+        self.resends = 0  # of ``last``, since the last ACK that moved the transfer on
 
     def start(self) -> bytes:
         """The first packet: the OACK when options were accepted, else DATA block 1."""
@@ -213,8 +239,61 @@ class ReadTransfer:
         stray ACK, or the last block acknowledged, after which ``done`` is true)."""
         if self.done or block != self.sent & 0xFFFF:
             return None
+        self.acknowledged = True
+        self.resends = 0
         if self.sent == self.blocks:
             self.done = True
             return None
         self.last = self._block(self.sent + 1)
         return self.last
+
+    def on_timeout(self) -> bytes | None:
+        """The packet to send again when ``timeout`` passed without an ACK; None: give up.
+
+        A peer that never acknowledged gets the first packet and SILENT_RETRIES resends, no
+        more: an RRQ with a forged source makes the server send to the forged address, and
+        each resend multiplies what it sends there. Once the peer has acknowledged, a lost
+        packet is resent RETRIES times. What ends a transfer is silence, never its length:
+        a long transfer that is acknowledged goes on.
+        """
+        if self.done or self.resends >= (RETRIES if self.acknowledged else SILENT_RETRIES):
+            return None
+        self.resends += 1
+        return self.last
+
+
+class Slots:
+    """How many transfers run at once, in all and per source address; a request over either cap waits.
+
+    A slot is taken when an RRQ arrives (before the profile is looked up, so a flood costs
+    no database work either) and given back when its transfer ends, however it ends.
+    """
+
+    def __init__(self, total: int, per_source: int) -> None:
+        if total < 1 or per_source < 1:
+            raise ValueError("TFTP needs at least one transfer in all and per source")
+        self.total = total
+        self.per_source = per_source
+        self.held: dict[str, int] = {}
+        self.busy = 0
+
+    def take(self, source: str) -> str | None:
+        """Take a slot for ``source``; None when taken, else why not."""
+        if self.busy >= self.total:
+            return f"{self.busy} transfers at once, the most in all"
+        held = self.held.get(source, 0)
+        if held >= self.per_source:
+            return f"{held} transfers at once to {source}, the most per source"
+        self.held[source] = held + 1
+        self.busy += 1
+        return None
+
+    def give_back(self, source: str) -> None:
+        held = self.held.get(source, 0)
+        if held <= 0:
+            raise ValueError(f"no TFTP transfer to {source} to end")
+        if held == 1:
+            del self.held[source]  # the table holds live sources only: it cannot grow with a flood
+        else:
+            self.held[source] = held - 1
+        self.busy -= 1

@@ -28,7 +28,7 @@ from acs.web.groupcommit import GroupCommit
 from acs.web.http11 import HttpFactory
 from acs.web.profilebackend import ProfileBackend, Render
 from acs.web.profiles import MAX_BODY, ProfileResource
-from acs.web.tftp import TftpServer
+from acs.web.tftp import MAX_PER_SOURCE, MAX_TRANSFERS, TftpServer
 
 log = logging.getLogger(__name__)
 #: Longest wait, in seconds, before a silent session is timed out or an overdue task shown expired.
@@ -53,6 +53,9 @@ class ServeOptions:
     #: the profile server (phones that resync by Profile_Rule): HTTP port, TFTP port; None: off
     profile_port: int | None = 7567
     tftp_port: int | None = None
+    #: TFTP transfers at once, in all (lowered to a quarter of RLIMIT_NOFILE) and to one address
+    tftp_max_transfers: int = MAX_TRANSFERS
+    tftp_max_per_source: int = MAX_PER_SOURCE
     #: what a phone the ACS does not know gets: "404" (file not found) or "default" (the default profile)
     profile_unknown: str = "404"
     #: the northbound API: None turns it off; 0 is any free port
@@ -265,6 +268,13 @@ def listen_profiles(
         finally:
             sock.close()
     if options.tftp_port is not None:
-        server = TftpServer(backend, pool, reactor, interface=options.host)
+        server = TftpServer(
+            backend,
+            pool,
+            reactor,
+            interface=options.host,
+            max_transfers=options.tftp_max_transfers,
+            max_per_source=options.tftp_max_per_source,
+        )
         tftp_port = reactor.listenUDP(options.tftp_port, server, interface=options.host)
     return http_port, tftp_port

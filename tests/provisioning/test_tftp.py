@@ -94,6 +94,67 @@ def test_a_block_size_over_the_cap_is_lowered_and_one_under_the_minimum_refused(
     assert tftp.decode(refused.start()) == tftp.Data(1, b"abc")
 
 
+@pytest.mark.parametrize("asked", [str(tftp.TIMEOUT_CAP + 1), "255"])
+def test_a_timeout_over_the_cap_is_left_out_of_the_oack_and_the_default_used(asked):
+    """RFC 2349: the OACK repeats the client's timeout or leaves it out, never says another value."""
+    transfer = tftp.ReadTransfer(rrq(timeout=asked, blksize="1024"), b"y" * 3000)
+    assert tftp.decode(transfer.start()) == tftp.OptionAck({"blksize": "1024"})
+    assert transfer.timeout == tftp.DEFAULT_TIMEOUT
+
+
+def test_a_timeout_up_to_the_cap_is_acknowledged_and_used():
+    transfer = tftp.ReadTransfer(rrq(timeout=str(tftp.TIMEOUT_CAP)), b"y")
+    assert transfer.accepted == {"timeout": str(tftp.TIMEOUT_CAP)}
+    assert transfer.timeout == float(tftp.TIMEOUT_CAP)
+    assert tftp.ReadTransfer(rrq(timeout="9"), b"y", max_timeout=10).timeout == 9.0
+
+
+@pytest.mark.parametrize("options", [{}, {"blksize": "1024"}])
+def test_a_peer_that_never_acknowledged_gets_the_first_packet_and_one_resend(options):
+    """Its address may be forged: the resends would all go to whoever it names."""
+    transfer = tftp.ReadTransfer(rrq(**options), b"z" * 1500)
+    first = transfer.start()
+    assert transfer.on_timeout() == first
+    assert transfer.on_timeout() is None  # given up: two packets in all
+    assert not transfer.acknowledged
+
+
+def test_once_it_acknowledged_a_peer_gets_more_resends_and_each_ack_gives_them_back():
+    transfer = tftp.ReadTransfer(rrq(blksize="8"), bytes(8 * 40))
+    transfer.start()
+    for block in range(30):  # ACK 0 of the OACK, then blocks: never given up for its length
+        following = transfer.on_ack(block)
+        assert following is not None
+        assert [transfer.on_timeout() for _ in range(tftp.RETRIES)] == [following] * tftp.RETRIES
+    assert transfer.on_timeout() is None
+    assert transfer.acknowledged
+
+
+def test_a_stray_ack_is_no_proof_and_gives_no_resends_back():
+    transfer = tftp.ReadTransfer(rrq(), b"z" * 1500)
+    transfer.start()
+    assert transfer.on_ack(7) is None
+    assert not transfer.acknowledged
+    assert transfer.on_timeout() is not None
+    assert transfer.on_timeout() is None
+
+
+def test_slots_cap_transfers_in_all_and_per_source():
+    slots = tftp.Slots(total=3, per_source=2)
+    assert slots.take("192.0.2.7") is None
+    assert slots.take("192.0.2.7") is None
+    assert slots.take("192.0.2.7") == "2 transfers at once to 192.0.2.7, the most per source"
+    assert slots.take("192.0.2.8") is None
+    assert slots.take("192.0.2.9") == "3 transfers at once, the most in all"
+    slots.give_back("192.0.2.7")
+    assert slots.take("192.0.2.9") is None
+    for source in ("192.0.2.7", "192.0.2.8", "192.0.2.9"):
+        slots.give_back(source)
+    assert (slots.busy, slots.held) == (0, {})  # only live sources are kept: a flood leaves nothing
+    with pytest.raises(ValueError, match="no TFTP transfer"):
+        slots.give_back("192.0.2.7")
+
+
 def test_duplicate_and_stray_acks_send_nothing():
     """No resend on a duplicate ACK (the Sorcerer's Apprentice bug); the timer resends instead."""
     transfer = tftp.ReadTransfer(rrq(), b"z" * 1500)

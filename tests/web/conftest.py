@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import resource
 import subprocess
 import sys
 import threading
@@ -64,11 +65,12 @@ class Server:
                 self.process.wait(10)
 
 
-def start_server(db_url: str, *args: str, discovery: bool = False) -> Server:
+def start_server(db_url: str, *args: str, discovery: bool = False, nofile: int | None = None) -> Server:
     """Start ``acs serve`` and wait for the line that names its CWMP port (the last one it prints).
 
     The built-in discovery policy is switched off unless asked for: these tests speak
     CWMP by hand, and a new device's first session would otherwise read its whole tree.
+    ``nofile``: the server's descriptor limit (RLIMIT_NOFILE), as ``ulimit -n`` sets it.
     """
     if not discovery:
         subprocess.run(
@@ -84,6 +86,9 @@ def start_server(db_url: str, *args: str, discovery: bool = False) -> Server:
         stderr=subprocess.PIPE,
         text=True,
         env=env,
+        preexec_fn=None
+        if nofile is None
+        else lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile)),
     )
     log: list[str] = []
     found = threading.Event()
