@@ -26,7 +26,7 @@ from typing import Any, Protocol
 import click
 from sqlalchemy.engine import Engine
 
-from acs.cli.common import jsonable, open_store
+from acs.cli.common import API_URL_ENV, jsonable, open_store
 from acs.connreq import Options, blocking
 from acs.jobs import queue
 from acs.store import connection_requests, inventory
@@ -34,7 +34,6 @@ from acs.store.schema import utcnow
 
 JSON = dict[str, Any]
 
-API_URL_ENV = "ACS_API_URL"
 API_TOKEN_ENV = "ACS_API_TOKEN"  # noqa: S105 - the variable's name, not a token
 #: the API's largest page; longer listings are fetched page by page
 API_PAGE = 1000
