@@ -10,7 +10,7 @@ import click
 from sqlalchemy.engine import Engine
 
 from acs.cli.common import Duration, db_option, echo_json, echo_table, open_store, show_time
-from acs.cli.service import Acs, Local, Selection, connreq_options, service_options
+from acs.cli.service import Acs, Local, Selection, connreq_options, find_device, service_options
 from acs.connreq import Options, blocking
 from acs.provisioning import flatprofile, preprovision, tr069
 from acs.provisioning.mapping import MapError
@@ -38,16 +38,6 @@ def device_filters(f: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed(options):
         f = option(f)
     return f
-
-
-def find_device(conn: Any, key: str) -> dict[str, Any]:
-    """The device an operator named by id, MAC or serial, or a click error saying how to name one."""
-    dev = inventory.get_device(conn, key)
-    if dev is None:
-        raise click.ClickException(
-            f"no device {key!r}: give a device id, a MAC or a serial number (see `acs device list`)"
-        )
-    return dev
 
 
 def kick_devices(

@@ -52,6 +52,18 @@ def nothing_queued(missing: list[str]) -> click.ClickException:
     )
 
 
+def find_device(conn: Any, key: str) -> JSON:
+    """The device an operator named by id, MAC or serial, or a click error saying how to name one
+    (none by that key, or several that share it)."""
+    try:
+        dev = inventory.get_device(conn, key)
+    except inventory.AmbiguousDevice as e:
+        raise click.ClickException(str(e)) from None
+    if dev is None:
+        raise no_device(key)
+    return dev
+
+
 def no_task(task_id: int) -> click.ClickException:
     return click.ClickException(f"no task {task_id} (see `acs task list`)")
 
@@ -166,17 +178,16 @@ class Local:
     def engine(self) -> Engine:
         return self._db if isinstance(self._db, Engine) else open_store(self._db)
 
-    def _find(self, conn: Any, key: str) -> JSON:
-        dev = inventory.get_device(conn, key)
-        if dev is None:
-            raise no_device(key)
-        return dev
+    _find = staticmethod(find_device)
 
     def devices(self, selection: Selection, limit: int) -> list[JSON]:
         with self.engine.connect() as conn:
-            rows = inventory.find_devices(
-                conn, keys=selection.keys, limit=limit, tags=True, **selection.filters()
-            )
+            try:
+                rows = inventory.find_devices(
+                    conn, keys=selection.keys, limit=limit, tags=True, **selection.filters()
+                )
+            except inventory.AmbiguousDevice as e:
+                raise click.ClickException(str(e)) from None
         return [_plain(inventory.device_json(r)) for r in rows]
 
     def device(self, key: str, params: str | None = None, show_secrets: bool = False) -> JSON:
@@ -230,7 +241,10 @@ class Local:
     ) -> Queued:
         kick_options = connreq_options() if now else None
         with self.engine.begin() as conn:
-            targets = inventory.find_devices(conn, keys=selection.keys, **selection.filters())
+            try:
+                targets = inventory.find_devices(conn, keys=selection.keys, **selection.filters())
+            except inventory.AmbiguousDevice as e:
+                raise click.ClickException(str(e)) from None
             missing = inventory.unmatched_keys(targets, selection.keys)
             if missing:
                 raise nothing_queued(missing)
@@ -440,7 +454,8 @@ class Remote:
                     "POST", f"/devices/{_segment(key)}/tasks", body=options | {"connection_request": now}
                 )
             except Problem as e:
-                raise (nothing_queued([key]) if e.field == "path.device" else e.words()) from None
+                missing = e.status == 404 and e.field == "path.device"
+                raise (nothing_queued([key]) if missing else e.words()) from None
             done = Queued(None, [made["id"]], [made["device_id"]])
             if now:
                 kick = made.get("connection_request") or {}

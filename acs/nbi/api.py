@@ -18,7 +18,6 @@ from acs.store import connection_requests, inventory
 from acs.store.schema import TASK_STATUSES
 
 router = Router()
-route = router.route
 
 # --- shared declarations ---------------------------------------------------------------------------
 
@@ -70,13 +69,37 @@ def many(schema: str, description: str, **headers: str) -> Response:
     return Response(description, {"type": "array", "items": ref(schema)}, headers)
 
 
+def route(
+    method: str, path: str, *, responses: dict[int, Response], params: tuple[Param, ...] = (), **kwargs: Any
+) -> Any:
+    """``router.route``. A route that names a device (``device`` in its path or query) may answer 409:
+    a MAC or serial number several devices share names none of them."""
+    if any(p.name == "device" for p in params):
+        responses = {409: _problem} | responses
+    return router.route(method, path, responses=responses, params=params, **kwargs)
+
+
+def ambiguous(e: inventory.AmbiguousDevice, where: str) -> ApiError:
+    """409 for a key several devices share, with their ids."""
+    return ApiError(
+        409,
+        str(e),
+        field=where,
+        allowed=f"one device's id: {', '.join(e.device_ids)}",
+        extra={"devices": e.device_ids},
+    )
+
+
 NO_CONTENT = Response("Done; nothing to say.")
 LOCATION = {"Location": "Where the new thing can be read."}
 
 
 def _device(call: Call, where: str = "path.device", key: str | None = None) -> dict[str, Any]:
     key = call.path["device"] if key is None else key
-    dev = inventory.get_device(call.conn, key)
+    try:
+        dev = inventory.get_device(call.conn, key)
+    except inventory.AmbiguousDevice as e:
+        raise ambiguous(e, where) from None
     if dev is None:
         raise not_found("device", key, where, "a device id, MAC or serial number (see GET /devices)")
     return dev
@@ -160,6 +183,7 @@ def device_filters(values: dict[str, Any], where: str) -> dict[str, Any]:
             )
         },
         found=False,
+        conflict=True,
     ),
 )
 def list_devices(call: Call) -> Reply:
@@ -167,9 +191,12 @@ def list_devices(call: Call) -> Reply:
     Every filter given must hold; a list-valued filter matches any of its values."""
     q = call.query
     filters = device_filters(q, "query.")
-    rows = inventory.find_devices(
-        call.conn, sort=q["sort"], limit=q["limit"], offset=q["offset"], tags=True, **filters
-    )
+    try:
+        rows = inventory.find_devices(
+            call.conn, sort=q["sort"], limit=q["limit"], offset=q["offset"], tags=True, **filters
+        )
+    except inventory.AmbiguousDevice as e:
+        raise ambiguous(e, "query.key") from None
     total = inventory.count_devices(call.conn, **filters)
     body = [inventory.device_json(r, q["fields"]) for r in rows]
     return Reply(200, body, {"X-Total-Count": str(total)})
@@ -192,9 +219,12 @@ def preregister_device(call: Call) -> Reply:
     id is the one its Inform will carry (OUI-ProductClass-SerialNumber); otherwise a placeholder
     (mac:... or serial:...) that its first Inform replaces, keeping the tags and tasks given to it."""
     body = call.body
-    known = inventory.get_device(call.conn, body["serial_number"]) if body.get("serial_number") else None
-    if known is None and body.get("mac"):
-        known = inventory.get_device(call.conn, body["mac"])
+    try:
+        known = inventory.get_device(call.conn, body["serial_number"]) if body.get("serial_number") else None
+        if known is None and body.get("mac"):
+            known = inventory.get_device(call.conn, body["mac"])
+    except inventory.AmbiguousDevice as e:
+        known = {"id": ", ".join(e.device_ids)}
     if known is not None:
         raise ApiError(
             409, f"device {known['id']} is already known", field="body", allowed="a device not known yet"
@@ -461,7 +491,8 @@ def create_task(call: Call) -> Reply:
     role="operator",
     body="BulkTaskCreate",
     responses=responses(
-        {202: one("JobQueued", "One task per matching device, queued as one job.", **LOCATION)}
+        {202: one("JobQueued", "One task per matching device, queued as one job.", **LOCATION)},
+        conflict=True,
     ),
 )
 def create_tasks(call: Call) -> Reply:
@@ -475,7 +506,10 @@ def create_tasks(call: Call) -> Reply:
             field="body.devices",
             allowed=", ".join(DEVICE_FILTER["properties"]),
         )
-    targets = inventory.find_devices(call.conn, **device_filters(selection, "body.devices."))
+    try:
+        targets = inventory.find_devices(call.conn, **device_filters(selection, "body.devices."))
+    except inventory.AmbiguousDevice as e:
+        raise ambiguous(e, "body.devices.key") from None
     missing = inventory.unmatched_keys(targets, selection.get("key") or ())
     if missing:
         raise ApiError(

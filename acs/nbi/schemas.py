@@ -314,6 +314,12 @@ PROBLEM = _object(
             "items": ref("ProfileProblem"),
             "description": "A refused profile's problems, each with its line and element.",
         },
+        "devices": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "409 for a MAC or serial number several devices share: their ids, one of "
+            "which to give instead.",
+        },
     },
     required=["type", "title", "status", "detail"],
     description="An RFC 9457 problem; every 4xx names the field and what is allowed.",

@@ -173,6 +173,35 @@ def test_every_read_prints_the_same_on_the_database_and_through_the_api(acs: Acs
     assert json.loads(local("task", "show", str(pending), "--json"))["status"] == "pending"
 
 
+def test_a_mac_two_devices_share_names_neither_on_the_database_or_through_the_api(acs: Acs) -> None:
+    twin = new_phone("CP-7841-3PCC", "FCH7777TWIN", DESK.mac)  # another model reporting the same MAC
+    for phone in (DESK, twin):
+        acs.session(phone)
+    local = Shell(acs, "local", "")
+    remote = Shell(acs, "remote", _admin_token(acs.cli.db_url))
+    both = ", ".join(sorted([DESK.device_id, twin.device_id]))
+    for args in [
+        ("device", "show", "00:56:2B:04:36:15"),
+        ("device", "events", DESK.mac),
+        ("device", "tag", DESK.mac, "lab"),
+        ("device", "credentials", DESK.mac, "--username", "u", "--password", "p"),
+        ("device", "list", "--device", DESK.mac),
+        ("task", "list", "--device", DESK.mac),
+        ("task", "add", "reboot", "--device", DESK.mac),
+        ("task", "add", "reboot", "--device", DESK.mac, "--device", twin.device_id),
+    ]:
+        here, there = local.run(*args), remote.run(*args)
+        assert (there.exit_code, there.stdout, there.stderr) == (here.exit_code, here.stdout, here.stderr), (
+            args
+        )
+        key = args[2] if args[0] == "device" and args[1] != "list" else DESK.mac
+        assert here.exit_code == 1 and here.stderr == (
+            f"Error: {key!r} names 2 devices: {both}; give the id of the one you mean\n"
+        ), args
+    assert local.json("task", "list") == [] and local.json("device", "show", DESK.device_id)["tags"] == []
+    assert local.json("device", "show", twin.identity.serial)["id"] == twin.device_id
+
+
 # --- each mode on its own: the same assertions ------------------------------------------------------------
 
 

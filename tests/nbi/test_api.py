@@ -519,3 +519,43 @@ async def test_policies_crud(api: Api):
     assert (await api.delete("/policies/inform-hourly", role="operator")).status == 403
     assert (await api.delete("/policies/inform-hourly")).status == 204
     assert (await api.get("/policies/inform-hourly")).status == 404
+
+
+# --- a MAC two devices share ---------------------------------------------------------------------
+
+
+@ensure
+async def test_a_mac_two_devices_share_is_409_listing_both_wherever_a_device_is_named(api: Api, engine):
+    desk = session(engine, inform_of("FCH0001", mac="00:56:2b:00:00:01"))
+    twin = session(engine, inform_of("FCH7777", model="CP-7841-3PCC", mac="00:56:2b:00:00:01"))
+    both = sorted([desk, twin])
+    expected = f"'00:56:2B:00:00:01' names 2 devices: {', '.join(both)}; give the id of the one you mean"
+
+    async def refused(answer_of: object, field: str) -> None:
+        answer = await answer_of  # type: ignore[misc]
+        assert answer.status == 409, answer.body
+        assert answer.problem["detail"] == expected.replace("00:56:2B:00:00:01", key)
+        assert (answer.problem["field"], answer.problem["devices"]) == (field, both)
+        assert answer.problem["allowed"] == f"one device's id: {', '.join(both)}"
+
+    key = "00:56:2B:00:00:01"
+    await refused(api.get(f"/devices/{key}"), "path.device")
+    await refused(api.post(f"/devices/{key}/tasks", {"kind": "Reboot"}), "path.device")
+    await refused(api.post(f"/devices/{key}/tags", {"add": ["x"]}), "path.device")
+    await refused(api.get("/tasks", params={"device": key}), "query.device")
+    await refused(api.get("/devices", params={"key": key}), "query.key")
+    await refused(api.post("/tasks", {"kind": "Reboot", "devices": {"key": [key]}}), "body.devices.key")
+    key = "00562b000001"
+    await refused(api.get(f"/devices/{key}/profile"), "path.device")
+    await refused(
+        api.call("PUT", f"/devices/{key}/credentials", json_body={"username": "u", "password": "p"}),
+        "path.device",
+    )
+    with engine.connect() as conn:
+        assert queue.list_tasks(conn) == [] and inventory.get_device(conn, desk)["tags"] == []
+    assert [d["id"] for d in (await api.get("/devices", params={"mac": key})).body] == both
+    assert (await api.get(f"/devices/{twin}")).status == 200
+    assert (await api.get("/devices/FCH7777")).body["id"] == twin
+    document = (await api.get("/openapi.json", role=None)).body
+    assert "409" in document["paths"]["/devices/{device}"]["get"]["responses"]
+    assert "409" in document["paths"]["/devices"]["get"]["responses"]
