@@ -7,6 +7,7 @@ answer with the JSON the CLI's ``--json`` prints for the same thing: devices as
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from acs.jobs import policies, queue
@@ -14,6 +15,7 @@ from acs.nbi import tokens
 from acs.nbi.problem import ApiError, not_found
 from acs.nbi.routing import Call, Follow, Param, Reply, Response, Router, parse_datetime
 from acs.nbi.schemas import DEVICE_FILTER, FILTERS, ref
+from acs.provisioning import preprovision
 from acs.store import connection_requests, inventory
 from acs.store.schema import TASK_STATUSES
 
@@ -364,6 +366,86 @@ def set_credentials(call: Call) -> Reply:
         "id": dev["id"],
         "username": username,
         "connection_request": bool(call.body.get("connection_request")),
+    }
+    return Reply(200, body)
+
+
+@route(
+    "PUT",
+    "/devices/{device}/profile-redirect",
+    role="admin",
+    params=(DEVICE,),
+    body="ProfileRedirect",
+    responses=responses({200: one("ProfileRedirectSet", "Where the phone's profile fetches go now.")}),
+)
+def set_profile_redirect(call: Call) -> Reply:
+    """Send a phone's profile fetches to another provisioning server (acs device move)
+    The profile server answers its fetches with 301 (302 when temporary) to the URL; null serves them
+    here again."""
+    dev = _device(call)
+    url, status = call.body["url"], 302 if call.body.get("temporary") else 301
+    try:
+        inventory.set_profile_redirect(call.conn, dev["id"], url, status)
+    except ValueError as e:
+        allowed = "an http:// or https:// URL: a server ending in / or the profile's full URL; or null"
+        raise ApiError(400, str(e), field="body.url", allowed=allowed) from None
+    return Reply(200, {"id": dev["id"], "url": url, "status": status if url is not None else None})
+
+
+@route(
+    "POST",
+    "/devices/{device}/connection-request",
+    role="operator",
+    params=(DEVICE,),
+    responses=responses({200: one("ConnectionRequest", "What came of asking the device for a session.")}),
+)
+def kick_device(call: Call) -> Reply:
+    """Ask a device to open a session now (a connection request; acs device kick)
+    HTTP to its ConnectionRequestURL, or UDP (TR-069 Annex G), within the server's limits. The answer
+    says whether it got through (outcome sent) and, if not, why; it is 200 either way."""
+    dev = _device(call)
+    return Reply(200, None, follow=Follow(None, dev["id"], 0.0, True))
+
+
+@route(
+    "POST",
+    "/devices/import",
+    role="admin",
+    body="InventoryImport",
+    responses=responses(
+        {200: one("InventoryImported", "What was created, updated and refused.")}, found=False
+    ),
+)
+def import_devices(call: Call) -> Reply:
+    """Create or update devices before they first connect (acs device import)
+    As an inventory CSV's rows: each gets the id its Inform will carry (OUI-ProductClass-Serial), its
+    tags, its own profile and credentials. A device whose values are wrong, or whose MAC or user name
+    another device has, is refused with the reason; the others are kept, in one transaction."""
+    items = call.body["devices"]
+    records = [
+        (
+            index,
+            {
+                "mac": item["mac"],
+                "serial": item["serial_number"],
+                "model": item["product_class"],
+                "oui": item.get("oui") or "",
+                "profile": item.get("profile") or "",
+                "username": item.get("username") or "",
+                "password": item.get("password") or "",
+            },
+        )
+        for index, item in enumerate(items)
+    ]
+    checked, problems = preprovision.check_rows(records, where="at index")
+    # tags as given (a CSV's group column is split on spaces and ";", a JSON list is not)
+    rows = [replace(r, groups=tuple(dict.fromkeys(items[r.line].get("tags") or ()))) for r in checked]
+    report = preprovision.import_rows(call.conn, rows)
+    refused = sorted(problems + report.problems, key=lambda p: p.line)
+    body = {
+        "created": report.created,
+        "updated": report.updated,
+        "refused": [{"index": p.line, "reason": p.reason} for p in refused],
     }
     return Reply(200, body)
 
