@@ -675,12 +675,16 @@ def service_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def connect(db: str | None, api: str | None, token: str | None) -> Acs:
-    """The ACS a command works on: the API when ``--api`` is given, else the database."""
+    """The ACS a command works on: the API when ``--api`` (or ``ACS_API_URL``) is given, else the
+    database; ``--db`` on the command line wins over ``ACS_API_URL``, as for the database-only
+    commands (``common.database_only``)."""
     if api is None:
         return Local(db)
     ctx = click.get_current_context()
     if db is not None and ctx.get_parameter_source("db") is click.core.ParameterSource.COMMANDLINE:
-        raise click.UsageError("give --db or --api, not both")
+        if ctx.get_parameter_source("api") is click.core.ParameterSource.COMMANDLINE:
+            raise click.UsageError("give --db or --api, not both")
+        return Local(db)
     if not token:
         raise click.UsageError(
             f"--api needs an API token: --token or {API_TOKEN_ENV} (see `acs token create`)"
