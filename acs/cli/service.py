@@ -7,8 +7,8 @@ endpoints over HTTP (``--api URL --token T``). Both answer with the JSON the API
 CLI's own words, as a ``click.ClickException`` (exit status 1).
 
 ``Remote`` uses the standard library's ``urllib``: a command makes a handful of plain JSON
-requests, one after the other, so a pooled or asynchronous client would add a dependency
-and nothing the CLI needs.
+requests, one after the other (connection requests a few at once, from threads), so a pooled
+or asynchronous client would add a dependency and nothing the CLI needs.
 """
 
 from __future__ import annotations

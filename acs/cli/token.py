@@ -20,8 +20,8 @@ def token() -> None:
     "--role",
     required=True,
     type=click.Choice(tokens.ROLES),
-    help="read: GET only; operator: also tasks, tags, faults; admin: also policies, deleting and "
-    "pre-registering devices.",
+    help="read: GET only; operator: also tasks, tags, faults; admin: also policies, deleting, "
+    "pre-registering and importing devices.",
 )
 @click.option("--name", required=True, help="Who or what uses it (unique), e.g. the OSS's name.")
 @click.option("--json", "as_json", is_flag=True, help="JSON (with the token) instead of text.")
