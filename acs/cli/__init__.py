@@ -14,6 +14,7 @@ def main() -> None:
 
 
 # The commands register after the group exists.
+from acs.cli.cpe_credentials import cpe_credentials  # noqa: E402
 from acs.cli.db import db  # noqa: E402
 from acs.cli.device import device  # noqa: E402
 from acs.cli.policy import policy  # noqa: E402
@@ -22,5 +23,5 @@ from acs.cli.serve import serve  # noqa: E402
 from acs.cli.task import task  # noqa: E402
 from acs.cli.token import token  # noqa: E402
 
-for command in (serve, device, task, policy, profile, token, db):
+for command in (serve, device, task, policy, profile, token, cpe_credentials, db):
     main.add_command(command)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -16,6 +17,9 @@ from acs.store.engine import StoreError, create_engine, ensure_schema
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+#: where the device and task commands find a server's REST API instead of the database
+API_URL_ENV = "ACS_API_URL"
+
 _DURATION = re.compile(r"(\d+)\s*([smhdw]?)")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -28,6 +32,31 @@ def db_option(f: F) -> F:
         metavar="URL",
         help="Database URL (default sqlite:///./acs.db; env ACS_DATABASE_URL).",
     )(f)
+
+
+def database_only(f: F) -> F:
+    """For a command that works on the database alone (under ``--db``): when the operator has named
+    an API (``ACS_API_URL``, or ``--api``, accepted here only to be refused), it refuses rather than
+    quietly work on ``./acs.db``. A database named too (``--db``, ``ACS_DATABASE_URL``) is used."""
+
+    @functools.wraps(f)
+    def command(*args: Any, api: str | None, **kwargs: Any) -> Any:
+        if api is not None:
+            ctx = click.get_current_context()
+            name = " ".join(["acs", *ctx.command_path.split()[1:]])
+            if ctx.get_parameter_source("api") is click.core.ParameterSource.COMMANDLINE:
+                raise click.UsageError(
+                    f"{name} works on the database only, not through the API: give --db URL"
+                )
+            if kwargs.get("db", kwargs.get("url")) is None:
+                raise click.UsageError(
+                    f"{name} works on the database only, not through the API, and {API_URL_ENV} is set: "
+                    f"give --db URL (or ACS_DATABASE_URL) to work on a database, or unset {API_URL_ENV}"
+                )
+        return f(*args, **kwargs)
+
+    option = click.option("--api", envvar=API_URL_ENV, default=None, hidden=True, metavar="URL")
+    return option(command)  # type: ignore[return-value]
 
 
 def open_store(db: str | None) -> Engine:

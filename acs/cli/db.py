@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from acs.cli.common import database_only
 from acs.store.engine import DEFAULT_URL, URL_ENV, StoreError, show_url, upgrade
 
 
@@ -13,6 +14,7 @@ def db() -> None:
 
 
 @db.command("upgrade")
+@database_only
 @click.option(
     "--db",
     "url",

@@ -9,12 +9,10 @@ from typing import Any
 import click
 from sqlalchemy.engine import Engine
 
-from acs.cli.common import Duration, db_option, echo_json, echo_table, open_store, show_time
-from acs.cli.service import Acs, Local, Selection, connreq_options, service_options
-from acs.connreq import Options, blocking
+from acs.cli.common import Duration, echo_json, echo_table, show_time
+from acs.cli.service import Acs, Local, Selection, find_device, kick_line, service_options
 from acs.provisioning import flatprofile, preprovision, tr069
 from acs.provisioning.mapping import MapError
-from acs.store import inventory
 
 
 def device_filters(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -38,26 +36,6 @@ def device_filters(f: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed(options):
         f = option(f)
     return f
-
-
-def find_device(conn: Any, key: str) -> dict[str, Any]:
-    """The device an operator named by id, MAC or serial, or a click error saying how to name one."""
-    dev = inventory.get_device(conn, key)
-    if dev is None:
-        raise click.ClickException(
-            f"no device {key!r}: give a device id, a MAC or a serial number (see `acs device list`)"
-        )
-    return dev
-
-
-def kick_devices(
-    engine: Engine, device_ids: list[str], options: Options, *, err: bool = False
-) -> list[dict[str, Any]]:
-    """Send each device a connection request; say what came of each (on stderr with ``err``)."""
-    results = blocking.kick(engine, device_ids, options)
-    for r in results:
-        click.echo(f"connection request to {r.device_id}: {r.summary()}", err=err)
-    return [r.to_json() for r in results]
 
 
 @click.group()
@@ -205,22 +183,21 @@ def credentials(
 
 
 @device.command()
-@db_option
+@service_options
 @click.argument("keys", nargs=-1, required=True, metavar="ID|MAC|SERIAL...")
 @click.option("--json", "as_json", is_flag=True, help="JSON instead of text.")
-def kick(db: str | None, keys: tuple[str, ...], as_json: bool) -> None:
+def kick(acs: Acs, keys: tuple[str, ...], as_json: bool) -> None:
     """Send devices a connection request: each opens a session now and gets its queued tasks.
 
     HTTP Digest to the ConnectionRequestURL first; UDP (TR-069 Annex G) when HTTP cannot reach a
     device that reported a UDPConnectionRequestAddress. Exits 1 if any request did not get through.
-    Settings: ACS_CONNREQ_TIMEOUT (s, default 5), ACS_CONNREQ_MIN_INTERVAL (s between two requests to
-    one device, default 5), ACS_CONNREQ_CONCURRENCY (default 50), ACS_CONNREQ_ALLOW_BASIC (0/1).
+    On the database, settings: ACS_CONNREQ_TIMEOUT (s, default 5), ACS_CONNREQ_MIN_INTERVAL (s between
+    two requests to one device, default 5), ACS_CONNREQ_CONCURRENCY (default 50), ACS_CONNREQ_ALLOW_BASIC
+    (0/1); through the API (--api), the server sends them with its own.
     """
-    options = connreq_options()
-    engine = open_store(db)
-    with engine.connect() as conn:
-        ids = list(dict.fromkeys(find_device(conn, k)["id"] for k in keys))
-    results = kick_devices(engine, ids, options, err=as_json)
+    results = acs.kick(keys)
+    for r in results:
+        click.echo(kick_line(r), err=as_json)
     if as_json:
         echo_json(results)
     if any(r["outcome"] != "sent" for r in results):
@@ -300,10 +277,10 @@ def untag(acs: Acs, key: str, tags: tuple[str, ...]) -> None:
 
 
 @device.command("import")
-@db_option
+@service_options
 @click.argument("file", type=click.File("r", encoding="utf-8-sig"))
 @click.option("--json", "as_json", is_flag=True, help="The outcome as JSON (problems included).")
-def import_(db: str | None, file: Any, as_json: bool) -> None:
+def import_(acs: Acs, file: Any, as_json: bool) -> None:
     """Create or update devices from an inventory CSV, before they first connect.
 
     The header names the columns: mac, serial, model (the ProductClass), and optionally
@@ -321,35 +298,30 @@ def import_(db: str | None, file: Any, as_json: bool) -> None:
         rows, problems = preprovision.read_inventory(text)
     except preprovision.InventoryError as e:
         raise click.ClickException(f"{file.name}: {e}") from None
-    engine = open_store(db)
     with click.progressbar(length=len(rows), label="importing", file=sys.stderr, show_pos=True) as bar:
-        report = preprovision.import_inventory(engine, rows, progress=bar.update)
-    problems = sorted(problems + report.problems, key=lambda p: p.line)
+        done = acs.import_devices(rows, bar.update)
+    refused = sorted(
+        [{"line": p.line, "reason": p.reason} for p in problems] + done["refused"], key=lambda p: p["line"]
+    )
     if as_json:
-        echo_json(
-            {
-                "created": report.created,
-                "updated": report.updated,
-                "refused": [{"line": p.line, "reason": p.reason} for p in problems],
-            }
-        )
+        echo_json({"created": done["created"], "updated": done["updated"], "refused": refused})
     else:
-        for p in problems:
-            click.echo(f"{file.name}:{p.line}: {p.reason}", err=True)
+        for p in refused:
+            click.echo(f"{file.name}:{p['line']}: {p['reason']}", err=True)
         click.echo(
-            f"{report.created} devices created, {report.updated} updated, {len(problems)} rows refused"
+            f"{done['created']} devices created, {done['updated']} updated, {len(refused)} rows refused"
         )
-    if problems:
+    if refused:
         raise SystemExit(1)
 
 
 @device.command()
-@db_option
+@service_options
 @click.argument("key", metavar="ID|MAC|SERIAL")
 @click.argument("url", required=False)
 @click.option("--temporary", is_flag=True, help="Answer 302 (moved for now) instead of 301 (moved).")
 @click.option("--clear", is_flag=True, help="Serve the phone's profile here again.")
-def move(db: str | None, key: str, url: str | None, temporary: bool, clear: bool) -> None:
+def move(acs: Acs, key: str, url: str | None, temporary: bool, clear: bool) -> None:
     """Send a phone's profile fetches to another provisioning server (HTTP 301, or 302 with --temporary).
 
     URL is the new server (http://prov2.example.net:7567/: the phone's path is appended)
@@ -357,13 +329,8 @@ def move(db: str | None, key: str, url: str | None, temporary: bool, clear: bool
     """
     if clear == (url is not None):
         raise click.UsageError("give the URL the phone moves to, or --clear")
-    with open_store(db).begin() as conn:
-        dev = find_device(conn, key)
-        try:
-            inventory.set_profile_redirect(conn, dev["id"], url, 302 if temporary else 301)
-        except ValueError as e:
-            raise click.BadParameter(str(e), param_hint="URL") from None
+    device_id = acs.move(key, url, temporary)
     if clear:
-        click.echo(f"{dev['id']} fetches its profile here again")
+        click.echo(f"{device_id} fetches its profile here again")
     else:
-        click.echo(f"{dev['id']} is sent to {url} ({302 if temporary else 301})")
+        click.echo(f"{device_id} is sent to {url} ({302 if temporary else 301})")

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from acs.cli.common import db_option, echo_json, echo_table, open_store
+from acs.cli.common import database_only, db_option, echo_json, echo_table, open_store
 from acs.jobs import policies
 
 
@@ -18,6 +18,7 @@ def policy() -> None:
 
 @policy.command("list")
 @db_option
+@database_only
 @click.option("--json", "as_json", is_flag=True, help="JSON instead of a table.")
 def list_(db: str | None, as_json: bool) -> None:
     """List the policies, in the order they run."""
@@ -44,6 +45,7 @@ def _task(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -
 
 @policy.command()
 @db_option
+@database_only
 @click.argument("name")
 @click.option(
     "--on",
@@ -127,6 +129,7 @@ def _switch(db: str | None, name: str, enabled: bool) -> None:
 
 @policy.command()
 @db_option
+@database_only
 @click.argument("name")
 def enable(db: str | None, name: str) -> None:
     """Switch a policy on."""
@@ -135,6 +138,7 @@ def enable(db: str | None, name: str) -> None:
 
 @policy.command()
 @db_option
+@database_only
 @click.argument("name")
 def disable(db: str | None, name: str) -> None:
     """Switch a policy off (e.g. the built-in discovery)."""
@@ -143,6 +147,7 @@ def disable(db: str | None, name: str) -> None:
 
 @policy.command()
 @db_option
+@database_only
 @click.argument("name")
 def remove(db: str | None, name: str) -> None:
     """Delete a policy. Tasks it queued stay queued."""

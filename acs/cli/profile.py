@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from acs.cli.common import db_option, echo_json, echo_table, open_store, show_time
+from acs.cli.common import database_only, db_option, echo_json, echo_table, open_store, show_time
 from acs.cli.device import find_device
 from acs.provisioning import flatprofile, store, tr069
 from acs.provisioning.flatprofile import Problem
@@ -121,6 +121,7 @@ def _save(
 
 @profile.command()
 @db_option
+@database_only
 @click.argument("name")
 @click.argument("path", metavar="FILE")
 @click.option("--description", help="What the profile is for.")
@@ -135,6 +136,7 @@ def create(db: str | None, name: str, path: str, description: str | None) -> Non
 
 @profile.command()
 @db_option
+@database_only
 @click.argument("name")
 @click.argument("path", metavar="FILE")
 @click.option("--description", help="What the profile is for.")
@@ -146,6 +148,7 @@ def edit(db: str | None, name: str, path: str, description: str | None, map_path
 
 @profile.command("list")
 @db_option
+@database_only
 @click.option("--json", "as_json", is_flag=True, help="JSON instead of a table.")
 def list_(db: str | None, as_json: bool) -> None:
     """The profiles and where they apply."""
@@ -174,6 +177,7 @@ def _where(a: dict[str, Any]) -> str:
 
 @profile.command()
 @db_option
+@database_only
 @click.argument("name", required=False)
 @click.option("--device", "device_key", metavar="ID|MAC|SERIAL", help="The effective profile of this device.")
 @click.option("--show-secrets", is_flag=True, help="Show password values instead of a mask (with --device).")
@@ -208,6 +212,7 @@ def _rendered(profile_: flatprofile.FlatProfile, comment: str, show_secrets: boo
 
 @profile.command()
 @db_option
+@database_only
 @click.argument("name")
 @_target_options
 @click.option("--priority", default=0, show_default=True, help="Order within a level: higher wins.")
@@ -243,6 +248,7 @@ def assign(
 
 @profile.command()
 @db_option
+@database_only
 @click.argument("name")
 @_target_options
 def unassign(
@@ -263,6 +269,7 @@ def unassign(
 
 @profile.command()
 @db_option
+@database_only
 @click.argument("name")
 def delete(db: str | None, name: str) -> None:
     """Delete profile NAME and its assignments."""
@@ -276,6 +283,7 @@ def delete(db: str | None, name: str) -> None:
 
 @profile.command()
 @db_option
+@database_only
 @click.argument("key", metavar="ID|MAC|SERIAL")
 @click.option("--json", "as_json", is_flag=True, help="JSON instead of a table.")
 @click.option("--show-secrets", is_flag=True, help="Show password values instead of a mask.")
@@ -312,6 +320,7 @@ def diff(db: str | None, key: str, as_json: bool, show_secrets: bool, map_path: 
 
 @profile.command()
 @db_option
+@database_only
 @click.argument("key", metavar="ID|MAC|SERIAL")
 @_map_option
 def push(db: str | None, key: str, map_path: str | None) -> None:
@@ -327,6 +336,7 @@ def push(db: str | None, key: str, map_path: str | None) -> None:
 
 @profile.command()
 @db_option
+@database_only
 @click.argument("key", metavar="ID|MAC|SERIAL")
 @click.option("-o", "--output", default="-", metavar="FILE", help="Write here instead of standard output.")
 @click.option("--phone", is_flag=True, help="What the phone reported (its stored values under XML names).")
@@ -376,6 +386,7 @@ def _key_target(conn: Any, tag: str | None, device_key: str | None) -> tuple[str
 
 @key.command("set")
 @db_option
+@database_only
 @click.option("--device", "device_key", metavar="ID|MAC|SERIAL", help="This device's keys.")
 @click.option("--tag", help="The keys of devices with this tag (a device's own keys come first).")
 @click.option(
@@ -402,6 +413,7 @@ def key_set(db: str | None, device_key: str | None, tag: str | None, cbc: bool, 
 
 @key.command("clear")
 @db_option
+@database_only
 @click.option("--device", "device_key", metavar="ID|MAC|SERIAL")
 @click.option("--tag")
 def key_clear(db: str | None, device_key: str | None, tag: str | None) -> None:
@@ -414,6 +426,7 @@ def key_clear(db: str | None, device_key: str | None, tag: str | None) -> None:
 
 @key.command("list")
 @db_option
+@database_only
 @click.option("--json", "as_json", is_flag=True, help="JSON instead of a table.")
 def key_list(db: str | None, as_json: bool) -> None:
     """Which devices and tags have keys (the keys themselves are never shown), and the digest rules."""
@@ -440,6 +453,7 @@ def key_list(db: str | None, as_json: bool) -> None:
 
 @key.command("digest")
 @db_option
+@database_only
 @click.argument("digest", type=click.Choice(["md5", "sha256", "remove"]))
 @click.option("--model", default="", metavar="PRODUCT_CLASS", help="Only this model (default: any).")
 @click.option("--firmware", default="", metavar="PREFIX", help="SoftwareVersion prefix, e.g. sip88xx.11-2.")

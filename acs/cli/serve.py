@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 from twisted.logger import STDLibLogObserver, globalLogBeginner
 
 from acs.cli.common import db_option
+from acs.cli.cpe_credentials import credentials_at_start
 from acs.connreq import ConnectionRequester
 from acs.connreq import Options as ConnreqOptions
 from acs.provisioning.mapping import MapError, load_map
@@ -79,7 +80,8 @@ class PortOrOff(click.ParamType):
     "--cpe-username",
     envvar="ACS_CPE_USERNAME",
     default=None,
-    help="User name every CPE may use (env ACS_CPE_USERNAME); per-device ones come from the store.",
+    help="User name every CPE may use (env ACS_CPE_USERNAME); default: the shared credentials kept in "
+    "the database (`acs cpe-credentials`), made at the first start. Per-device ones come from the store.",
 )
 @click.option(
     "--cpe-password",
@@ -193,8 +195,9 @@ def serve(
 ) -> None:
     """Serve CWMP sessions: phones inform, the ACS answers and sends their queued tasks.
 
-    CPEs authenticate with HTTP Digest (or Basic over TLS), with the shared
-    --cpe-username/--cpe-password or with their own credentials in the store.
+    CPEs authenticate with HTTP Digest (or Basic over TLS), with the shared credentials or with
+    their own in the store. The shared ones are --cpe-username/--cpe-password if given, else those
+    kept in the database: the first start makes them and prints them (`acs cpe-credentials show`).
     The northbound REST API (--nbi-port, OpenAPI at /openapi.json, SOAP at /soap) takes
     tokens made with `acs token create`; it is served over TLS too with --tls-cert.
     """
@@ -230,6 +233,8 @@ def serve(
         load_map()  # the TR-069 <-> XML map sessions provision with: a broken one fails here, at start
     except (StoreError, MapError) as e:
         raise click.ClickException(str(e)) from None
+    if not no_auth and inherited_fd() is None:  # workers get them from the first process
+        cpe_username, cpe_password = credentials_at_start(engine, cpe_username, cpe_password)
     options = ServeOptions(
         host=host,
         port=port,
@@ -258,7 +263,7 @@ def serve(
         log.warning("CPE authentication is OFF (--no-auth): any device that reaches this port is served")
     elif cpe_username is None:
         log.warning(
-            "no shared CPE credentials (--cpe-username/--cpe-password): only devices with "
+            "shared CPE credentials are off (`acs cpe-credentials disable`): only devices with "
             "their own credentials in the store can open sessions"
         )
     worker = inherited_fd() is not None

@@ -7,8 +7,8 @@ endpoints over HTTP (``--api URL --token T``). Both answer with the JSON the API
 CLI's own words, as a ``click.ClickException`` (exit status 1).
 
 ``Remote`` uses the standard library's ``urllib``: a command makes a handful of plain JSON
-requests, one after the other, so a pooled or asynchronous client would add a dependency
-and nothing the CLI needs.
+requests, one after the other (connection requests a few at once, from threads), so a pooled
+or asynchronous client would add a dependency and nothing the CLI needs.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -26,19 +27,24 @@ from typing import Any, Protocol
 import click
 from sqlalchemy.engine import Engine
 
-from acs.cli.common import jsonable, open_store
+from acs.cli.common import API_URL_ENV, jsonable, open_store
 from acs.connreq import Options, blocking
 from acs.jobs import queue
+from acs.provisioning import preprovision
+from acs.provisioning.preprovision import InventoryRow
 from acs.store import connection_requests, inventory
 from acs.store.schema import utcnow
 
 JSON = dict[str, Any]
 
-API_URL_ENV = "ACS_API_URL"
 API_TOKEN_ENV = "ACS_API_TOKEN"  # noqa: S105 - the variable's name, not a token
 #: the API's largest page; longer listings are fetched page by page
 API_PAGE = 1000
 HTTP_TIMEOUT = 60.0
+#: inventory rows per transaction on the database, per request through the API
+IMPORT_BATCH = 500
+#: connection requests the CLI has the API send at once
+KICKS_AT_ONCE = 8
 
 
 def no_device(key: str) -> click.ClickException:
@@ -51,6 +57,18 @@ def nothing_queued(missing: list[str]) -> click.ClickException:
     return click.ClickException(
         f"no device {inventory.some(missing)}; nothing was queued (see `acs device list`)"
     )
+
+
+def find_device(conn: Any, key: str) -> JSON:
+    """The device an operator named by id, MAC or serial, or a click error saying how to name one
+    (none by that key, or several that share it)."""
+    try:
+        dev = inventory.get_device(conn, key)
+    except inventory.AmbiguousDevice as e:
+        raise click.ClickException(str(e)) from None
+    if dev is None:
+        raise no_device(key)
+    return dev
 
 
 def no_task(task_id: int) -> click.ClickException:
@@ -121,6 +139,19 @@ class Acs(Protocol):
         self, key: str, username: str | None, password: str | None, connection_request: bool
     ) -> str: ...
 
+    def kick(self, keys: tuple[str, ...]) -> list[JSON]:
+        """Ask each device for a session now: what came of each (``KickResult.to_json``), in order."""
+        ...
+
+    def move(self, key: str, url: str | None, temporary: bool) -> str:
+        """Send a phone's profile fetches to ``url`` (None: serve them here again); its id."""
+        ...
+
+    def import_devices(self, rows: list[InventoryRow], progress: Callable[[int], None]) -> JSON:
+        """Create or update the devices of an inventory: ``created``, ``updated`` and ``refused``
+        (each ``line`` and ``reason``); ``progress`` is told how many rows each batch had."""
+        ...
+
     def queue(
         self,
         kind: str,
@@ -168,17 +199,16 @@ class Local:
     def engine(self) -> Engine:
         return self._db if isinstance(self._db, Engine) else open_store(self._db)
 
-    def _find(self, conn: Any, key: str) -> JSON:
-        dev = inventory.get_device(conn, key)
-        if dev is None:
-            raise no_device(key)
-        return dev
+    _find = staticmethod(find_device)
 
     def devices(self, selection: Selection, limit: int) -> list[JSON]:
         with self.engine.connect() as conn:
-            rows = inventory.find_devices(
-                conn, keys=selection.keys, limit=limit, tags=True, **selection.filters()
-            )
+            try:
+                rows = inventory.find_devices(
+                    conn, keys=selection.keys, limit=limit, tags=True, **selection.filters()
+                )
+            except inventory.AmbiguousDevice as e:
+                raise click.ClickException(str(e)) from None
         return [_plain(inventory.device_json(r)) for r in rows]
 
     def device(self, key: str, params: str | None = None, show_secrets: bool = False) -> JSON:
@@ -220,6 +250,26 @@ class Local:
                     raise click.ClickException(str(e)) from None
         return str(dev["id"])
 
+    def kick(self, keys: tuple[str, ...]) -> list[JSON]:
+        options = connreq_options()
+        with self.engine.connect() as conn:
+            ids = list(dict.fromkeys(find_device(conn, k)["id"] for k in keys))
+        return [r.to_json() for r in blocking.kick(self.engine, ids, options)]
+
+    def move(self, key: str, url: str | None, temporary: bool) -> str:
+        with self.engine.begin() as conn:
+            dev = find_device(conn, key)
+            try:
+                inventory.set_profile_redirect(conn, dev["id"], url, 302 if temporary else 301)
+            except ValueError as e:
+                raise click.BadParameter(str(e), param_hint="URL") from None
+        return str(dev["id"])
+
+    def import_devices(self, rows: list[InventoryRow], progress: Callable[[int], None]) -> JSON:
+        report = preprovision.import_inventory(self.engine, rows, batch_size=IMPORT_BATCH, progress=progress)
+        refused = [{"line": p.line, "reason": p.reason} for p in report.problems]
+        return {"created": report.created, "updated": report.updated, "refused": refused}
+
     def queue(
         self,
         kind: str,
@@ -233,7 +283,10 @@ class Local:
     ) -> Queued:
         kick_options = connreq_options() if now else None
         with self.engine.begin() as conn:
-            targets = inventory.find_devices(conn, keys=selection.keys, **selection.filters())
+            try:
+                targets = inventory.find_devices(conn, keys=selection.keys, **selection.filters())
+            except inventory.AmbiguousDevice as e:
+                raise click.ClickException(str(e)) from None
             missing = inventory.unmatched_keys(targets, selection.keys)
             if missing:
                 raise nothing_queued(missing)
@@ -257,7 +310,7 @@ class Local:
         if kick_options is not None:
             results = blocking.kick(self.engine, done.devices, kick_options)
             done.connection_requests = [r.to_json() for r in results]
-            done.said = [f"connection request to {r.device_id}: {r.summary()}" for r in results]
+            done.said = [kick_line(r) for r in done.connection_requests]
         return done
 
     def tasks(
@@ -295,6 +348,11 @@ class Local:
 
     def retry(self, task_id: int) -> JSON:
         return self._transition(queue.retry, task_id)
+
+
+def kick_line(result: JSON) -> str:
+    """What a command says of a connection request (``KickResult.to_json``)."""
+    return f"connection request to {result['device_id']}: {result['summary']}"
 
 
 def connreq_options() -> Options:
@@ -424,6 +482,47 @@ class Remote:
         body = {"username": username, "password": password, "connection_request": connection_request}
         return str(self._about_device(key, "PUT", "/credentials", body=body)["id"])
 
+    def kick(self, keys: tuple[str, ...]) -> list[JSON]:
+        named = [self._about_device(k, "GET", "", query={"fields": "id"})["id"] for k in keys]
+        return self._kick_ids(list(dict.fromkeys(named)))
+
+    def _kick_ids(self, device_ids: list[str]) -> list[JSON]:
+        """``POST /devices/{id}/connection-request`` for each, a few at once (each may wait for its
+        device's answer, or for its turn under the server's per-device interval)."""
+        if not device_ids:
+            return []
+
+        def kick(device_id: str) -> JSON:
+            result: JSON = self._about_device(device_id, "POST", "/connection-request")
+            return result
+
+        with ThreadPoolExecutor(max_workers=min(len(device_ids), KICKS_AT_ONCE)) as pool:
+            return list(pool.map(kick, device_ids))
+
+    def move(self, key: str, url: str | None, temporary: bool) -> str:
+        body = {"url": url, "temporary": temporary}
+        try:
+            return str(self.call("PUT", f"/devices/{_segment(key)}/profile-redirect", body=body)["id"])
+        except Problem as e:
+            if e.status == 400 and e.field == "body.url":
+                raise click.BadParameter(e.detail, param_hint="URL") from None
+            raise (no_device(key) if e.status == 404 and e.field == "path.device" else e.words()) from None
+
+    def import_devices(self, rows: list[InventoryRow], progress: Callable[[int], None]) -> JSON:
+        done: JSON = {"created": 0, "updated": 0, "refused": []}
+        for start in range(0, len(rows), IMPORT_BATCH):
+            batch = rows[start : start + IMPORT_BATCH]
+            answer = self._call(
+                "POST", "/devices/import", body={"devices": [_inventory_json(r) for r in batch]}
+            )
+            done["created"] += answer["created"]
+            done["updated"] += answer["updated"]
+            done["refused"] += [
+                {"line": batch[p["index"]].line, "reason": p["reason"]} for p in answer["refused"]
+            ]
+            progress(len(batch))
+        return done
+
     def queue(
         self,
         kind: str,
@@ -447,16 +546,14 @@ class Remote:
                     "POST", f"/devices/{_segment(key)}/tasks", body=options | {"connection_request": now}
                 )
             except Problem as e:
-                raise (nothing_queued([key]) if e.field == "path.device" else e.words()) from None
+                missing = e.status == 404 and e.field == "path.device"
+                raise (nothing_queued([key]) if missing else e.words()) from None
             done = Queued(None, [made["id"]], [made["device_id"]])
             if now:
                 kick = made.get("connection_request") or {}
                 done.connection_requests = [kick | {"device_id": made["device_id"]}]
-                outcome = "sent" if kick.get("sent") else "not sent"
-                done.said = [f"connection request to {made['device_id']}: {outcome}: {kick.get('detail')}"]
+                done.said = [kick_line(r) for r in done.connection_requests]
             return done
-        if now:
-            raise click.UsageError("--now with --api asks one device (--device) for a session; not a filter")
         devices = _filter_json(selection) | ({"all": True} if selection.all else {})
         try:
             queued = self.call("POST", "/tasks", body=options | {"devices": devices})
@@ -464,7 +561,12 @@ class Remote:
             if e.status == 404 and e.field == "body.devices.key":
                 raise click.ClickException(f"{e.detail} (see `acs device list`)") from None
             raise (click.ClickException(e.detail) if e.status == 404 else e.words()) from None
-        return Queued(queued["job"], queued["tasks"], [])
+        done = Queued(queued["job"], queued["tasks"], [])
+        if now:  # the job's tasks are in device order: kick their devices, as on the database
+            done.devices = [t["device_id"] for t in self.follow(done.tasks, done.job)]
+            done.connection_requests = self._kick_ids(done.devices)
+            done.said = [kick_line(r) for r in done.connection_requests]
+        return done
 
     def tasks(
         self, *, device: str | None, status: str | None, kind: str | None, job: str | None, limit: int
@@ -499,6 +601,20 @@ class Remote:
 
     def retry(self, task_id: int) -> JSON:
         return self._transition(task_id, "retry")
+
+
+def _inventory_json(row: InventoryRow) -> JSON:
+    """An inventory row as ``POST /devices/import`` takes it (``InventoryDevice``)."""
+    return {
+        "mac": row.mac,
+        "serial_number": row.serial,
+        "product_class": row.model,
+        "oui": row.oui,
+        "tags": list(row.groups),
+        "profile": row.profile,
+        "username": row.username,
+        "password": row.password,
+    }
 
 
 def _segment(key: str) -> str:
@@ -565,12 +681,16 @@ def service_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def connect(db: str | None, api: str | None, token: str | None) -> Acs:
-    """The ACS a command works on: the API when ``--api`` is given, else the database."""
+    """The ACS a command works on: the API when ``--api`` (or ``ACS_API_URL``) is given, else the
+    database; ``--db`` on the command line wins over ``ACS_API_URL``, as for the database-only
+    commands (``common.database_only``)."""
     if api is None:
         return Local(db)
     ctx = click.get_current_context()
     if db is not None and ctx.get_parameter_source("db") is click.core.ParameterSource.COMMANDLINE:
-        raise click.UsageError("give --db or --api, not both")
+        if ctx.get_parameter_source("api") is click.core.ParameterSource.COMMANDLINE:
+            raise click.UsageError("give --db or --api, not both")
+        return Local(db)
     if not token:
         raise click.UsageError(
             f"--api needs an API token: --token or {API_TOKEN_ENV} (see `acs token create`)"

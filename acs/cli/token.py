@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from acs.cli.common import db_option, echo_json, echo_table, open_store, show_time
+from acs.cli.common import database_only, db_option, echo_json, echo_table, open_store, show_time
 from acs.nbi import tokens
 
 
@@ -15,12 +15,13 @@ def token() -> None:
 
 @token.command()
 @db_option
+@database_only
 @click.option(
     "--role",
     required=True,
     type=click.Choice(tokens.ROLES),
-    help="read: GET only; operator: also tasks, tags, faults; admin: also policies, deleting and "
-    "pre-registering devices.",
+    help="read: GET only; operator: also tasks, tags, faults; admin: also policies, deleting, "
+    "pre-registering and importing devices.",
 )
 @click.option("--name", required=True, help="Who or what uses it (unique), e.g. the OSS's name.")
 @click.option("--json", "as_json", is_flag=True, help="JSON (with the token) instead of text.")
@@ -43,6 +44,7 @@ def create(db: str | None, role: str, name: str, as_json: bool) -> None:
 
 @token.command("list")
 @db_option
+@database_only
 @click.option("--json", "as_json", is_flag=True, help="JSON instead of a table.")
 def list_(db: str | None, as_json: bool) -> None:
     """List the tokens (never the tokens themselves: only their names and roles)."""
@@ -62,6 +64,7 @@ def list_(db: str | None, as_json: bool) -> None:
 
 @token.command()
 @db_option
+@database_only
 @click.argument("key", metavar="NAME|ID")
 def revoke(db: str | None, key: str) -> None:
     """Revoke a token: requests that carry it get 401 from then on."""

@@ -7,6 +7,7 @@ answer with the JSON the CLI's ``--json`` prints for the same thing: devices as
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from acs.jobs import policies, queue
@@ -14,11 +15,11 @@ from acs.nbi import tokens
 from acs.nbi.problem import ApiError, not_found
 from acs.nbi.routing import Call, Follow, Param, Reply, Response, Router, parse_datetime
 from acs.nbi.schemas import DEVICE_FILTER, FILTERS, ref
+from acs.provisioning import preprovision
 from acs.store import connection_requests, inventory
 from acs.store.schema import TASK_STATUSES
 
 router = Router()
-route = router.route
 
 # --- shared declarations ---------------------------------------------------------------------------
 
@@ -70,13 +71,37 @@ def many(schema: str, description: str, **headers: str) -> Response:
     return Response(description, {"type": "array", "items": ref(schema)}, headers)
 
 
+def route(
+    method: str, path: str, *, responses: dict[int, Response], params: tuple[Param, ...] = (), **kwargs: Any
+) -> Any:
+    """``router.route``. A route that names a device (``device`` in its path or query) may answer 409:
+    a MAC or serial number several devices share names none of them."""
+    if any(p.name == "device" for p in params):
+        responses = {409: _problem} | responses
+    return router.route(method, path, responses=responses, params=params, **kwargs)
+
+
+def ambiguous(e: inventory.AmbiguousDevice, where: str) -> ApiError:
+    """409 for a key several devices share, with their ids."""
+    return ApiError(
+        409,
+        str(e),
+        field=where,
+        allowed=f"one device's id: {', '.join(e.device_ids)}",
+        extra={"devices": e.device_ids},
+    )
+
+
 NO_CONTENT = Response("Done; nothing to say.")
 LOCATION = {"Location": "Where the new thing can be read."}
 
 
 def _device(call: Call, where: str = "path.device", key: str | None = None) -> dict[str, Any]:
     key = call.path["device"] if key is None else key
-    dev = inventory.get_device(call.conn, key)
+    try:
+        dev = inventory.get_device(call.conn, key)
+    except inventory.AmbiguousDevice as e:
+        raise ambiguous(e, where) from None
     if dev is None:
         raise not_found("device", key, where, "a device id, MAC or serial number (see GET /devices)")
     return dev
@@ -160,6 +185,7 @@ def device_filters(values: dict[str, Any], where: str) -> dict[str, Any]:
             )
         },
         found=False,
+        conflict=True,
     ),
 )
 def list_devices(call: Call) -> Reply:
@@ -167,9 +193,12 @@ def list_devices(call: Call) -> Reply:
     Every filter given must hold; a list-valued filter matches any of its values."""
     q = call.query
     filters = device_filters(q, "query.")
-    rows = inventory.find_devices(
-        call.conn, sort=q["sort"], limit=q["limit"], offset=q["offset"], tags=True, **filters
-    )
+    try:
+        rows = inventory.find_devices(
+            call.conn, sort=q["sort"], limit=q["limit"], offset=q["offset"], tags=True, **filters
+        )
+    except inventory.AmbiguousDevice as e:
+        raise ambiguous(e, "query.key") from None
     total = inventory.count_devices(call.conn, **filters)
     body = [inventory.device_json(r, q["fields"]) for r in rows]
     return Reply(200, body, {"X-Total-Count": str(total)})
@@ -192,9 +221,12 @@ def preregister_device(call: Call) -> Reply:
     id is the one its Inform will carry (OUI-ProductClass-SerialNumber); otherwise a placeholder
     (mac:... or serial:...) that its first Inform replaces, keeping the tags and tasks given to it."""
     body = call.body
-    known = inventory.get_device(call.conn, body["serial_number"]) if body.get("serial_number") else None
-    if known is None and body.get("mac"):
-        known = inventory.get_device(call.conn, body["mac"])
+    try:
+        known = inventory.get_device(call.conn, body["serial_number"]) if body.get("serial_number") else None
+        if known is None and body.get("mac"):
+            known = inventory.get_device(call.conn, body["mac"])
+    except inventory.AmbiguousDevice as e:
+        known = {"id": ", ".join(e.device_ids)}
     if known is not None:
         raise ApiError(
             409, f"device {known['id']} is already known", field="body", allowed="a device not known yet"
@@ -339,6 +371,86 @@ def set_credentials(call: Call) -> Reply:
 
 
 @route(
+    "PUT",
+    "/devices/{device}/profile-redirect",
+    role="admin",
+    params=(DEVICE,),
+    body="ProfileRedirect",
+    responses=responses({200: one("ProfileRedirectSet", "Where the phone's profile fetches go now.")}),
+)
+def set_profile_redirect(call: Call) -> Reply:
+    """Send a phone's profile fetches to another provisioning server (acs device move)
+    The profile server answers its fetches with 301 (302 when temporary) to the URL; null serves them
+    here again."""
+    dev = _device(call)
+    url, status = call.body["url"], 302 if call.body.get("temporary") else 301
+    try:
+        inventory.set_profile_redirect(call.conn, dev["id"], url, status)
+    except ValueError as e:
+        allowed = "an http:// or https:// URL: a server ending in / or the profile's full URL; or null"
+        raise ApiError(400, str(e), field="body.url", allowed=allowed) from None
+    return Reply(200, {"id": dev["id"], "url": url, "status": status if url is not None else None})
+
+
+@route(
+    "POST",
+    "/devices/{device}/connection-request",
+    role="operator",
+    params=(DEVICE,),
+    responses=responses({200: one("ConnectionRequest", "What came of asking the device for a session.")}),
+)
+def kick_device(call: Call) -> Reply:
+    """Ask a device to open a session now (a connection request; acs device kick)
+    HTTP to its ConnectionRequestURL, or UDP (TR-069 Annex G), within the server's limits. The answer
+    says whether it got through (outcome sent) and, if not, why; it is 200 either way."""
+    dev = _device(call)
+    return Reply(200, None, follow=Follow(None, dev["id"], 0.0, True))
+
+
+@route(
+    "POST",
+    "/devices/import",
+    role="admin",
+    body="InventoryImport",
+    responses=responses(
+        {200: one("InventoryImported", "What was created, updated and refused.")}, found=False
+    ),
+)
+def import_devices(call: Call) -> Reply:
+    """Create or update devices before they first connect (acs device import)
+    As an inventory CSV's rows: each gets the id its Inform will carry (OUI-ProductClass-Serial), its
+    tags, its own profile and credentials. A device whose values are wrong, or whose MAC or user name
+    another device has, is refused with the reason; the others are kept, in one transaction."""
+    items = call.body["devices"]
+    records = [
+        (
+            index,
+            {
+                "mac": item["mac"],
+                "serial": item["serial_number"],
+                "model": item["product_class"],
+                "oui": item.get("oui") or "",
+                "profile": item.get("profile") or "",
+                "username": item.get("username") or "",
+                "password": item.get("password") or "",
+            },
+        )
+        for index, item in enumerate(items)
+    ]
+    checked, problems = preprovision.check_rows(records, where="at index")
+    # tags as given (a CSV's group column is split on spaces and ";", a JSON list is not)
+    rows = [replace(r, groups=tuple(dict.fromkeys(items[r.line].get("tags") or ()))) for r in checked]
+    report = preprovision.import_rows(call.conn, rows)
+    refused = sorted(problems + report.problems, key=lambda p: p.line)
+    body = {
+        "created": report.created,
+        "updated": report.updated,
+        "refused": [{"index": p.line, "reason": p.reason} for p in refused],
+    }
+    return Reply(200, body)
+
+
+@route(
     "GET",
     "/devices/{device}/events",
     role="read",
@@ -466,7 +578,8 @@ def create_task(call: Call) -> Reply:
     role="operator",
     body="BulkTaskCreate",
     responses=responses(
-        {202: one("JobQueued", "One task per matching device, queued as one job.", **LOCATION)}
+        {202: one("JobQueued", "One task per matching device, queued as one job.", **LOCATION)},
+        conflict=True,
     ),
 )
 def create_tasks(call: Call) -> Reply:
@@ -480,7 +593,10 @@ def create_tasks(call: Call) -> Reply:
             field="body.devices",
             allowed=", ".join(DEVICE_FILTER["properties"]),
         )
-    targets = inventory.find_devices(call.conn, **device_filters(selection, "body.devices."))
+    try:
+        targets = inventory.find_devices(call.conn, **device_filters(selection, "body.devices."))
+    except inventory.AmbiguousDevice as e:
+        raise ambiguous(e, "body.devices.key") from None
     missing = inventory.unmatched_keys(targets, selection.get("key") or ())
     if missing:
         raise ApiError(

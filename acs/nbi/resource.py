@@ -238,6 +238,8 @@ class NbiResource(resource.Resource):
         """Kick the device if asked, then wait up to the timeout for the task to end: 200 if it did."""
         follow = reply.follow
         assert follow is not None
+        if follow.task_id is None:
+            return Reply(200, await self._kick(follow.device_id), reply.headers)
         body = dict(reply.body)
         if follow.connection_request:
             body["connection_request"] = await self._kick(follow.device_id)

@@ -58,9 +58,10 @@ class Response:
 
 @dataclass(frozen=True)
 class Follow:
-    """After the handler: ask the device for a session now, and/or wait for the task to end."""
+    """After the handler: ask the device for a session now, and/or wait for the task to end; with no
+    task, the answer is what came of the connection request (``POST .../connection-request``)."""
 
-    task_id: int
+    task_id: int | None
     device_id: str
     timeout: float
     connection_request: bool

@@ -345,6 +345,12 @@ PROBLEM = _object(
             "items": ref("ProfileProblem"),
             "description": "A refused profile's problems, each with its line and element.",
         },
+        "devices": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "409 for a MAC or serial number several devices share: their ids, one of "
+            "which to give instead.",
+        },
     },
     required=["type", "title", "status", "detail"],
     description="An RFC 9457 problem; every 4xx names the field and what is allowed.",
@@ -589,6 +595,71 @@ CREDENTIALS_SET = _object(
         "connection_request": {"type": "boolean"},
     }
 )
+#: a device of an inventory import (``acs device import``'s CSV row, in the API's names)
+INVENTORY_DEVICE = _object(
+    {
+        "mac": {"type": "string", "description": "12 hex digits, in any notation."},
+        "serial_number": {"type": "string"},
+        "product_class": {"type": "string", "description": "The model, e.g. CP-8841-3PCC."},
+        "oui": nullable({"type": "string", "description": "6 hex digits; default: the MAC's first six."}),
+        "tags": {
+            "type": "array",
+            "items": _NON_BLANK,
+            "description": "Tags to add (the tag level of the profile composition).",
+        },
+        "profile": nullable({"type": "string", "description": "The device's own profile (it must exist)."}),
+        "username": nullable({"type": "string", "description": "Its own CPE credentials, with password."}),
+        "password": nullable({"type": "string"}),
+    },
+    required=["mac", "serial_number", "product_class"],
+    additionalProperties=False,
+    description="A device to create or update before it first connects; its id is OUI-ProductClass-Serial.",
+)
+INVENTORY_IMPORT = _object(
+    {"devices": {"type": "array", "items": ref("InventoryDevice"), "minItems": 1, "maxItems": 1000}},
+    additionalProperties=False,
+    description="Devices to create or update, as `acs device import` reads them from a CSV.",
+)
+INVENTORY_IMPORTED = _object(
+    {
+        "created": {"type": "integer", "minimum": 0},
+        "updated": {"type": "integer", "minimum": 0},
+        "refused": {
+            "type": "array",
+            "items": _object(
+                {
+                    "index": {"type": "integer", "minimum": 0, "description": "Its place in `devices`."},
+                    "reason": {"type": "string"},
+                }
+            ),
+        },
+    },
+    description="What the import did: devices refused are named by their index, the others kept.",
+)
+PROFILE_REDIRECT = _object(
+    {
+        "url": nullable(
+            {
+                "type": "string",
+                "minLength": 1,
+                "description": "An http(s) URL: a server (ending in /, the phone's path is appended) or "
+                "the profile's full URL; null: serve the phone here again.",
+            }
+        ),
+        "temporary": {"type": "boolean", "default": False, "description": "302 (moved for now), not 301."},
+    },
+    required=["url"],
+    additionalProperties=False,
+    description="Where the phone's profile fetches are sent (acs device move).",
+)
+PROFILE_REDIRECT_SET = _object(
+    {
+        "id": {"type": "string"},
+        "url": nullable({"type": "string"}),
+        "status": {"type": ["integer", "null"], "enum": [301, 302, None]},
+    },
+    description="The device's profile redirect after the change (null: none).",
+)
 _policy_fields: dict[str, Schema] = {
     "enabled": {"type": "boolean"},
     "events": {
@@ -683,6 +754,11 @@ COMPONENTS: dict[str, Schema] = {
     "TagChange": TAG_CHANGE,
     "Credentials": CREDENTIALS,
     "CredentialsSet": CREDENTIALS_SET,
+    "InventoryDevice": INVENTORY_DEVICE,
+    "InventoryImport": INVENTORY_IMPORT,
+    "InventoryImported": INVENTORY_IMPORTED,
+    "ProfileRedirect": PROFILE_REDIRECT,
+    "ProfileRedirectSet": PROFILE_REDIRECT_SET,
     "Preregister": PREREGISTER,
     "Task": TASK,
     "TaskCreate": TASK_CREATE,

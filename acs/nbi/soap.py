@@ -14,7 +14,8 @@ WS-Security ``UsernameToken`` whose ``Password`` (PasswordText) is the token (th
 ``Username`` is free). Reading needs the ``read`` role, changing tasks ``operator``.
 Every refusal is a SOAP Fault whose faultstring says what was wrong:
 ``Client.Unauthorized``, ``Client.Forbidden``, ``Client.NotFound``,
-``Client.InvalidArgument`` (and spyne's ``Client.SchemaValidationError`` for a
+``Client.AmbiguousDevice`` (a MAC or serial number several devices share; the
+faultstring lists their ids), ``Client.InvalidArgument`` (and spyne's ``Client.SchemaValidationError`` for a
 message that does not fit the WSDL).
 """
 
@@ -343,8 +344,16 @@ def _fault(code: str, message: str) -> Fault:
     return Fault(faultcode=f"Client.{code}", faultstring=message)
 
 
+def _ambiguous(e: inventory.AmbiguousDevice) -> Fault:
+    """A MAC or serial number several devices share: the fault lists them (as REST's 409 does)."""
+    return _fault("AmbiguousDevice", str(e))
+
+
 def _find_device(conn: Any, key: str) -> dict[str, Any]:
-    dev = inventory.get_device(conn, key)
+    try:
+        dev = inventory.get_device(conn, key)
+    except inventory.AmbiguousDevice as e:
+        raise _ambiguous(e) from None
     if dev is None:
         raise _fault("NotFound", f"no device {key!r}: give a device id, a MAC or a serial number")
     return dev
@@ -403,18 +412,21 @@ class AcsNbi(ServiceBase):
         """Devices matching every filter given (Device: ids, MACs or serials), by id; Limit default 1000."""
         limit, offset = limit or 1000, offset or 0
         with _context(ctx).engine.connect() as conn:
-            rows = inventory.find_devices(
-                conn,
-                keys=devices or (),
-                product_class=product_class,
-                oui=oui,
-                software_version=software_version,
-                tag=tag,
-                informed_after=utcnow() - timedelta(seconds=seen_within) if seen_within else None,
-                limit=limit,
-                offset=offset,
-                tags=True,
-            )
+            try:
+                rows = inventory.find_devices(
+                    conn,
+                    keys=devices or (),
+                    product_class=product_class,
+                    oui=oui,
+                    software_version=software_version,
+                    tag=tag,
+                    informed_after=utcnow() - timedelta(seconds=seen_within) if seen_within else None,
+                    limit=limit,
+                    offset=offset,
+                    tags=True,
+                )
+            except inventory.AmbiguousDevice as e:
+                raise _ambiguous(e) from None
         return [device_record(r) for r in rows]
 
     @rpc(

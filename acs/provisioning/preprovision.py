@@ -170,9 +170,8 @@ def read_inventory(text: str) -> tuple[list[InventoryRow], list[RowProblem]]:
             f"columns are {', '.join(REQUIRED)} and optionally {', '.join(OPTIONAL)}"
         )
     reader = csv.reader(lines, dialect)
-    rows: list[InventoryRow] = []
+    records: list[tuple[int, dict[str, str]]] = []
     problems: list[RowProblem] = []
-    seen: dict[tuple[str, str], int] = {}
     done = 0  # lines the reader has consumed
     for record in reader:
         start, done = header_no + done + 1, reader.line_num
@@ -182,22 +181,37 @@ def read_inventory(text: str) -> tuple[list[InventoryRow], list[RowProblem]]:
             problems.append(RowProblem(start, f"{len(record)} fields where the header has {len(header)}"))
             continue
         record += [""] * (len(header) - len(record))  # trailing empty optional fields left out
+        records.append((start, {k: v.strip() for k, v in zip(header, record, strict=True)}))
+    rows, refused = check_rows(records)
+    return rows, sorted(problems + refused, key=lambda p: p.line)
+
+
+def check_rows(
+    records: Iterable[tuple[int, dict[str, str]]], where: str = "on line"
+) -> tuple[list[InventoryRow], list[RowProblem]]:
+    """Rows as ``(line, {column: text})`` checked, and the problems of the others: a malformed value,
+    or a MAC, device or user name an earlier row has ("is also ``where`` N")."""
+    rows: list[InventoryRow] = []
+    problems: list[RowProblem] = []
+    seen: dict[tuple[str, str], int] = {}
+    for line, values in records:
         try:
-            row = _check({k: v.strip() for k, v in zip(header, record, strict=True)}, start)
+            row = _check(values, line)
         except ValueError as e:
-            problems.append(RowProblem(start, str(e)))
+            problems.append(RowProblem(line, str(e)))
             continue
+        keys = (("MAC", row.mac), ("device", row.device_id), ("user name", row.username))
         twice = [
-            f"{what} {value} is also on line {seen[(what, value)]}"
-            for what, value in (("MAC", row.mac), ("device", row.device_id), ("user name", row.username))
+            f"{what} {value} is also {where} {seen[(what, value)]}"
+            for what, value in keys
             if value is not None and (what, value) in seen
         ]
         if twice:
-            problems.append(RowProblem(start, "; ".join(twice)))
+            problems.append(RowProblem(line, "; ".join(twice)))
             continue
-        for key in (("MAC", row.mac), ("device", row.device_id), ("user name", row.username)):
-            if key[1] is not None:
-                seen[key] = start
+        for what, value in keys:
+            if value is not None:
+                seen[(what, value)] = line
         rows.append(row)
     return rows, problems
 
@@ -302,6 +316,15 @@ def _assign_profiles(conn: Connection, rows: Sequence[InventoryRow]) -> None:
             for r in rows
         ],
     )
+
+
+def import_rows(conn: Connection, rows: Sequence[InventoryRow]) -> ImportReport:
+    """Create or update a device per row, in the caller's transaction (one batch: the REST API's
+    ``POST /devices/import``)."""
+    report = ImportReport()
+    _write(conn, rows, report)
+    report.problems.sort(key=lambda p: p.line)
+    return report
 
 
 def import_inventory(

@@ -488,12 +488,50 @@ def device_json(row: dict[str, Any], fields: Iterable[str] | None = None) -> dic
     return {k: row[k] for k in wanted if k in row}
 
 
-def get_device(conn: Connection, key: str) -> dict[str, Any] | None:
-    """A device by id, MAC (any notation) or serial number, with its tags."""
+class AmbiguousDevice(LookupError):
+    """A MAC or serial number that several devices share (two models that report one MAC): which
+    one was meant is never guessed. ``device_ids``: the devices it names."""
+
+    def __init__(self, key: str, device_ids: Iterable[str]) -> None:
+        self.key = key
+        self.device_ids = sorted(device_ids)
+        super().__init__(
+            f"{key!r} names {len(self.device_ids)} devices: {', '.join(self.device_ids)}; "
+            "give the id of the one you mean"
+        )
+
+
+#: how many devices one MAC or serial number is looked up among: more would be shown as "and more"
+_NAMED_AT_MOST = 100
+
+
+def _key_condition(key: str) -> sa.ColumnElement[bool]:
+    """Devices a key may name: its id, serial number or MAC (any notation)."""
     c = devices.c
     mac = normalize_mac(key)
-    cond = sa.or_(c.id == key, c.serial_number == key, *([c.mac == mac] if mac else []))
-    row = conn.execute(sa.select(devices).where(cond).order_by(c.id).limit(1)).mappings().first()
+    return sa.or_(c.id == key, *([c.serial_number == key] if key else []), *([c.mac == mac] if mac else []))
+
+
+def _the_one(key: str, rows: list[Any]) -> Any | None:
+    """Of the rows a key matches, the one it names: the device with that id, else the only one with
+    that serial number or MAC; AmbiguousDevice when several have it."""
+    exact = [r for r in rows if r["id"] == key]
+    if exact:
+        return exact[0]
+    if len(rows) > 1:
+        raise AmbiguousDevice(key, [r["id"] for r in rows])
+    return rows[0] if rows else None
+
+
+def get_device(conn: Connection, key: str) -> dict[str, Any] | None:
+    """A device by id, MAC (any notation) or serial number, with its tags; None if it names none.
+
+    Raises AmbiguousDevice for a MAC or serial number several devices share (an id always names one).
+    """
+    c = devices.c
+    first = sa.case((c.id == key, 0), else_=1)
+    q = sa.select(devices).where(_key_condition(key)).order_by(first, c.id).limit(_NAMED_AT_MOST)
+    row = _the_one(key, list(conn.execute(q).mappings()))
     if row is None:
         return None
     tags = conn.execute(sa.select(device_tags.c.tag).where(device_tags.c.device_id == row["id"])).scalars()
@@ -529,9 +567,40 @@ def get_parameters(
     return rows
 
 
+def resolve_keys(conn: Connection, keys: Iterable[str]) -> list[str]:
+    """The ids of the devices these keys (ids, MACs in any notation, serial numbers) name, in the
+    keys' order; keys that name none are left out (see ``unmatched_keys``). AmbiguousDevice for
+    a MAC or serial number several devices share."""
+    keys = list(dict.fromkeys(keys))
+    if not keys:
+        return []
+    c = devices.c
+    macs = {k: normalize_mac(k) for k in keys}
+    found = conn.execute(
+        sa.select(c.id, c.serial_number, c.mac).where(
+            sa.or_(
+                c.id.in_(keys),
+                c.serial_number.in_([k for k in keys if k]),
+                c.mac.in_([m for m in macs.values() if m]),
+            )
+        )
+    ).mappings()
+    by: dict[str, list[Any]] = {}
+    for row in found:
+        for value in {row["id"], row["serial_number"], row["mac"]} - {None, ""}:
+            by.setdefault(value, []).append(row)
+    ids: list[str] = []
+    for key in keys:
+        rows = {r["id"]: r for r in by.get(key, []) + (by.get(macs[key], []) if macs[key] else [])}
+        row = _the_one(key, sorted(rows.values(), key=lambda r: r["id"]))
+        if row is not None:
+            ids.append(row["id"])
+    return list(dict.fromkeys(ids))
+
+
 def _device_conditions(
     *,
-    keys: Iterable[str] = (),
+    key_ids: Iterable[str] | None = None,
     ids: Iterable[str] = (),
     macs: Iterable[str] = (),
     serials: Iterable[str] = (),
@@ -545,10 +614,8 @@ def _device_conditions(
 ) -> list[sa.ColumnElement[bool]]:
     c = devices.c
     where: list[sa.ColumnElement[bool]] = []
-    keys = list(keys)
-    if keys:
-        by_mac = [m for m in (normalize_mac(k) for k in keys) if m]
-        where.append(sa.or_(c.id.in_(keys), c.serial_number.in_(keys), c.mac.in_(by_mac)))
+    if key_ids is not None:
+        where.append(c.id.in_(list(key_ids)))
     if ids := list(ids):
         where.append(c.id.in_(ids))
     if macs := list(macs):
@@ -584,7 +651,8 @@ def find_devices(
     **filters: Any,
 ) -> list[dict[str, Any]]:
     """Devices matching every filter (see ``count_devices``); ``keys`` are ids, MACs (any notation)
-    or serial numbers, ``ids``/``macs``/``serials`` one kind of each.
+    or serial numbers, each naming one device (AmbiguousDevice otherwise: see ``resolve_keys``),
+    ``ids``/``macs``/``serials`` one kind of each (``macs``: every device with one of them).
 
     With no filter at all, every device. Ordered by ``sort`` (a SORT_FIELDS name, "-" in front for
     descending) and then id, so pages and bulk jobs are stable. ``tags``: each row gets its tags.
@@ -594,7 +662,8 @@ def find_devices(
     if column not in SORT_FIELDS:
         raise ValueError(f"cannot sort by {sort!r}; allowed: {', '.join(SORT_FIELDS)} (- for descending)")
     order = c[column].desc() if descending else c[column].asc()
-    q = sa.select(devices).where(*_device_conditions(**filters)).order_by(order, c.id).offset(offset or None)
+    where = _device_conditions(**_keys_resolved(conn, filters))
+    q = sa.select(devices).where(*where).order_by(order, c.id).offset(offset or None)
     if limit is not None:
         q = q.limit(limit)
     rows = [dict(r) for r in conn.execute(q).mappings()]
@@ -625,8 +694,15 @@ def some(names: list[str], shown: int = 5) -> str:
 
 def count_devices(conn: Connection, **filters: Any) -> int:
     """How many devices match the filters of ``find_devices``."""
-    q = sa.select(sa.func.count()).select_from(devices).where(*_device_conditions(**filters))
-    return conn.execute(q).scalar_one()
+    where = _device_conditions(**_keys_resolved(conn, filters))
+    return conn.execute(sa.select(sa.func.count()).select_from(devices).where(*where)).scalar_one()
+
+
+def _keys_resolved(conn: Connection, filters: dict[str, Any]) -> dict[str, Any]:
+    """The filters with ``keys`` given as the ids they name (``key_ids``)."""
+    keys = list(filters.get("keys") or ())
+    rest = {k: v for k, v in filters.items() if k != "keys"}
+    return rest | ({"key_ids": resolve_keys(conn, keys)} if keys else {})
 
 
 def delete_device(conn: Connection, device_id: str) -> bool:
@@ -816,21 +892,25 @@ def set_tags(
 REDIRECT_STATUSES = (301, 302)
 
 
-def find_phone(conn: Connection, macs: Iterable[str], serials: Iterable[str]) -> dict[str, Any] | None:
-    """The first device found by these MACs, then these serial numbers (the one that informed last
-    when several share a key)."""
+def find_phone(
+    conn: Connection, macs: Iterable[str], serials: Iterable[str], model: str | None = None
+) -> dict[str, Any] | None:
+    """The device found by the first of these MACs, then of these serial numbers, that names one.
+
+    When several devices share it, the phone's ``model`` (from its User-Agent) tells them apart;
+    else AmbiguousDevice: serving one phone another's profile (its SIP credentials) is worse than
+    serving none."""
     c = devices.c
     for column, keys in ((c.mac, macs), (c.serial_number, serials)):
         for key in keys:
-            q = (
-                sa.select(devices)
-                .where(column == key)
-                .order_by(c.last_inform.desc().nulls_last(), c.created_at.desc())
-                .limit(1)
-            )
-            row = conn.execute(q).mappings().first()
-            if row is not None:
-                return dict(row)
+            q = sa.select(devices).where(column == key).order_by(c.id).limit(_NAMED_AT_MOST)
+            rows = [dict(r) for r in conn.execute(q).mappings()]
+            if len(rows) > 1 and model:
+                rows = [r for r in rows if r["product_class"] == model] or rows
+            if len(rows) > 1:
+                raise AmbiguousDevice(key, [r["id"] for r in rows])
+            if rows:
+                return rows[0]
     return None
 
 

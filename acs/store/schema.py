@@ -368,3 +368,13 @@ api_tokens = sa.Table(
     sa.Column("last_used_at", UTCDateTime),
     sa.CheckConstraint(f"role IN ({', '.join(repr(r) for r in TOKEN_ROLES)})", name="role"),
 )
+
+#: Server settings (``acs.store.settings``), by name: what every ``acs serve`` process and every start
+#: must agree on, such as the shared CPE credentials. A NULL value is a setting switched off.
+settings = sa.Table(
+    "settings",
+    metadata,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("value", sa.Text),
+    sa.Column("updated_at", UTCDateTime, nullable=False, default=utcnow),
+)

@@ -144,7 +144,11 @@ class ProfileBackend:
         with self.engine.begin() as conn:
             macs = [name.mac] if name.mac else ([agent.mac] if agent and agent.mac else [])
             serials = [s for s in (name.key, agent.serial if agent else None) if s]
-            device = inventory.find_phone(conn, macs, serials)
+            try:
+                device = inventory.find_phone(conn, macs, serials, agent.model if agent else None)
+            except inventory.AmbiguousDevice as e:
+                shared = f"{e.key} names devices {', '.join(e.device_ids)}"
+                return Reply(409, reason=f"{shared}, and the User-Agent does not say which: serving none")
             if device is None:
                 return self._unknown(conn, request, name, agent)
             refusal = self._refusal(request, device)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,8 +22,10 @@ from acs.nbi import tokens
 from acs.store import connection_requests, create_engine, inventory
 from acs.store.schema import utcnow
 from acs.testing import run_session
+from acs.testing.connreq import ConnectionRequestListener
 from tests.e2e.conftest import SESSION_TIMEOUT, Acs, new_phone, numbered_phone
 
+CR = "Device.ManagementServer.ConnectionRequest"
 DESK = new_phone()  # CP-8841-3PCC, 00562b043615
 LOBBY = numbered_phone(7, "CP-7841-3PCC")
 
@@ -132,12 +135,27 @@ SAME_BOTH_WAYS = [
 ]
 
 
-def test_every_read_prints_the_same_on_the_database_and_through_the_api(acs: Acs) -> None:
+def _inventory(path: Path, count: int, clash_at: int | None = None) -> str:
+    """An inventory CSV of ``count`` CP-8851s; the row ``clash_at`` has the desk phone's MAC."""
+    lines = ["mac,serial,model,group"]
+    for i in range(count):
+        mac = DESK.mac if i == clash_at else f"00562bbb{i:04x}"
+        lines.append(f"{mac},FCHINV{i:04d},CP-8851-3PCC,stock")
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+def test_every_read_prints_the_same_on_the_database_and_through_the_api(acs: Acs, tmp_path: Path) -> None:
     for phone in (DESK, LOBBY):
         acs.session(phone)
     local = Shell(acs, "local", "")
     remote = Shell(acs, "remote", _admin_token(acs.cli.db_url))
     local("device", "tag", DESK.device_id, "lab")
+    # more than one batch (500 rows), a row the store refuses in the second: imported here once, the
+    # same file gives the same report both ways (importing again updates)
+    stock = _inventory(tmp_path / "stock.csv", 520, clash_at=510)
+    assert local.run("device", "import", stock).stdout == "519 devices created, 0 updated, 1 rows refused\n"
+    (tmp_path / "headless.csv").write_text("mac;serial\n00562b000001;X\n")
     engine = create_engine(acs.cli.db_url)
     with engine.begin() as conn:  # as acs.connreq records them
         connection_requests.record(
@@ -164,6 +182,15 @@ def test_every_read_prints_the_same_on_the_database_and_through_the_api(acs: Acs
         ("task", "show", str(done["tasks"][0]), "--json"),
         ("task", "show", str(pending)),
         ("task", "cancel", str(cancelled["tasks"][0])),  # refused: it is cancelled already
+        ("device", "import", stock),
+        ("device", "import", stock, "--json"),
+        ("device", "import", str(tmp_path / "headless.csv")),
+        ("device", "move", LOBBY.mac, "https://prov2.example.net:7567/", "--temporary"),
+        ("device", "move", DESK.device_id, "ftp://prov2.example.net/"),
+        ("device", "move", "FCH0000000", "https://prov2.example.net/"),
+        ("device", "move", LOBBY.device_id),
+        ("device", "show", LOBBY.device_id, "--json"),
+        ("device", "kick", "FCH0000000"),
     ]
     for args in reads:
         here, there = local.run(*args), remote.run(*args)
@@ -171,6 +198,137 @@ def test_every_read_prints_the_same_on_the_database_and_through_the_api(acs: Acs
             args
         )
     assert json.loads(local("task", "show", str(pending), "--json"))["status"] == "pending"
+    refused = local.run("device", "import", stock)
+    assert refused.stderr.endswith(
+        f"stock.csv:512: MAC {DESK.mac} belongs to device {DESK.device_id} already\n"
+    )
+    shown = local.json("device", "show", LOBBY.device_id)
+    assert (shown["profile_redirect"], shown["profile_redirect_status"]) == (
+        "https://prov2.example.net:7567/",
+        302,
+    )
+
+
+def test_a_mac_two_devices_share_names_neither_on_the_database_or_through_the_api(acs: Acs) -> None:
+    twin = new_phone("CP-7841-3PCC", "FCH7777TWIN", DESK.mac)  # another model reporting the same MAC
+    for phone in (DESK, twin):
+        acs.session(phone)
+    local = Shell(acs, "local", "")
+    remote = Shell(acs, "remote", _admin_token(acs.cli.db_url))
+    both = ", ".join(sorted([DESK.device_id, twin.device_id]))
+    for args in [
+        ("device", "show", "00:56:2B:04:36:15"),
+        ("device", "events", DESK.mac),
+        ("device", "tag", DESK.mac, "lab"),
+        ("device", "credentials", DESK.mac, "--username", "u", "--password", "p"),
+        ("device", "list", "--device", DESK.mac),
+        ("task", "list", "--device", DESK.mac),
+        ("task", "add", "reboot", "--device", DESK.mac),
+        ("task", "add", "reboot", "--device", DESK.mac, "--device", twin.device_id),
+    ]:
+        here, there = local.run(*args), remote.run(*args)
+        assert (there.exit_code, there.stdout, there.stderr) == (here.exit_code, here.stdout, here.stderr), (
+            args
+        )
+        key = args[2] if args[0] == "device" and args[1] != "list" else DESK.mac
+        assert here.exit_code == 1 and here.stderr == (
+            f"Error: {key!r} names 2 devices: {both}; give the id of the one you mean\n"
+        ), args
+    assert local.json("task", "list") == [] and local.json("device", "show", DESK.device_id)["tags"] == []
+    assert local.json("device", "show", twin.identity.serial)["id"] == twin.device_id
+
+
+# --- each mode on its own: the same assertions ------------------------------------------------------------
+
+
+def test_import_move_and_kick(shell: Shell, tmp_path: Path) -> None:
+    inventory_csv = tmp_path / "inventory.csv"
+    inventory_csv.write_text(
+        "mac,serial,model,group,profile,username,password\n"
+        "00:56:2B:AA:00:01,FCHIMP0001,CP-8851-3PCC,floor-3 lab,,imp1,pw1\n"
+        "00562baa0002,FCHIMP0002,CP-8851-3PCC,floor-3,,,\n"
+        f"{DESK.mac},FCHIMP0003,CP-8851-3PCC,,,,\n"
+        "zz,FCHIMP0004,CP-8851-3PCC,,,,\n"
+        "00562baa0005,FCHIMP0005,CP-8851-3PCC,,nosuch,,\n"
+        "00562baa0001,FCHIMP0006,CP-8851-3PCC,,,,\n"
+    )
+    result = shell.run("device", "import", str(inventory_csv))
+    assert result.exit_code == 1
+    assert result.stdout == "2 devices created, 0 updated, 4 rows refused\n"
+    name = str(inventory_csv)
+    assert result.stderr.splitlines()[-4:] == [
+        f"{name}:4: MAC {DESK.mac} belongs to device {DESK.device_id} already",
+        f"{name}:5: mac 'zz' is not a MAC address (12 hex digits, any notation)",
+        f"{name}:6: no profile 'nosuch' (see `acs profile list`)",
+        f"{name}:7: MAC 00562baa0001 is also on line 2",
+    ]
+    again = json.loads(shell.run("device", "import", str(inventory_csv), "--json").stdout)
+    assert (again["created"], again["updated"], len(again["refused"])) == (0, 2, 4)
+    imported = shell.json("device", "list", "--tag", "floor-3")
+    assert [(d["id"], d["mac"], d["tags"]) for d in imported] == [
+        ("00562B-CP-8851-3PCC-FCHIMP0001", "00562baa0001", ["floor-3", "lab"]),
+        ("00562B-CP-8851-3PCC-FCHIMP0002", "00562baa0002", ["floor-3"]),
+    ]
+    engine = create_engine(shell.acs.cli.db_url)
+    try:
+        with engine.connect() as conn:
+            stored = inventory.get_device(conn, "00562baa0001")
+    finally:
+        engine.dispose()
+    assert (stored["username"], stored["password"]) == ("imp1", "pw1")
+
+    assert shell("device", "move", DESK.mac, "https://prov2.example.net:7567/") == (
+        f"{DESK.device_id} is sent to https://prov2.example.net:7567/ (301)\n"
+    )
+    shown = shell.json("device", "show", DESK.device_id)
+    assert (shown["profile_redirect"], shown["profile_redirect_status"]) == (
+        "https://prov2.example.net:7567/",
+        301,
+    )
+    assert "Invalid value for URL: 'ftp://x/' is not an http:// or https:// URL" in shell.fails(
+        "device", "move", DESK.mac, "ftp://x/", status=2
+    )
+    assert (
+        shell("device", "move", DESK.mac, "--clear") == f"{DESK.device_id} fetches its profile here again\n"
+    )
+    assert shell.json("device", "show", DESK.device_id)["profile_redirect"] is None
+
+    listener = ConnectionRequestListener(numbered_phone(3), shell.acs.url, session_timeout=SESSION_TIMEOUT)
+    listener.start()
+    try:
+        phone = listener.phone
+        shell.acs.session(phone)  # the ACS learns where it listens
+        phone.model.set(f"{CR}Username", "cr-user")
+        phone.model.set(f"{CR}Password", "cr-pw")
+        shell(
+            "device",
+            "credentials",
+            phone.mac,
+            "--connection-request",
+            "--username",
+            "cr-user",
+            "--password",
+            "cr-pw",
+        )
+        assert (
+            shell("device", "kick", phone.mac)
+            == f"connection request to {phone.device_id}: sent by HTTP: HTTP 200\n"
+        )
+        listener.wait_for_sessions(1)
+        shell("device", "tag", phone.mac, "kickable")
+        said = shell("task", "add", "get-rpc-methods", "--tag", "kickable", "--now")  # a job over a filter
+        assert said.endswith(
+            "; asking the device for a session now\n"
+            f"connection request to {phone.device_id}: sent by HTTP: HTTP 200\n"
+        ), said
+        listener.wait_for_sessions(2)
+    finally:
+        listener.close()
+    assert [e for e, _ in shell.acs.cli.events(phone.device_id)].count("6 CONNECTION REQUEST") == 2
+    failed = shell.run("device", "kick", phone.mac, "--json")  # the listener is closed now
+    assert failed.exit_code == 1
+    (result,) = json.loads(failed.stdout)
+    assert (result["device_id"], result["outcome"]) == (phone.device_id, "unreachable")
 
 
 # --- each mode on its own: the same assertions ------------------------------------------------------------

@@ -519,3 +519,149 @@ async def test_policies_crud(api: Api):
     assert (await api.delete("/policies/inform-hourly", role="operator")).status == 403
     assert (await api.delete("/policies/inform-hourly")).status == 204
     assert (await api.get("/policies/inform-hourly")).status == 404
+
+
+# --- a MAC two devices share ---------------------------------------------------------------------
+
+
+@ensure
+async def test_a_mac_two_devices_share_is_409_listing_both_wherever_a_device_is_named(api: Api, engine):
+    desk = session(engine, inform_of("FCH0001", mac="00:56:2b:00:00:01"))
+    twin = session(engine, inform_of("FCH7777", model="CP-7841-3PCC", mac="00:56:2b:00:00:01"))
+    both = sorted([desk, twin])
+    expected = f"'00:56:2B:00:00:01' names 2 devices: {', '.join(both)}; give the id of the one you mean"
+
+    async def refused(answer_of: object, field: str) -> None:
+        answer = await answer_of  # type: ignore[misc]
+        assert answer.status == 409, answer.body
+        assert answer.problem["detail"] == expected.replace("00:56:2B:00:00:01", key)
+        assert (answer.problem["field"], answer.problem["devices"]) == (field, both)
+        assert answer.problem["allowed"] == f"one device's id: {', '.join(both)}"
+
+    key = "00:56:2B:00:00:01"
+    await refused(api.get(f"/devices/{key}"), "path.device")
+    await refused(api.post(f"/devices/{key}/tasks", {"kind": "Reboot"}), "path.device")
+    await refused(api.post(f"/devices/{key}/tags", {"add": ["x"]}), "path.device")
+    await refused(api.get("/tasks", params={"device": key}), "query.device")
+    await refused(api.get("/devices", params={"key": key}), "query.key")
+    await refused(api.post("/tasks", {"kind": "Reboot", "devices": {"key": [key]}}), "body.devices.key")
+    key = "00562b000001"
+    await refused(api.get(f"/devices/{key}/profile"), "path.device")
+    await refused(
+        api.call("PUT", f"/devices/{key}/credentials", json_body={"username": "u", "password": "p"}),
+        "path.device",
+    )
+    with engine.connect() as conn:
+        assert queue.list_tasks(conn) == [] and inventory.get_device(conn, desk)["tags"] == []
+    assert [d["id"] for d in (await api.get("/devices", params={"mac": key})).body] == both
+    assert (await api.get(f"/devices/{twin}")).status == 200
+    assert (await api.get("/devices/FCH7777")).body["id"] == twin
+    document = (await api.get("/openapi.json", role=None)).body
+    assert "409" in document["paths"]["/devices/{device}"]["get"]["responses"]
+    assert "409" in document["paths"]["/devices"]["get"]["responses"]
+
+
+# --- what acs device import, move and kick ask of the API ------------------------------------------------
+
+
+@ensure
+async def test_import_creates_and_updates_devices_and_refuses_bad_ones_by_index(api: Api, engine):
+    desk = session(engine, inform_of("FCH0001", mac="00:56:2b:00:00:01"))
+    body = {
+        "devices": [
+            {
+                "mac": "00:56:2B:AA:00:01",
+                "serial_number": "FCHIMP1",
+                "product_class": "CP-8851-3PCC",
+                "tags": ["floor-3", "room 12"],
+                "username": "imp1",
+                "password": "pw1",
+            },
+            {"mac": "00562b000001", "serial_number": "FCHIMP2", "product_class": "CP-8851-3PCC"},
+            {"mac": "zz", "serial_number": "FCHIMP3", "product_class": "CP-8851-3PCC"},
+            {
+                "mac": "00562baa0001",
+                "serial_number": "FCHIMP4",
+                "product_class": "CP-8851-3PCC",
+                "oui": None,
+                "profile": None,
+            },
+            {
+                "mac": "00562baa0005",
+                "serial_number": "FCHIMP5",
+                "product_class": "CP-8851-3PCC",
+                "oui": "0A0B0C",
+                "username": "only-a-name",
+            },
+        ]
+    }
+    assert (await api.post("/devices/import", body, role="operator")).status == 403
+    answer = await api.post("/devices/import", body)
+    assert answer.status == 200, answer.body
+    assert answer.body == {
+        "created": 1,
+        "updated": 0,
+        "refused": [
+            {"index": 1, "reason": f"MAC 00562b000001 belongs to device {desk} already"},
+            {"index": 2, "reason": "mac 'zz' is not a MAC address (12 hex digits, any notation)"},
+            {"index": 3, "reason": "MAC 00562baa0001 is also at index 0"},
+            {"index": 4, "reason": "give username and password together, or neither"},
+        ],
+    }
+    with engine.connect() as conn:
+        made = inventory.get_device(conn, "00562B-CP-8851-3PCC-FCHIMP1")
+    assert (made["mac"], made["tags"], made["username"], made["password"]) == (
+        "00562baa0001",
+        ["floor-3", "room 12"],
+        "imp1",
+        "pw1",
+    )
+    again = await api.post("/devices/import", {"devices": body["devices"][:1]})
+    assert (again.body["created"], again.body["updated"]) == (0, 1)
+    empty = await api.post("/devices/import", {"devices": []})
+    assert empty.status == 400 and empty.problem["field"] == "body.devices"
+    tag = await api.post("/devices/import", {"devices": [body["devices"][0] | {"tags": [" "]}]})
+    assert tag.status == 400 and tag.problem["field"] == "body.devices.0.tags.0"
+
+
+@ensure
+async def test_profile_redirect_is_set_and_cleared_by_an_admin(api: Api, engine):
+    desk = session(engine, inform_of("FCH0001", mac="00:56:2b:00:00:01"))
+    path = "/devices/00562b000001/profile-redirect"
+    body = {"url": "https://prov2.example.net:7567/"}
+    assert (await api.call("PUT", path, json_body=body, role="operator")).status == 403
+    moved = await api.call("PUT", path, json_body=body | {"temporary": True})
+    assert moved.status == 200 and moved.body == {"id": desk, "url": body["url"], "status": 302}
+    shown = (await api.get(f"/devices/{desk}")).body
+    assert (shown["profile_redirect"], shown["profile_redirect_status"]) == (body["url"], 302)
+    bad = await api.call("PUT", path, json_body={"url": "ftp://x/"})
+    assert bad.status == 400 and bad.problem["field"] == "body.url"
+    assert bad.problem["detail"].startswith("'ftp://x/' is not an http:// or https:// URL")
+    cleared = await api.call("PUT", path, json_body={"url": None})
+    assert cleared.body == {"id": desk, "url": None, "status": None}
+    assert (await api.get(f"/devices/{desk}")).body["profile_redirect"] is None
+    missing = await api.call("PUT", "/devices/FCH0000/profile-redirect", json_body=body)
+    assert missing.status == 404 and missing.problem["field"] == "path.device"
+
+
+@ensure
+async def test_a_connection_request_is_sent_for_an_operator_and_answered_with_its_outcome(api: Api, engine):
+    desk = session(engine, inform_of("FCH0001", mac="00:56:2b:00:00:01"))
+    assert (await api.post("/devices/00562b000001/connection-request", role="read")).status == 403
+    answer = await api.post("/devices/00562b000001/connection-request", role="operator")
+    assert answer.status == 200, answer.body
+    assert (answer.body["device_id"], answer.body["outcome"], answer.body["summary"]) == (
+        desk,
+        "sent",
+        "sent by HTTP: HTTP 200",
+    )
+    assert api.kicked == [desk]
+    missing = await api.post("/devices/FCH0000/connection-request", role="operator")
+    assert missing.status == 404 and api.kicked == [desk]
+    document = (await api.get("/openapi.json", role=None)).body
+    assert set(document["paths"]["/devices/{device}/connection-request"]["post"]["responses"]) >= {
+        "200",
+        "409",
+    }
+    assert "put" in document["paths"]["/devices/{device}/profile-redirect"]
+    assert "post" in document["paths"]["/devices/import"]

@@ -174,6 +174,28 @@ def test_get_device_by_mac_with_its_parameters_and_secrets_masked_or_a_fault_nam
     assert "no device 'FCH0000'" in fault.message and "MAC" in fault.message
 
 
+def test_a_mac_two_devices_share_is_a_fault_listing_both(soap: Soap) -> None:
+    twin = SimulatedPhone("CP-7841-3PCC", serial="FCH7777TWIN", mac=DESK.mac)  # the same MAC
+    inform = twin.inform(["0 BOOTSTRAP", "1 BOOT"])
+    with soap.engine.begin() as conn:
+        now = datetime.now(UTC)
+        inventory.record_device(conn, twin.device_id, inform, version="1.2", remote_addr=None, now=now)
+    both = ", ".join(sorted([DESK.device_id, twin.device_id]))
+    service = soap.client().service
+    for call, kwargs in (
+        (service.GetDevice, {"Device": "00:56:2B:04:36:15"}),
+        (service.ListDevices, {"Device": [LOBBY.device_id, DESK.mac]}),
+        (service.CreateTask, {"Device": DESK.mac, "Kind": "Reboot"}),
+        (service.ListTasks, {"Device": DESK.mac}),
+    ):
+        fault = fault_of(call, **kwargs)
+        assert code(fault) == "Client.AmbiguousDevice", fault.message
+        assert f"names 2 devices: {both}; give the id of the one you mean" in fault.message
+    assert service.GetDevice(Device=twin.device_id).Id == twin.device_id
+    with soap.engine.connect() as conn:
+        assert queue.list_tasks(conn) == []
+
+
 # --- tasks ------------------------------------------------------------------------------------
 
 

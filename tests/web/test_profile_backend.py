@@ -223,3 +223,24 @@ def test_an_encrypted_profile_is_sent_as_the_key_says(engine, add_device):
 def test_redirect_location():
     assert redirect_location("http://new:7567/", "/Cisco/x.cfg") == "http://new:7567/Cisco/x.cfg"
     assert redirect_location("http://new/p/x.xml", "/Cisco/x.cfg") == "http://new/p/x.xml"
+
+
+def test_a_mac_two_devices_share_is_told_apart_by_the_user_agent_s_model_or_served_to_neither(
+    engine, add_device
+):
+    add_device(product_class="CP-8841-3PCC")
+    twin = "00562B-CP-7841-3PCC-FCH7777TWIN"
+    add_device(twin, serial="FCH7777TWIN", product_class="CP-7841-3PCC")  # its firmware reports the same MAC
+    server = backend(engine)
+    told = server.fetch(Fetch(f"/{MAC}.cfg", user_agent=f"Cisco-CP-7841-3PCC/12.0.1 ({MAC})"))
+    assert told.status == 200 and twin.encode() in told.body
+    told = server.fetch(Fetch("/8841.xml", user_agent=UA))
+    assert told.status == 200 and DEVICE.encode() in told.body
+    for agent in (None, f"Cisco-CP-6821-3PCC/12.0.1 ({MAC})"):
+        refused = server.fetch(Fetch(f"/{MAC}.cfg", user_agent=agent))
+        assert refused.status == 409 and refused.body == b""
+        assert refused.reason == (
+            f"{MAC} names devices {twin}, {DEVICE}, and the User-Agent does not say which: serving none"
+        )
+    assert device(engine, twin)["last_profile_fetch"] == NOW  # only the fetches that named one
+    assert device(engine)["last_profile_fetch"] == NOW
