@@ -161,6 +161,7 @@ def remove(db: str | None, name: str) -> None:
 
 @policy.command("discovery-batch")
 @db_option
+@database_only
 @click.argument("name")
 @click.argument("batch", type=click.IntRange(1), required=False)
 @click.option("--product-class", help="Only for this model (ProductClass, e.g. CP-8841-3PCC).")

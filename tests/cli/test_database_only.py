@@ -24,6 +24,7 @@ DATABASE_ONLY = {
     "policy enable": ["discovery"],
     "policy disable": ["discovery"],
     "policy remove": ["discovery"],
+    "policy discovery-batch": ["discovery", "16"],
     "profile create": ["base", "base.xml"],
     "profile edit": ["base", "base.xml"],
     "profile list": [],
