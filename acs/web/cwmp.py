@@ -8,6 +8,11 @@ the messages waiting for the store share one transaction (``acs.web.groupcommit`
 Sessions are found by their cookie; CPEs that return no cookie are followed
 by their TCP connection. Bodies over the size cap get HTTP 413, unreadable or
 out-of-order messages HTTP 400 with the reason; neither touches other sessions.
+
+A session is opened by an Inform whose sender authenticated with HTTP Digest (or
+Basic where it is allowed). Any POST outside a session without credentials is
+challenged (401) before its body is read, the empty ones too: libcurl's Digest
+probes with an empty POST first.
 """
 
 from __future__ import annotations
@@ -26,9 +31,9 @@ from acs import cwmp
 from acs.cwmp import rpc
 from acs.cwmp.faults import CwmpError, MessageTooLarge
 from acs.session.machine import ProtocolError, device_id
-from acs.web.auth import Authenticator, Credentials, parse_authorization
+from acs.web.auth import BASIC_REFUSED, Authenticator, Credentials, parse_authorization
 from acs.web.groupcommit import GroupCommit
-from acs.web.http11 import HttpChannel, HttpRequest
+from acs.web.http11 import Answer, HttpChannel, HttpRequest
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +182,7 @@ class CwmpEndpoint:
                 return self._error(channel, request, 413, str(e))
             except ValueError as e:
                 return self._error(channel, request, 415 if "unsupported" in str(e) else 400, str(e))
-        if self.auth is not None and self._unasked(channel, request, body):
+        if self.auth is not None and self._unasked(channel, request):
             # The first POST of most sessions comes without credentials: challenge it unread.
             return self._challenge(channel, request, stale=False)
         try:
@@ -223,6 +228,13 @@ class CwmpEndpoint:
         channel.respond(request, 200, headers, cwmp.serialize(step.reply))
         return None
 
+    def early(self, channel: HttpChannel, request: HttpRequest) -> Answer | None:
+        """The 401 for a request that says ``Expect: 100-continue`` without credentials, before its
+        body is sent: it would be challenged unread anyway."""
+        if self.auth is None or not self._unasked(channel, request):
+            return None
+        return 401, self._challenge_headers(channel, stale=False), b""
+
     def _authenticate(self, channel: HttpChannel, request: HttpRequest, env: Any) -> None:
         """Check the Inform's credentials, then step; when they don't do, answer 401 with a challenge.
 
@@ -232,6 +244,9 @@ class CwmpEndpoint:
         assert self.auth is not None
         creds = parse_authorization(request.headers.get(b"authorization"))
         if creds is None:
+            return self._challenge(channel, request, stale=False)
+        if self.auth.digest.basic_refused(creds, tls=channel.secure):
+            log.warning("CPE %r from %s: %s", creds.username, channel.peer, BASIC_REFUSED)
             return self._challenge(channel, request, stale=False)
         password = self.auth.shared_password(creds.username)
         if password is None and self.auth.per_device:
@@ -264,18 +279,19 @@ class CwmpEndpoint:
         self._challenge(channel, request, stale=verdict == "stale")
         return None
 
-    def _unasked(self, channel: HttpChannel, request: HttpRequest, body: bytes) -> bool:
-        """A message that can only open a session, sent without credentials."""
-        return (
-            b"authorization" not in request.headers
-            and self._session_id(channel, request) is None
-            and bool(body.strip())
-        )
+    def _unasked(self, channel: HttpChannel, request: HttpRequest) -> bool:
+        """A POST outside a session, without credentials: an Inform to challenge, or an empty
+        probe (libcurl's Digest sends one before the body, to learn the challenge)."""
+        return b"authorization" not in request.headers and self._session_id(channel, request) is None
 
     def _challenge(self, channel: HttpChannel, request: HttpRequest, *, stale: bool) -> None:
+        channel.respond(request, 401, self._challenge_headers(channel, stale=stale))
+
+    def _challenge_headers(self, channel: HttpChannel, *, stale: bool) -> list[tuple[bytes, bytes]]:
         assert self.auth is not None
-        challenges = self.auth.digest.challenges(stale=stale, tls=channel.secure)
-        channel.respond(request, 401, [(b"WWW-Authenticate", c) for c in challenges])
+        return [
+            (b"WWW-Authenticate", c) for c in self.auth.digest.challenges(stale=stale, tls=channel.secure)
+        ]
 
     def _session_id(self, channel: HttpChannel, request: HttpRequest) -> str | None:
         """The cookie's session, or for CPEs that keep no cookie the one on this TCP connection."""

@@ -35,7 +35,7 @@ from acs.provisioning.paths import ProfileName, parse_profile_path
 from acs.provisioning.useragent import PhoneAgent, parse_user_agent
 from acs.store import inventory
 from acs.store.schema import utcnow
-from acs.web.auth import Authenticator, Credentials
+from acs.web.auth import BASIC_REFUSED, Authenticator, Credentials
 from acs.web.negotiation import qualities
 
 log = logging.getLogger(__name__)
@@ -191,7 +191,9 @@ class ProfileBackend:
             return Reply(403, reason=f"device {device_id} has credentials: its profile goes over HTTP only")
         creds = request.credentials
         verdict = "challenge"
-        if creds is not None:
+        if creds is not None and self.authenticator.basic_refused(creds, tls=request.scheme == "https"):
+            log.warning("profile fetch for %s from %s: %s", device_id, request.remote_addr, BASIC_REFUSED)
+        elif creds is not None:
             verdict = (
                 self.authenticator.check(
                     creds, password, request.method.encode(), tls=request.scheme == "https"
