@@ -100,6 +100,8 @@ class HttpChannel(protocol.Protocol):
 
     #: for the handler's own use: CWMP follows a cookie-less CPE's session by its connection
     session: str | None = None
+    #: for the handler's own use: what it learnt of the client (CWMP: its certificate's names)
+    client: Any = None
 
     def __init__(
         self,
@@ -155,6 +157,11 @@ class HttpChannel(protocol.Protocol):
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
         self._timer = None
+
+    def peer_certificate(self) -> Any:
+        """The certificate (pyOpenSSL X509) a TLS client presented; None without one, or without TLS."""
+        get = getattr(self.transport, "getPeerCertificate", None) if self.secure else None
+        return get() if get is not None else None
 
     def _idle(self) -> None:
         """Close a connection silent for ``idle_timeout``; checked, not re-armed per read, to be cheap."""

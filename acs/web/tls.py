@@ -9,15 +9,19 @@
   alert; this context has its own.
 - **Client certificates** (``--tls-client-ca``): asked for, verified against the CA when given
   (a certificate the CA did not sign ends the handshake), optional: a fleet moves to them phone
-  by phone, and the ones without keep HTTP authentication.
+  by phone, and the ones without keep HTTP authentication. What a certificate says about the
+  device is :class:`CertificateNames`.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cryptography import x509
+from cryptography.x509.oid import NameOID
 from OpenSSL import SSL, crypto
 from twisted.internet import ssl
 from twisted.internet.interfaces import IOpenSSLServerConnectionCreator
@@ -92,3 +96,73 @@ class ServerTls:
 
     def serverConnectionForTLS(self, tlsProtocol: Any) -> SSL.Connection:
         return SSL.Connection(self.context, None)
+
+
+# --- who a client certificate names --------------------------------------------------------------
+
+_HEX = "0-9A-Fa-f"
+#: a MAC in the notations certificates use: 00562B043615, 00:56:2b:04:36:15, 00-56-..., 0056.2b04.3615,
+#: alone or inside a name (Cisco's CP-8841-SEP00562B043615)
+_MAC = re.compile(
+    rf"(?<![{_HEX}])(?:[{_HEX}]{{2}}(?:[:-][{_HEX}]{{2}}){{5}}|[{_HEX}]{{4}}(?:\.[{_HEX}]{{4}}){{2}}|[{_HEX}]{{12}})(?![{_HEX}])"
+)
+#: ``PID:CP-8841-3PCC SN:FCH2233A1B2``, the serialNumber attribute of Cisco's MIC
+_SN = re.compile(r"\bSN:\s*(\S+)")
+
+
+def macs_in(text: str) -> set[str]:
+    """The MACs named in ``text``, as 12 lower-case hex digits."""
+    return {re.sub(rf"[^{_HEX}]", "", m).lower() for m in _MAC.findall(text)}
+
+
+@dataclass(frozen=True)
+class CertificateNames:
+    """What a verified client certificate says about the device that holds it.
+
+    MACs come from the subject's CN, its ST (Cisco MPP certificates carry the MAC as ``S=``) and
+    the subjectAltName's DNS names and URIs; names (a serial number, ``OUI-ProductClass-Serial``)
+    from the CN, the L (Cisco MPP: the serial number) and the serialNumber attribute (Cisco's
+    MIC: ``PID:... SN:...``).
+    """
+
+    subject: str
+    macs: frozenset[str]
+    names: frozenset[str]
+
+    @classmethod
+    def of(cls, cert: x509.Certificate) -> CertificateNames:
+        subject = cert.subject
+
+        def values(oid: x509.ObjectIdentifier) -> list[str]:
+            return [str(a.value) for a in subject.get_attributes_for_oid(oid)]
+
+        cn = values(NameOID.COMMON_NAME)
+        try:
+            san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+            alt = san.get_values_for_type(x509.DNSName) + san.get_values_for_type(
+                x509.UniformResourceIdentifier
+            )
+        except x509.ExtensionNotFound:
+            alt = []
+        macs = {m for text in (*cn, *values(NameOID.STATE_OR_PROVINCE_NAME), *alt) for m in macs_in(text)}
+        names = {*cn, *values(NameOID.LOCALITY_NAME)}
+        for text in values(NameOID.SERIAL_NUMBER):
+            names.add(text)
+            names.update(_SN.findall(text))
+        return cls(
+            subject.rfc4514_string(), frozenset(macs), frozenset(n.strip() for n in names if n.strip())
+        )
+
+    @classmethod
+    def of_peer(cls, peer: crypto.X509 | None) -> CertificateNames | None:
+        """The names of the certificate a TLS client presented (``getPeerCertificate()``); None
+        without one."""
+        return cls.of(peer.to_cryptography()) if peer is not None else None
+
+    def verdict(self, device_id: str | None, serial: str | None, mac: str | None) -> str:
+        """``names`` (the certificate names this device), ``other`` (it names another one) or
+        ``unknown`` (it names devices by MAC only, and this one's MAC is not known yet)."""
+        if (mac and mac in self.macs) or self.names & {n for n in (device_id, serial) if n}:
+            return "names"
+        told = {n for n in self.names if not macs_in(n)}  # names that are more than a MAC's notation
+        return "other" if told or (mac and self.macs) else "unknown"
