@@ -80,9 +80,11 @@ class ServerTls:
         except SSL.Error as e:
             raise ValueError(f"{cert}: the key does not go with the certificate ({e})") from None
         context.set_alpn_select_callback(select_protocol)
-        self.client_ca = client_ca
         if client_ca is not None:
-            cas = [crypto.load_certificate(crypto.FILETYPE_PEM, c) for c in _certificates(client_ca)]
+            try:
+                cas = [crypto.load_certificate(crypto.FILETYPE_PEM, c) for c in _certificates(client_ca)]
+            except crypto.Error as e:
+                raise ValueError(f"{client_ca}: a certificate in it is unreadable ({e})") from None
             store = context.get_cert_store()
             assert store is not None
             for ca in cas:

@@ -199,3 +199,19 @@ def test_port_options_that_cannot_do_what_was_meant_are_refused(
     )  # fmt: skip
     assert done.returncode == 2
     assert message in done.stderr
+
+
+@pytest.mark.parametrize("which", ["--tls-cert", "--tls-client-ca"])
+def test_a_file_that_is_no_certificate_stops_the_start_with_its_name(
+    db_url: str, pki: Pki, which: str
+) -> None:
+    bad = pki.directory / "not-a-certificate.pem"
+    bad.write_text("-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n")
+    files = {"--tls-cert": str(pki.server()), "--tls-client-ca": str(pki.ca_path)} | {which: str(bad)}
+    args = [arg for option, path in files.items() for arg in (option, path)]
+    done = subprocess.run(
+        [ACS, "serve", "--db", db_url, "--host", "127.0.0.1", "--port", "0", *args],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert f"Error: cannot serve HTTPS: {bad}:" in done.stderr and "Traceback" not in done.stderr
