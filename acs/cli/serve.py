@@ -21,16 +21,22 @@ from acs.provisioning.mapping import MapError, load_map
 from acs.store.engine import StoreError, create_engine, database_url, ensure_schema, show_url
 from acs.web.server import (
     ServeOptions,
+    bind,
     database_threads,
+    inherited,
     listen,
     listen_nbi,
     listen_profiles,
     nbi_threads,
     start_pool,
 )
-from acs.web.workers import inherited_fd, worker_argv
+from acs.web.workers import is_worker, worker_argv
 
 log = logging.getLogger("acs")
+
+
+#: the HTTPS ports' options and where they listen when --tls-cert is given and they are not
+TLS_PORTS = {"tls_port": 7548, "profile_tls_port": 7568, "nbi_tls_port": 7558}
 
 
 class PortOrOff(click.ParamType):
@@ -57,10 +63,16 @@ class PortOrOff(click.ParamType):
 @click.option("--host", default="0.0.0.0", show_default=True, help="Address to listen on.")  # noqa: S104
 @click.option(
     "--port",
-    default=7547,
+    default="7547",
     show_default=True,
-    type=click.IntRange(0, 65535),
-    help="CWMP port (0: any free port).",
+    type=PortOrOff(),
+    help="CWMP port over HTTP (0: any free port; off: none).",
+)
+@click.option(
+    "--tls-port",
+    default=None,
+    type=PortOrOff(),
+    help=f"CWMP port over HTTPS, beside --port [default: {TLS_PORTS['tls_port']} with --tls-cert, else off].",
 )
 @click.option(
     "--max-body",
@@ -102,14 +114,16 @@ class PortOrOff(click.ParamType):
 @click.option(
     "--tls-cert",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="PEM certificate (chain): serve CWMP over HTTPS.",
+    help="PEM certificate (then its chain) of the HTTPS ports; with it they default to "
+    + ", ".join(f"--{name.replace('_', '-')} {port}" for name, port in TLS_PORTS.items())
+    + ", beside the HTTP ones.",
 )
 @click.option(
     "--workers",
     default=1,
     show_default=True,
     type=click.IntRange(1, 64),
-    help="Processes serving the port; any of them can continue any session.",
+    help="Processes serving the CWMP ports; any of them can continue any session.",
 )
 @click.option(
     "--access-log",
@@ -122,12 +136,26 @@ class PortOrOff(click.ParamType):
     help="PEM private key for --tls-cert (default: the same file).",
 )
 @click.option(
+    "--tls-client-ca",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="CA certificates (PEM) that TLS client certificates are checked against; asked for, not "
+    "required. A device whose certificate names it (its MAC, serial number or OUI-ProductClass-Serial) "
+    "needs no HTTP authentication; one naming another device is refused.",
+)
+@click.option(
     "--profile-port",
     default="7567",
     show_default=True,
     type=PortOrOff(),
-    help="Port of the profile server (HTTP, or HTTPS with --tls-cert) for phones that resync by "
+    help="HTTP port of the profile server for phones that resync by "
     "Profile_Rule (http://acs:7567/$MA.cfg); 0: any free port; off: none.",
+)
+@click.option(
+    "--profile-tls-port",
+    default=None,
+    type=PortOrOff(),
+    help="HTTPS port of the profile server "
+    f"[default: {TLS_PORTS['profile_tls_port']} with --tls-cert, else off].",
 )
 @click.option(
     "--tftp-port",
@@ -155,13 +183,20 @@ class PortOrOff(click.ParamType):
 )
 @click.option(
     "--nbi-port",
-    default=7557,
+    default="7557",
     show_default=True,
-    type=click.IntRange(0, 65535),
-    help="Port of the northbound REST API (0: any free port); served by the first process only.",
+    type=PortOrOff(),
+    help="HTTP port of the northbound REST API (0: any free port; off: none); served by the first "
+    "process only.",
+)
+@click.option(
+    "--nbi-tls-port",
+    default=None,
+    type=PortOrOff(),
+    help=f"HTTPS port of the REST API [default: {TLS_PORTS['nbi_tls_port']} with --tls-cert, else off].",
 )
 @click.option("--nbi-host", default=None, help="Address of the REST API (default: --host).")
-@click.option("--no-nbi", is_flag=True, help="Serve no REST API.")
+@click.option("--no-nbi", is_flag=True, help="Serve no REST API (neither port).")
 @click.option(
     "--profile-unknown",
     type=click.Choice(["404", "default"]),
@@ -172,7 +207,8 @@ class PortOrOff(click.ParamType):
 def serve(
     db: str | None,
     host: str,
-    port: int,
+    port: int | None,
+    tls_port: int | None,
     max_body: int,
     session_timeout: float,
     cpe_username: str | None,
@@ -182,24 +218,34 @@ def serve(
     allow_basic: bool,
     tls_cert: Path | None,
     tls_key: Path | None,
+    tls_client_ca: Path | None,
     workers: int,
     access_log: bool,
     profile_port: int | None,
+    profile_tls_port: int | None,
     tftp_port: int | None,
     tftp_max_transfers: int,
     tftp_max_per_source: int,
     profile_unknown: str,
-    nbi_port: int,
+    nbi_port: int | None,
+    nbi_tls_port: int | None,
     nbi_host: str | None,
     no_nbi: bool,
 ) -> None:
     """Serve CWMP sessions: phones inform, the ACS answers and sends their queued tasks.
 
-    CPEs authenticate with HTTP Digest (or Basic over TLS), with the shared credentials or with
-    their own in the store. The shared ones are --cpe-username/--cpe-password if given, else those
-    kept in the database: the first start makes them and prints them (`acs cpe-credentials show`).
-    The northbound REST API (--nbi-port, OpenAPI at /openapi.json, SOAP at /soap) takes
-    tokens made with `acs token create`; it is served over TLS too with --tls-cert.
+    CPEs authenticate with HTTP Digest (or Basic over TLS), with the shared credentials, with
+    their own in the store, or with a TLS client certificate that names them (--tls-client-ca).
+    The shared ones are --cpe-username/--cpe-password if given, else those kept in the database:
+    the first start makes them and prints them (`acs cpe-credentials show`).
+
+    Every service can listen on HTTP and HTTPS side by side, so a fleet can move from one
+    to the other: CWMP on --port and --tls-port, profiles on --profile-port and
+    --profile-tls-port, the REST API on --nbi-port and --nbi-tls-port. Any of them can be
+    `off`; the HTTPS ones need --tls-cert and are on with it, at 7548, 7568 and 7558.
+
+    The northbound REST API (OpenAPI at /openapi.json, SOAP at /soap) takes tokens made
+    with `acs token create`.
     """
     from twisted.internet import reactor
 
@@ -212,8 +258,17 @@ def serve(
     globalLogBeginner.beginLoggingTo([STDLibLogObserver()], redirectStandardIO=False)
     if (cpe_username is None) != (cpe_password is None):
         raise click.UsageError("give --cpe-username and --cpe-password together")
-    if tls_key is not None and tls_cert is None:
-        raise click.UsageError("--tls-key needs --tls-cert")
+    ctx = click.get_current_context()
+    tls_ports = _tls_ports(ctx, tls_cert is not None)
+    tls_port, profile_tls_port, nbi_tls_port = (tls_ports[name] for name in TLS_PORTS)
+    if no_nbi:
+        nbi_port = nbi_tls_port = None
+    if port is None and tls_port is None:
+        raise click.UsageError("no CWMP port: give --port or --tls-port (or both)")
+    try:
+        connreq = ConnreqOptions.from_env()
+    except ValueError as e:
+        raise click.ClickException(str(e)) from None
     try:
         url = database_url(db)
         # one connection per store thread, kept open: opening one per message would cost more than the message
@@ -233,11 +288,12 @@ def serve(
         load_map()  # the TR-069 <-> XML map sessions provision with: a broken one fails here, at start
     except (StoreError, MapError) as e:
         raise click.ClickException(str(e)) from None
-    if not no_auth and inherited_fd() is None:  # workers get them from the first process
+    if not no_auth and not is_worker():  # workers get them from the first process
         cpe_username, cpe_password = credentials_at_start(engine, cpe_username, cpe_password)
     options = ServeOptions(
         host=host,
         port=port,
+        tls_port=tls_port,
         max_body=max_body,
         session_timeout=session_timeout,
         auth=not no_auth,
@@ -247,17 +303,21 @@ def serve(
         allow_basic=allow_basic,
         tls_cert=tls_cert,
         tls_key=tls_key or tls_cert,
+        tls_client_ca=tls_client_ca,
         workers=workers,
         access_log=access_log,
         profile_port=profile_port,
+        profile_tls_port=profile_tls_port,
         tftp_port=tftp_port,
         tftp_max_transfers=tftp_max_transfers,
         tftp_max_per_source=tftp_max_per_source,
         profile_unknown=profile_unknown,
-        nbi_port=None if no_nbi else nbi_port,
+        nbi_port=nbi_port,
+        nbi_tls_port=nbi_tls_port,
         nbi_host=nbi_host,
     )
-    if inherited_fd() is not None:
+    worker = is_worker()
+    if worker:
         pass  # a worker: the first process has said it all
     elif no_auth:
         log.warning("CPE authentication is OFF (--no-auth): any device that reaches this port is served")
@@ -266,50 +326,84 @@ def serve(
             "shared CPE credentials are off (`acs cpe-credentials disable`): only devices with "
             "their own credentials in the store can open sessions"
         )
-    worker = inherited_fd() is not None
     secret = auth_secret or (secrets.token_urlsafe(32) if workers > 1 else None)
     options.auth_secret = secret.encode() if secret else None
+    try:
+        options.tls  # noqa: B018 - the certificate, key and CA are read before any port is bound
+    except (OSError, ValueError) as e:
+        raise click.ClickException(f"cannot serve HTTPS: {e}") from None
+    try:
+        sockets = inherited() if worker else bind(options)
+    except OSError as e:
+        raise click.ClickException(f"cannot listen: {e}") from None
+    # Nothing runs before every port is bound: a busy port ends the start here, with no thread to wait for.
     pool = start_pool(engine, reactor)
     try:
-        port = listen(engine, options, reactor, *_worker_command(options, engine, secret), pool=pool)
-    except (OSError, ValueError) as e:
-        raise click.ClickException(f"cannot listen on {host}:{port}: {e}") from None
-    address = port.getHost()
-    if not worker:
-        scheme = "https" if tls_cert else "http"
-        try:
-            profiles, tftp = listen_profiles(engine, options, reactor, pool)
-        except (OSError, ValueError) as e:
-            raise click.ClickException(f"cannot serve profiles: {e}") from None
-        if profiles is not None:
-            bound = profiles.getHost()
-            click.echo(f"acs: profiles on {scheme}://{bound.host}:{bound.port}/ (e.g. /$MA.cfg)", err=True)
-        if tftp is not None:
-            bound = tftp.getHost()
-            click.echo(f"acs: profiles over TFTP on {bound.host}:{bound.port}", err=True)
-        try:
-            connreq = ConnreqOptions.from_env()
+        cwmp = listen(
+            engine, options, reactor, sockets.cwmp, *_worker_command(options, engine, secret), pool=pool
+        )
+        if not worker:
+            profiles, tftp = listen_profiles(engine, options, reactor, pool, sockets)
             nbi = listen_nbi(
                 engine,
                 options,
                 reactor,
                 pool,
+                sockets.nbi,
                 kicker=lambda nbi_pool: ConnectionRequester(reactor, engine, nbi_pool, connreq).kick,
             )
-        except (OSError, ValueError) as e:
-            raise click.ClickException(f"cannot serve the NBI: {e}") from None
-        if nbi is not None:
-            bound = nbi.getHost()
-            click.echo(
-                f"acs: NBI on {scheme}://{bound.host}:{bound.port}/ (OpenAPI at /openapi.json)", err=True
+    except BaseException:
+        sockets.close()
+        reactor.fireSystemEvent("shutdown")  # type: ignore[attr-defined] # stops the thread pools
+        raise
+    if not worker:
+        if profiles:
+            click.echo(f"acs: profiles on {_urls(profiles)} (e.g. /$MA.cfg)", err=True)
+        if tftp is not None:
+            bound = tftp.getHost()
+            click.echo(f"acs: profiles over TFTP on {bound.host}:{bound.port}", err=True)
+        if nbi:
+            click.echo(f"acs: NBI on {_urls(nbi)} (OpenAPI at /openapi.json)", err=True)
+        if options.tls is not None:
+            clients = (
+                f"client certificates asked for, checked against {tls_client_ca}"
+                if tls_client_ca
+                else "no client certificates asked for"
             )
+            click.echo(f"acs: HTTPS with {tls_cert}; {clients}", err=True)
         # the last line: the server is ready
         click.echo(
-            f"acs: CWMP on {scheme}://{address.host}:{address.port}/ ({workers} worker"
+            f"acs: CWMP on {_urls(cwmp)} ({workers} worker"
             f"{'s' if workers > 1 else ''}, database {show_url(engine)}, schema {revision})",
             err=True,
         )
     reactor.run()  # type: ignore[attr-defined]
+
+
+def _tls_ports(ctx: click.Context, tls: bool) -> dict[str, int | None]:
+    """The HTTPS ports: as given (a number, or off), else on at their conventional port with
+    --tls-cert and off without. A port given without --tls-cert is refused, and so is a
+    certificate with every HTTPS port off: either would not do what the operator meant."""
+    ports: dict[str, int | None] = {}
+    for name, conventional in TLS_PORTS.items():
+        given = ctx.get_parameter_source(name) not in (None, click.core.ParameterSource.DEFAULT)
+        value = ctx.params[name] if given else (conventional if tls else None)
+        if value is not None and not tls:
+            raise click.UsageError(
+                f"--{name.replace('_', '-')} needs --tls-cert (the certificate HTTPS serves)"
+            )
+        ports[name] = value
+    for name in ("tls_key", "tls_client_ca"):
+        if ctx.params[name] is not None and not tls:
+            raise click.UsageError(f"--{name.replace('_', '-')} needs --tls-cert")
+    if tls and all(value is None for value in ports.values()):
+        raise click.UsageError("--tls-cert is given but every HTTPS port is off")
+    return ports
+
+
+def _urls(ports: dict[str, Any]) -> str:
+    """``http://0.0.0.0:7547/ and https://0.0.0.0:7548/``: where each scheme listens."""
+    return " and ".join(f"{scheme}://{p.getHost().host}:{p.getHost().port}/" for scheme, p in ports.items())
 
 
 def _worker_command(
@@ -324,8 +418,7 @@ def _worker_command(
         "serve",
         "--host",
         options.host,
-        "--port",
-        str(options.port),
+        *_port_args(options),
         "--max-body",
         str(options.max_body),
         "--session-timeout",
@@ -336,6 +429,8 @@ def _worker_command(
     argv += ["--access-log"] if options.access_log else []
     if options.tls_cert is not None:
         argv += ["--tls-cert", str(options.tls_cert), "--tls-key", str(options.tls_key or options.tls_cert)]
+    if options.tls_client_ca is not None:
+        argv += ["--tls-client-ca", str(options.tls_client_ca)]
     env = dict(os.environ) | {"ACS_DATABASE_URL": engine.url.render_as_string(hide_password=False)}
     for name, value in (
         ("ACS_CPE_USERNAME", options.cpe_username),
@@ -345,3 +440,13 @@ def _worker_command(
         if value is not None:
             env[name] = value
     return argv, env
+
+
+def _port_args(options: ServeOptions) -> list[str]:
+    """The ports as the first process has them, so a worker's options agree with its own (a
+    worker binds none: it serves the CWMP sockets it inherits)."""
+    args = []
+    for name in ("port", "tls_port", "profile_port", "profile_tls_port", "nbi_port", "nbi_tls_port"):
+        value = getattr(options, name)
+        args += [f"--{name.replace('_', '-')}", "off" if value is None else str(value)]
+    return args

@@ -11,6 +11,10 @@ CPU belongs in ``bench/``, not here.)
     log = run_session(SimulatedPhone(), "http://127.0.0.1:7547/")
     print("\\n".join(log.transcript()))
 
+Over HTTPS the phone checks the ACS's certificate, offers ALPN ``http/1.1`` (as
+``http.client`` and phone stacks do) and can present a client certificate of its own, as
+Cisco phones present their MIC (``tls_context``).
+
 ``python -m acs.testing.client URL`` runs a phone from the shell.
 """
 
@@ -157,6 +161,19 @@ def run_session(
     return log
 
 
+def tls_context(
+    cafile: str | None = None, certfile: str | None = None, keyfile: str | None = None
+) -> ssl.SSLContext:
+    """How the phone speaks TLS: the ACS's certificate checked against ``cafile`` (default: the
+    system's CAs) and its name against the URL's host, ALPN ``http/1.1`` offered, and the phone's
+    own certificate (``certfile``, its key in ``keyfile`` or the same file) when it has one."""
+    context = ssl.create_default_context(cafile=cafile)
+    context.set_alpn_protocols(["http/1.1"])
+    if certfile is not None:
+        context.load_cert_chain(certfile, keyfile)
+    return context
+
+
 def _excerpt(body: bytes, limit: int = 500) -> str:
     text = body.decode("utf-8", "replace").strip()
     if not text:
@@ -245,6 +262,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--password", default="")
     parser.add_argument("--event", action="append", default=[], help='e.g. "6 CONNECTION REQUEST"')
     parser.add_argument(
+        "--cafile", help="over HTTPS: the CA (or certificate) the ACS's certificate is checked against"
+    )
+    parser.add_argument(
+        "--cert", help="over HTTPS: the phone's client certificate (PEM), with its key unless --key"
+    )
+    parser.add_argument("--key", help="the private key of --cert")
+    parser.add_argument(
         "--follow",
         action="store_true",
         help="run the follow-up sessions the ACS's requests cause (after Reboot, Download...)",
@@ -263,9 +287,13 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:
         parser.error(str(e))
     events: list[str] | None = args.event or None
+    try:
+        context = tls_context(args.cafile, args.cert, args.key) if args.url.startswith("https:") else None
+    except (OSError, ssl.SSLError) as e:
+        parser.error(f"TLS: {e}")
     for _ in range(6 if args.follow else 1):
         try:
-            log = run_session(phone, args.url, events=events)
+            log = run_session(phone, args.url, events=events, ssl_context=context)
         except SessionError as e:
             print(f"{phone.device_id}: session failed: {e}", file=sys.stderr)
             return 1

@@ -25,6 +25,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 _PARAM = re.compile(r'\s*([a-zA-Z0-9_-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))\s*,?')
+#: what the log says of a client that sent Basic where Basic is refused
+BASIC_REFUSED = (
+    "HTTP Basic refused on plain HTTP (it would send the password in clear); enable --allow-basic, "
+    "use the HTTPS port, or configure the CPE for Digest"
+)
 #: Digest algorithms and their hashlib names
 HASHES = {"MD5": "md5", "SHA-256": "sha256", "SHA-512-256": "sha512_256"}
 
@@ -108,15 +113,25 @@ class Authenticator:
         if stale:
             digest += ", stale=true"
         values = [digest.encode()]
-        if tls or self.allow_basic:
+        if self.basic_allowed(tls=tls):
             values.append(f'Basic realm="{self.realm}"'.encode())
         return values
+
+    def basic_allowed(self, *, tls: bool) -> bool:
+        """Whether HTTP Basic is taken here: inside TLS, or on plain HTTP with ``allow_basic``
+        (Basic in clear text gives the password away)."""
+        return tls or self.allow_basic
+
+    def basic_refused(self, creds: Credentials, *, tls: bool) -> bool:
+        """Credentials sent with Basic where Basic is not taken: a client to be told so, not a wrong
+        password (``BASIC_REFUSED`` says what to do)."""
+        return creds.scheme == "basic" and not self.basic_allowed(tls=tls)
 
     def check(self, creds: Credentials, password: str, method: bytes, *, tls: bool) -> str:
         """``ok``, ``stale`` or ``denied`` for credentials against the password on record."""
         if creds.scheme == "basic":
-            if not (tls or self.allow_basic):
-                return "denied"  # Basic in clear text would give the password away
+            if not self.basic_allowed(tls=tls):
+                return "denied"
             return "ok" if hmac.compare_digest(creds.password or "", password) else "denied"
         p = creds.params
         if p.get("realm") != self.realm:

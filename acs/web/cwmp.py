@@ -8,6 +8,12 @@ the messages waiting for the store share one transaction (``acs.web.groupcommit`
 Sessions are found by their cookie; CPEs that return no cookie are followed
 by their TCP connection. Bodies over the size cap get HTTP 413, unreadable or
 out-of-order messages HTTP 400 with the reason; neither touches other sessions.
+
+A session is opened by an Inform whose sender authenticated: with HTTP Digest (or
+Basic where it is allowed), or with a TLS client certificate that names the device
+(``acs.web.tls.CertificateNames``). Any POST outside a session without credentials
+is challenged (401) before its body is read, the empty ones too: libcurl's Digest
+probes with an empty POST first.
 """
 
 from __future__ import annotations
@@ -26,9 +32,11 @@ from acs import cwmp
 from acs.cwmp import rpc
 from acs.cwmp.faults import CwmpError, MessageTooLarge
 from acs.session.machine import ProtocolError, device_id
-from acs.web.auth import Authenticator, Credentials, parse_authorization
+from acs.store import inventory
+from acs.web.auth import BASIC_REFUSED, Authenticator, Credentials, parse_authorization
 from acs.web.groupcommit import GroupCommit
-from acs.web.http11 import HttpChannel, HttpRequest
+from acs.web.http11 import Answer, HttpChannel, HttpRequest
+from acs.web.tls import CertificateNames
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +185,7 @@ class CwmpEndpoint:
                 return self._error(channel, request, 413, str(e))
             except ValueError as e:
                 return self._error(channel, request, 415 if "unsupported" in str(e) else 400, str(e))
-        if self.auth is not None and self._unasked(channel, request, body):
+        if self.auth is not None and self._unasked(channel, request):
             # The first POST of most sessions comes without credentials: challenge it unread.
             return self._challenge(channel, request, stale=False)
         try:
@@ -223,15 +231,68 @@ class CwmpEndpoint:
         channel.respond(request, 200, headers, cwmp.serialize(step.reply))
         return None
 
-    def _authenticate(self, channel: HttpChannel, request: HttpRequest, env: Any) -> None:
-        """Check the Inform's credentials, then step; when they don't do, answer 401 with a challenge.
+    def early(self, channel: HttpChannel, request: HttpRequest) -> Answer | None:
+        """The 401 for a request that says ``Expect: 100-continue`` without credentials, before its
+        body is sent: it would be challenged unread anyway."""
+        if self.auth is None or not self._unasked(channel, request):
+            return None
+        return 401, self._challenge_headers(channel, stale=False), b""
 
-        Per-device credentials open sessions for their own device only; their password is
-        looked up on the thread pool.
+    def _authenticate(self, channel: HttpChannel, request: HttpRequest, env: Any) -> None:
+        """Check the Inform's sender, then step; when it does not do, answer 401 with a challenge.
+
+        A client certificate that names the device opens its session; one naming another device
+        gets 403. Otherwise HTTP authentication: per-device credentials open sessions for their
+        own device only; their password is looked up on the thread pool.
         """
+        assert self.auth is not None
+        names = self._certificate(channel)
+        if names is None:
+            return self._http_authenticate(channel, request, env)
+
+        def identified(channel: HttpChannel, request: HttpRequest, ok: bool, stored: Any) -> None:
+            if not ok:
+                stored.raiseException()
+            self._identified(channel, request, env, names, stored)
+
+        self._in_store(identified, channel, request, _stored_mac, device_id(env.body.DeviceId))
+        return None
+
+    def _identified(
+        self,
+        channel: HttpChannel,
+        request: HttpRequest,
+        env: Any,
+        names: CertificateNames,
+        stored: str | None,
+    ) -> None:
+        """Whether the client certificate names the device that informs. The device's MAC is the one
+        on record when there is one (an Inform's own says only what its sender claims), else the
+        Inform's, on a device's first contact."""
+        inform = env.body
+        mac = stored or inventory.device_facts(inform.ParameterList).get("mac")
+        did = device_id(inform.DeviceId)
+        verdict = names.verdict(did, inform.DeviceId.SerialNumber, mac)
+        if verdict == "names":
+            return self._step(channel, request, None, env)
+        if verdict == "other":
+            log.warning(
+                "CPE %s from %s presented a client certificate for another device (%s); refused",
+                did,
+                channel.peer,
+                names.subject,
+            )
+            return self._error(channel, request, 403, "the client certificate names another device")
+        self._http_authenticate(channel, request, env)  # it names a MAC, and this device's is unknown
+        return None
+
+    def _http_authenticate(self, channel: HttpChannel, request: HttpRequest, env: Any) -> None:
         assert self.auth is not None
         creds = parse_authorization(request.headers.get(b"authorization"))
         if creds is None:
+            return self._challenge(channel, request, stale=False)
+        if self.auth.digest.basic_refused(creds, tls=channel.secure):
+            log.warning("CPE %r from %s: %s", creds.username, channel.peer, BASIC_REFUSED)
             return self._challenge(channel, request, stale=False)
         password = self.auth.shared_password(creds.username)
         if password is None and self.auth.per_device:
@@ -264,18 +325,29 @@ class CwmpEndpoint:
         self._challenge(channel, request, stale=verdict == "stale")
         return None
 
-    def _unasked(self, channel: HttpChannel, request: HttpRequest, body: bytes) -> bool:
-        """A message that can only open a session, sent without credentials."""
+    def _unasked(self, channel: HttpChannel, request: HttpRequest) -> bool:
+        """A POST outside a session, without credentials: an Inform to challenge, or an empty
+        probe (libcurl's Digest sends one before the body, to learn the challenge)."""
         return (
             b"authorization" not in request.headers
             and self._session_id(channel, request) is None
-            and bool(body.strip())
+            and self._certificate(channel) is None
         )
 
+    def _certificate(self, channel: HttpChannel) -> CertificateNames | None:
+        """The names in the client certificate of this connection (verified by the TLS handshake)."""
+        if channel.client is None:
+            channel.client = CertificateNames.of_peer(channel.peer_certificate()) or False
+        return channel.client or None
+
     def _challenge(self, channel: HttpChannel, request: HttpRequest, *, stale: bool) -> None:
+        channel.respond(request, 401, self._challenge_headers(channel, stale=stale))
+
+    def _challenge_headers(self, channel: HttpChannel, *, stale: bool) -> list[tuple[bytes, bytes]]:
         assert self.auth is not None
-        challenges = self.auth.digest.challenges(stale=stale, tls=channel.secure)
-        channel.respond(request, 401, [(b"WWW-Authenticate", c) for c in challenges])
+        return [
+            (b"WWW-Authenticate", c) for c in self.auth.digest.challenges(stale=stale, tls=channel.secure)
+        ]
 
     def _session_id(self, channel: HttpChannel, request: HttpRequest) -> str | None:
         """The cookie's session, or for CPEs that keep no cookie the one on this TCP connection."""
@@ -284,3 +356,9 @@ class CwmpEndpoint:
     def _error(self, channel: HttpChannel, request: HttpRequest, code: int, reason: str) -> None:
         log.info("CWMP %s from %s: %s", code, channel.peer, reason)
         channel.respond(request, code, [_TEXT], reason.encode() + b"\n")
+
+
+def _stored_mac(conn: Any, device: str) -> str | None:
+    """The MAC on record for a device; None when it is new or has none."""
+    row = inventory.get_device(conn, device)
+    return row["mac"] if row is not None and row["id"] == device else None

@@ -10,7 +10,9 @@ itself. This module does only what a CPE needs, with the parsing in C:
 - Content-Length and chunked bodies, never buffered past ``max_body``: a longer body is read
   and dropped, and the request is handed on marked ``too_large`` (the handler answers 413),
 - pipelined requests answered one at a time, in order; reading pauses while one is handled,
-- ``Expect: 100-continue``, an idle-connection timeout, an optional access log,
+- ``Expect: 100-continue``, or an answer before the body when the handler has one already (a
+  401 to a request without credentials: the body is not worth sending), an idle-connection
+  timeout, an optional access log,
 - malformed HTTP answered 400 and the connection closed.
 
 The handler gets each complete request with the connection (``HttpChannel``) and
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from email.utils import formatdate
 from http import HTTPStatus
 from typing import Any, Protocol
@@ -41,8 +44,18 @@ _STATUS_LINES = {s.value: b"HTTP/1.1 %d %s\r\n" % (s.value, s.phrase.encode()) f
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
+#: an answer given from a request's head alone: status, headers, body
+Answer = tuple[int, list[tuple[bytes, bytes]], bytes]
+
+
 class Handler(Protocol):
-    """What serves the requests: answers each with ``channel.respond`` exactly once."""
+    """What serves the requests: answers each with ``channel.respond`` exactly once.
+
+    It may also have ``early(channel, request) -> Answer | None``, asked when a request's
+    head says ``Expect: 100-continue``: an answer there is sent at once instead of
+    ``100 Continue``, the body is not read, and the connection is closed after it (the
+    client may send the body or not: nothing else tells what its next bytes are).
+    """
 
     def handle(self, channel: HttpChannel, request: HttpRequest) -> None: ...
 
@@ -87,6 +100,8 @@ class HttpChannel(protocol.Protocol):
 
     #: for the handler's own use: CWMP follows a cookie-less CPE's session by its connection
     session: str | None = None
+    #: for the handler's own use: what it learnt of the client (CWMP: its certificate's names)
+    client: Any = None
 
     def __init__(
         self,
@@ -98,6 +113,9 @@ class HttpChannel(protocol.Protocol):
         log_requests: bool = False,
     ) -> None:
         self.handler = handler
+        self.early: Callable[[HttpChannel, HttpRequest], Answer | None] | None = getattr(
+            handler, "early", None
+        )
         self.reactor = reactor
         self.max_body = max_body
         self.idle_timeout = idle_timeout
@@ -139,6 +157,11 @@ class HttpChannel(protocol.Protocol):
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
         self._timer = None
+
+    def peer_certificate(self) -> Any:
+        """The certificate (pyOpenSSL X509) a TLS client presented; None without one, or without TLS."""
+        get = getattr(self.transport, "getPeerCertificate", None) if self.secure else None
+        return get() if get is not None else None
 
     def _idle(self) -> None:
         """Close a connection silent for ``idle_timeout``; checked, not re-armed per read, to be cheap."""
@@ -251,7 +274,12 @@ class HttpChannel(protocol.Protocol):
             and not self._busy
             and not self._queue
         ):
-            self.transport.write(_CONTINUE)
+            answer = self.early(self, request) if self.early is not None else None
+            if answer is None:
+                self.transport.write(_CONTINUE)
+            else:
+                request.keep_alive = False  # the body stays unread: what follows cannot be told apart
+                self.respond(request, *answer)
 
     def on_body(self, data: bytes) -> None:
         request = self._request
@@ -270,6 +298,8 @@ class HttpChannel(protocol.Protocol):
         assert request is not None
         self._request = None
         self._in_head = True
+        if request.answered:  # answered from its head
+            return
         body = self._body
         request.body = body[0] if len(body) == 1 else b"".join(body)
         self._body = []

@@ -9,7 +9,8 @@ User-Agent (``/$PSN.xml`` names only the model), else by a serial number in the 
 - 200 with the profile: success, the phone's periodic resync timer restarts;
 - 301/302 for a phone moved to another provisioning server: it retries at once there;
 - 401 with a Digest challenge for a phone with credentials: it retries with them at
-  most twice, then counts an "other failure";
+  most twice, then counts an "other failure"; a client certificate that names the phone
+  (``--tls-client-ca``) stands for them, one that names another phone gets 403;
 - 404 for a phone the ACS does not know (unless a default profile is served to
   unknown phones): "file not found", retried after ``Resync_Error_Retry_Delay``;
 - anything else (a server error) is an "other failure".
@@ -35,8 +36,9 @@ from acs.provisioning.paths import ProfileName, parse_profile_path
 from acs.provisioning.useragent import PhoneAgent, parse_user_agent
 from acs.store import inventory
 from acs.store.schema import utcnow
-from acs.web.auth import Authenticator, Credentials
+from acs.web.auth import BASIC_REFUSED, Authenticator, Credentials
 from acs.web.negotiation import qualities
+from acs.web.tls import CertificateNames
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +57,8 @@ class Fetch:
     remote_addr: str | None = None
     credentials: Credentials | None = field(default=None, repr=False)
     accept_encoding: str | None = None
+    #: what the TLS client certificate, verified against ``--tls-client-ca``, names; None without one
+    certificate: CertificateNames | None = None
 
 
 @dataclass
@@ -188,14 +192,30 @@ class ProfileBackend:
             location = redirect_location(target, request.path.partition("?")[0])
             status = device.get("profile_redirect_status") or 301
             return Reply(status, headers=[("location", location)], reason=f"moved to {location}")
+        if self.authenticator is None:
+            return None
+        if request.certificate is not None:
+            verdict = request.certificate.verdict(device_id, device.get("serial_number"), device.get("mac"))
+            if verdict == "names":
+                return None  # the certificate authenticates the phone: no password asked
+            if verdict == "other":
+                log.warning(
+                    "profile fetch for %s from %s with a client certificate for another device (%s); refused",
+                    device_id,
+                    request.remote_addr,
+                    request.certificate.subject,
+                )
+                return Reply(403, reason="the client certificate names another device", device_id=device_id)
         password = device.get("password")
-        if self.authenticator is None or password is None:
+        if password is None:
             return None
         if tftp:
             return Reply(403, reason=f"device {device_id} has credentials: its profile goes over HTTP only")
         creds = request.credentials
         verdict = "challenge"
-        if creds is not None:
+        if creds is not None and self.authenticator.basic_refused(creds, tls=request.scheme == "https"):
+            log.warning("profile fetch for %s from %s: %s", device_id, request.remote_addr, BASIC_REFUSED)
+        elif creds is not None:
             verdict = (
                 self.authenticator.check(
                     creds, password, request.method.encode(), tls=request.scheme == "https"

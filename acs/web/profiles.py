@@ -18,6 +18,7 @@ from twisted.web import resource, server
 
 from acs.web.auth import parse_authorization
 from acs.web.profilebackend import Fetch, ProfileBackend, Reply
+from acs.web.tls import CertificateNames
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,7 @@ class ProfileResource(resource.Resource):
             remote_addr=peer,
             credentials=parse_authorization(request.getHeader(b"authorization")),
             accept_encoding=accept.decode("latin-1") if accept else None,
+            certificate=_client_certificate(request),
         )
         d = threads.deferToThreadPool(self.reactor, self.pool, self.backend.fetch, fetch)
         d.addCallback(self._finish, request, fetch)
@@ -86,3 +88,11 @@ class ProfileResource(resource.Resource):
         if not request.finished and request.channel is not None:
             request.write(self._write(request, Reply(500, reason="internal error; see the server log")))
             request.finish()
+
+
+def _client_certificate(request: server.Request) -> CertificateNames | None:
+    """The names in the client certificate of an HTTPS request (verified by the handshake)."""
+    if not request.isSecure():
+        return None
+    get = getattr(request.channel.transport, "getPeerCertificate", None)
+    return CertificateNames.of_peer(get()) if get is not None else None

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import logging
-import os
-import re
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import Engine
-from twisted.internet import ssl, task, threads
+from twisted.internet import task, threads
 from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.python.threadpool import ThreadPool
 from twisted.web import server
@@ -29,6 +28,7 @@ from acs.web.http11 import HttpFactory
 from acs.web.profilebackend import ProfileBackend, Render
 from acs.web.profiles import MAX_BODY, ProfileResource
 from acs.web.tftp import MAX_PER_SOURCE, MAX_TRANSFERS, TftpServer
+from acs.web.tls import ServerTls
 
 log = logging.getLogger(__name__)
 #: Longest wait, in seconds, before a silent session is timed out or an overdue task shown expired.
@@ -38,7 +38,9 @@ SWEEP_INTERVAL = 10.0
 @dataclass
 class ServeOptions:
     host: str = "0.0.0.0"  # noqa: S104 - phones reach the ACS from the network
-    port: int = 7547
+    #: the CWMP ports: HTTP and HTTPS side by side (a fleet moves from one to the other); None: off
+    port: int | None = 7547
+    tls_port: int | None = None
     max_body: int = DEFAULT_MAX_SIZE
     session_timeout: float = 60.0
     auth: bool = True
@@ -46,20 +48,24 @@ class ServeOptions:
     cpe_password: str | None = field(default=None, repr=False)
     auth_secret: bytes | None = field(default=None, repr=False)
     allow_basic: bool = False
+    #: the certificate (and chain) and key of every HTTPS port; the CA client certificates are checked against
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    tls_client_ca: Path | None = None
     workers: int = 1
     access_log: bool = False
-    #: the profile server (phones that resync by Profile_Rule): HTTP port, TFTP port; None: off
+    #: the profile server (phones that resync by Profile_Rule): HTTP, HTTPS and TFTP ports; None: off
     profile_port: int | None = 7567
+    profile_tls_port: int | None = None
     tftp_port: int | None = None
     #: TFTP transfers at once, in all (lowered to a quarter of RLIMIT_NOFILE) and to one address
     tftp_max_transfers: int = MAX_TRANSFERS
     tftp_max_per_source: int = MAX_PER_SOURCE
     #: what a phone the ACS does not know gets: "404" (file not found) or "default" (the default profile)
     profile_unknown: str = "404"
-    #: the northbound API: None turns it off; 0 is any free port
+    #: the northbound API's HTTP and HTTPS ports: None turns one off; 0 is any free port
     nbi_port: int | None = 7557
+    nbi_tls_port: int | None = None
     #: None: the same address as CWMP
     nbi_host: str | None = None
     nbi_max_body: int = 1 << 20
@@ -70,22 +76,81 @@ class ServeOptions:
         digest = Authenticator(secret=self.auth_secret, allow_basic=self.allow_basic)
         return CpeAuth(digest, self.cpe_username, self.cpe_password)
 
-    def tls_options(self) -> ssl.CertificateOptions | None:
-        """The server certificate (and the chain after it in the same file) with its key."""
+    @cached_property
+    def tls(self) -> ServerTls | None:
+        """The TLS of every HTTPS port, built once (ValueError/OSError for unusable files)."""
         if self.tls_cert is None:
             return None
-        certs = _PEM_CERT.findall(self.tls_cert.read_bytes())
-        if not certs:
-            raise ValueError(f"{self.tls_cert}: no PEM certificate in it")
-        key = (self.tls_key or self.tls_cert).read_bytes()
-        leaf = ssl.PrivateCertificate.loadPEM(key + b"\n" + certs[0])
-        chain = [ssl.Certificate.loadPEM(c).original for c in certs[1:]]
-        return ssl.CertificateOptions(
-            privateKey=leaf.privateKey.original, certificate=leaf.original, extraCertChain=chain
-        )
+        return ServerTls(self.tls_cert, self.tls_key, self.tls_client_ca)
 
 
-_PEM_CERT = re.compile(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.S)
+@dataclass
+class Sockets:
+    """The listening sockets of one ``acs serve``, by service and scheme, all bound before any is
+    served: a busy port stops the start with nothing left open."""
+
+    cwmp: dict[str, socket.socket] = field(default_factory=dict)
+    profiles: dict[str, socket.socket] = field(default_factory=dict)
+    nbi: dict[str, socket.socket] = field(default_factory=dict)
+    tftp: socket.socket | None = None
+
+    def close(self) -> None:
+        for sock in (*self.cwmp.values(), *self.profiles.values(), *self.nbi.values(), self.tftp):
+            if sock is not None:
+                sock.close()
+
+
+def bind(options: ServeOptions) -> Sockets:
+    """Bind every port ``options`` asks for; OSError naming the port that failed, with none left open."""
+    bound = Sockets()
+    nbi_host = options.nbi_host or options.host
+    wanted = [
+        (bound.cwmp, "CWMP", "http", options.host, options.port),
+        (bound.cwmp, "CWMP", "https", options.host, options.tls_port),
+        (bound.profiles, "profiles", "http", options.host, options.profile_port),
+        (bound.profiles, "profiles", "https", options.host, options.profile_tls_port),
+        (bound.nbi, "NBI", "http", nbi_host, options.nbi_port),
+        (bound.nbi, "NBI", "https", nbi_host, options.nbi_tls_port),
+    ]
+    try:
+        for table, service, scheme, host, port in wanted:
+            if port is not None:
+                table[scheme] = _bind(workers.bind, f"{service} over {scheme.upper()}", host, port)
+        if options.tftp_port is not None:
+            bound.tftp = _bind(workers.bind_udp, "profiles over TFTP", options.host, options.tftp_port)
+    except BaseException:
+        bound.close()
+        raise
+    return bound
+
+
+def _bind(how: Callable[[str, int], socket.socket], what: str, host: str, port: int) -> socket.socket:
+    try:
+        return how(host, port)
+    except OSError as e:
+        raise OSError(f"{what} on {host}:{port}: {e.strerror or e}") from e
+
+
+def inherited() -> Sockets:
+    """A worker's sockets: the CWMP ones the first process bound."""
+    bound = Sockets()
+    for scheme, fd in (workers.inherited_fds() or {}).items():
+        bound.cwmp[scheme] = socket.socket(fileno=fd)
+    return bound
+
+
+def _close(socks: Iterable[socket.socket]) -> None:
+    """Close our copies of served sockets: the reactor holds its own."""
+    for sock in socks:
+        sock.close()
+
+
+def _serve(reactor: Any, sock: socket.socket, factory: Any, tls: ServerTls | None, scheme: str) -> Any:
+    """Serve a bound socket (over TLS for https); the reactor keeps its own copy of it."""
+    if scheme == "https":
+        assert tls is not None, "an HTTPS port needs a certificate"
+        factory = TLSMemoryBIOFactory(tls, False, factory)
+    return reactor.adoptStreamPort(sock.fileno(), sock.family, factory)
 
 
 class QuietSite(server.Site):
@@ -160,77 +225,59 @@ def listen_nbi(
     options: ServeOptions,
     reactor: Any,
     pool: ThreadPool,
+    sockets: dict[str, socket.socket],
     kicker: Callable[[ThreadPool], Kicker] | None = None,
-) -> Any | None:
-    """Start the northbound API (None when ``options.nbi_port`` is None); return its port.
+) -> dict[str, Any]:
+    """Serve the northbound API on its bound sockets; its listening ports by scheme ({} when off).
 
     Served by the first process only: API traffic is light beside CWMP's, and waiting for a
     task holds no thread. On SQLite it works on ``pool`` (the CWMP thread), on PostgreSQL on a
     pool of its own. ``kicker(pool)`` makes what sends its connection requests (``acs serve``:
-    a ``ConnectionRequester``); None: the NBI sends none. Over TLS with ``--tls-cert``.
+    a ``ConnectionRequester``); None: the NBI sends none.
     """
-    if options.nbi_port is None:
-        return None
+    if not sockets:
+        return {}
     threads_ = nbi_threads(engine.dialect.name)
     nbi_pool = start_pool(engine, reactor, threads_, "acs-nbi") if threads_ else pool
-    factory: Any = nbi_site(engine, nbi_pool, options, reactor, kicker(nbi_pool) if kicker else None)
-    tls = options.tls_options()
-    if tls is not None:
-        factory = TLSMemoryBIOFactory(tls, False, factory)
-    host = options.nbi_host or options.host
-    try:
-        sock = workers.bind(host, options.nbi_port)
-    except OSError as e:
-        raise OSError(f"NBI on {host}:{options.nbi_port}: {e.strerror or e}") from e
-    try:
-        return reactor.adoptStreamPort(sock.fileno(), sock.family, factory)
-    finally:
-        sock.close()
+    factory = nbi_site(engine, nbi_pool, options, reactor, kicker(nbi_pool) if kicker else None)
+    ports = {scheme: _serve(reactor, sock, factory, options.tls, scheme) for scheme, sock in sockets.items()}
+    _close(sockets.values())
+    return ports
 
 
 def listen(
     engine: Engine,
     options: ServeOptions,
     reactor: Any,
+    sockets: dict[str, socket.socket],
     worker_argv: list[str] | None = None,
     worker_env: dict[str, str] | None = None,
     *,
     pool: ThreadPool | None = None,
-) -> Any:
-    """Start the CWMP service and return its listening port.
+) -> dict[str, Any]:
+    """Serve CWMP on its bound sockets (HTTP and/or HTTPS); its listening ports by scheme.
 
-    The first process binds the socket and, with ``options.workers`` > 1, starts
-    the other workers with ``worker_argv``/``worker_env``; a worker (``ACS_INHERIT_FD``
-    set) serves the socket it inherited.
+    With ``options.workers`` > 1 the first process starts the other workers with
+    ``worker_argv``/``worker_env``, and they inherit these sockets (``inherited``).
     """
     pool = pool or start_pool(engine, reactor)
     backend = CwmpBackend(engine, session_timeout=options.session_timeout)
-    factory: Any = cwmp_site(backend, pool, options, reactor)
-    tls = options.tls_options()
-    if tls is not None:
-        factory = TLSMemoryBIOFactory(tls, False, factory)
+    factory = cwmp_site(backend, pool, options, reactor)
     sweep = task.LoopingCall(threads.deferToThreadPool, reactor, pool, backend.sweep)
     sweep.clock = reactor
     sweep.start(min(options.session_timeout, SWEEP_INTERVAL), now=False).addErrback(
         lambda f: log.error("session sweep stopped: %s", f.getTraceback())
     )
     reactor.addSystemEventTrigger("before", "shutdown", lambda: sweep.running and sweep.stop())
-    fd = workers.inherited_fd()
-    if fd is not None:
+    ports = {scheme: _serve(reactor, sock, factory, options.tls, scheme) for scheme, sock in sockets.items()}
+    if workers.is_worker():
         workers.watch_parent(reactor)
-        family = socket.socket(fileno=os.dup(fd))
-        try:
-            return reactor.adoptStreamPort(fd, family.family, factory)
-        finally:
-            family.close()
-    sock = workers.bind(options.host, options.port)
-    port = reactor.adoptStreamPort(sock.fileno(), sock.family, factory)
-    if options.workers > 1:
+    elif options.workers > 1:
         assert worker_argv is not None
-        workers.Supervisor(reactor, sock, worker_argv, worker_env or {}).start(options.workers)
-    else:
-        sock.close()  # the reactor holds its own copy
-    return port
+        workers.Supervisor(reactor, sockets, worker_argv, worker_env or {}).start(options.workers)
+        return ports  # the supervisor keeps the sockets, for the workers it starts again
+    _close(sockets.values())
+    return ports
 
 
 def listen_profiles(
@@ -238,14 +285,15 @@ def listen_profiles(
     options: ServeOptions,
     reactor: Any,
     pool: ThreadPool,
+    sockets: Sockets,
     render: Render | None = None,
-) -> tuple[Any | None, Any | None]:
-    """Start the profile server: (HTTP port, TFTP port), each None when off.
+) -> tuple[dict[str, Any], Any | None]:
+    """Serve the profile server on its bound sockets: (HTTP(S) ports by scheme, TFTP port or None).
 
     Served by the first process only (workers serve CWMP): a resync is one short
-    request, against a CWMP session's several. With ``--tls-cert`` the HTTP side is
-    HTTPS too. Phones with credentials of their own authenticate with HTTP Digest
-    unless ``--no-auth``.
+    request, against a CWMP session's several. Phones with credentials of their own
+    authenticate with HTTP Digest unless ``--no-auth``, or with a client certificate that
+    names them (``--tls-client-ca``).
     """
     authenticator = (
         Authenticator(secret=options.auth_secret, allow_basic=options.allow_basic) if options.auth else None
@@ -256,18 +304,15 @@ def listen_profiles(
         unknown=options.profile_unknown,  # type: ignore[arg-type]
         authenticator=authenticator,
     )
-    http_port = tftp_port = None
-    if options.profile_port is not None:
-        factory: Any = profile_site(backend, pool, options, reactor)
-        tls = options.tls_options()
-        if tls is not None:
-            factory = TLSMemoryBIOFactory(tls, False, factory)
-        sock = workers.bind(options.host, options.profile_port)
-        try:
-            http_port = reactor.adoptStreamPort(sock.fileno(), sock.family, factory)
-        finally:
-            sock.close()
-    if options.tftp_port is not None:
+    http_ports = {}
+    if sockets.profiles:
+        factory = profile_site(backend, pool, options, reactor)
+        http_ports = {
+            scheme: _serve(reactor, sock, factory, options.tls, scheme)
+            for scheme, sock in sockets.profiles.items()
+        }
+    tftp_port = None
+    if sockets.tftp is not None:
         server = TftpServer(
             backend,
             pool,
@@ -276,5 +321,6 @@ def listen_profiles(
             max_transfers=options.tftp_max_transfers,
             max_per_source=options.tftp_max_per_source,
         )
-        tftp_port = reactor.listenUDP(options.tftp_port, server, interface=options.host)
-    return http_port, tftp_port
+        tftp_port = reactor.adoptDatagramPort(sockets.tftp.fileno(), sockets.tftp.family, server)
+    _close([*sockets.profiles.values(), *([sockets.tftp] if sockets.tftp else [])])
+    return http_ports, tftp_port

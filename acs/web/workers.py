@@ -1,7 +1,7 @@
 """Listening sockets shared by several worker processes.
 
-The first process binds the CWMP port and starts N-1 workers that inherit the
-listening socket; the kernel hands each new connection to one of them. Every
+The first process binds the CWMP ports (HTTP and/or HTTPS) and starts N-1 workers
+that inherit the listening sockets; the kernel hands each new connection to one of them. Every
 worker runs its own reactor, thread pool and database engine. Nothing ties a
 session to a worker: its state lives in the store, keyed by the cookie, so a
 CPE that reconnects mid-session may land anywhere.
@@ -24,7 +24,8 @@ from twisted.internet import error, protocol, task
 
 log = logging.getLogger(__name__)
 
-#: the environment variables that tell a worker which inherited descriptor to serve, and for whom
+#: the environment variables that tell a worker which inherited descriptors to serve (``http=5,https=6``:
+#: the CWMP port of each scheme), and for whom
 INHERIT_FD = "ACS_INHERIT_FD"
 PARENT_PID = "ACS_PARENT_PID"
 RESPAWN_DELAY = 1.0
@@ -36,11 +37,30 @@ def bind(host: str, port: int, backlog: int = 1024) -> socket.socket:
         host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
     )[0]
     sock = socket.socket(family, kind, proto)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(address)
-    sock.listen(backlog)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(backlog)
+    except OSError:
+        sock.close()
+        raise
     sock.setblocking(False)
     sock.set_inheritable(True)
+    return sock
+
+
+def bind_udp(host: str, port: int) -> socket.socket:
+    """A UDP socket on host:port (TFTP), bound before anything is served, like the TCP ones."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host or None, port, type=socket.SOCK_DGRAM, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.bind(address)
+    except OSError:
+        sock.close()
+        raise
+    sock.setblocking(False)
     return sock
 
 
@@ -58,7 +78,8 @@ class Supervisor:
     """Starts the workers, restarts one that dies, and stops them with the first process."""
 
     reactor: Any
-    sock: socket.socket
+    #: the CWMP sockets the workers serve, by scheme
+    socks: dict[str, socket.socket]
     argv: list[str]
     env: dict[str, str]
     workers: dict[int, Any] = field(default_factory=dict)
@@ -70,10 +91,12 @@ class Supervisor:
             self.spawn(index)
 
     def spawn(self, index: int) -> None:
-        fd = self.sock.fileno()
-        env = self.env | {INHERIT_FD: str(fd), PARENT_PID: str(os.getpid())}
+        fds = {scheme: sock.fileno() for scheme, sock in self.socks.items()}
+        inherit = ",".join(f"{scheme}={fd}" for scheme, fd in fds.items())
+        env = self.env | {INHERIT_FD: inherit, PARENT_PID: str(os.getpid())}
+        child_fds: dict[int, Any] = {0: "w", 1: 1, 2: 2} | {fd: fd for fd in fds.values()}
         self.workers[index] = self.reactor.spawnProcess(
-            _Worker(self, index), self.argv[0], self.argv, env=env, childFDs={0: "w", 1: 1, 2: 2, fd: fd}
+            _Worker(self, index), self.argv[0], self.argv, env=env, childFDs=child_fds
         )
 
     def ended(self, worker: _Worker, reason: Any) -> None:
@@ -95,9 +118,16 @@ def worker_argv() -> list[str]:
     return [sys.executable, "-m", "acs"]
 
 
-def inherited_fd() -> int | None:
+def inherited_fds() -> dict[str, int] | None:
+    """The CWMP sockets this worker inherited, by scheme; None in the first process."""
     value = os.environ.get(INHERIT_FD)
-    return int(value) if value else None
+    if not value:
+        return None
+    return {scheme: int(fd) for scheme, _, fd in (item.partition("=") for item in value.split(","))}
+
+
+def is_worker() -> bool:
+    return inherited_fds() is not None
 
 
 def watch_parent(reactor: Any, interval: float = 1.0) -> None:

@@ -373,17 +373,17 @@ def test_a_phone_managed_over_tr069_fetches_the_values_tr069_set(serve: Callable
 
 
 def test_over_https_with_workers_a_phone_with_credentials_may_use_basic(start, tmp_path):
-    """--tls-cert makes the profile port HTTPS too; inside TLS, Basic is accepted (phones' --uid/--pwd)."""
+    """--tls-cert adds the profile server's HTTPS port; in TLS, Basic is accepted (phones' --uid/--pwd)."""
     import base64
     import ssl
 
     from tests.web.test_durability import _self_signed
 
     server = start("--tls-cert", str(_self_signed(tmp_path)), "--workers", "2")
-    assert any("profiles on https://" in line for line in server.log)
+    assert server.profile_tls_port is not None
     context = ssl.create_default_context(cafile=str(tmp_path / "acs.pem"))
     context.check_hostname = False
-    conn = http.client.HTTPSConnection("127.0.0.1", server.profile_port, timeout=15, context=context)
+    conn = http.client.HTTPSConnection("127.0.0.1", server.profile_tls_port, timeout=15, context=context)
     try:
         conn.request("GET", f"/{LOCKED}.cfg")
         challenge = conn.getresponse()

@@ -130,6 +130,48 @@ def test_expect_100_continue_is_answered_before_the_body() -> None:
     assert [s for s, _, _ in responses(transport)] == [100, 200]
 
 
+class Refuser(Recorder):
+    """A handler with an answer from the head alone for requests without Authorization."""
+
+    def early(
+        self, channel: HttpChannel, request: HttpRequest
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        if b"authorization" in request.headers:
+            return None  # type: ignore[return-value]
+        return 401, [(b"WWW-Authenticate", b"Digest realm=x")], b""
+
+
+@pytest.mark.parametrize("body_sent", [False, True])
+def test_an_answer_from_the_head_goes_instead_of_100_continue_and_ends_the_connection(
+    body_sent: bool,
+) -> None:
+    handler = Refuser()
+    channel, transport, _ = connect(handler)
+    channel.dataReceived(b"POST / HTTP/1.1\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n")
+    ((status, headers, body),) = responses(transport)
+    assert (status, headers["www-authenticate"], headers["connection"], body) == (
+        401,
+        "Digest realm=x",
+        "close",
+        b"",
+    )
+    assert transport.disconnecting
+    if body_sent:  # the client sent it anyway: it is nobody's request
+        channel.dataReceived(b"ok" + post(b"next"))
+    assert handler.requests == [] and len(responses(transport)) == 1
+
+
+def test_without_an_answer_from_the_head_100_continue_is_sent() -> None:
+    handler = Refuser()
+    channel, transport, _ = connect(handler)
+    channel.dataReceived(
+        b"POST / HTTP/1.1\r\nContent-Length: 2\r\nAuthorization: x\r\nExpect: 100-continue\r\n\r\n"
+    )
+    assert transport.value() == b"HTTP/1.1 100 Continue\r\n\r\n"
+    channel.dataReceived(b"ok")
+    assert [r.body for r in handler.requests] == [b"ok"]
+
+
 def test_pipelined_requests_are_answered_in_order_one_at_a_time() -> None:
     handler = Recorder(hold=True)
     channel, transport, _ = connect(handler)
