@@ -3,29 +3,36 @@
 SQLite (one file, WAL) is the embedded default, so ``acs serve`` works with no
 setup; PostgreSQL (psycopg 3) is for production and several workers or machines.
 Migrations are Alembic's, driven from code: no ``alembic.ini`` has to exist on disk.
+Alembic is imported only to migrate or to name an unknown revision: checking that a
+database is at head (every CLI command) reads the ``alembic_version`` table and the
+migrations' file names, and costs no Alembic import (a third of a second).
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util import CommandError
 from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.pool import StaticPool
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
 
 DEFAULT_URL = "sqlite:///./acs.db"
 URL_ENV = "ACS_DATABASE_URL"
 MIGRATIONS = Path(__file__).with_name("migrations")
+#: A migration's file name: its revision id, then what it does (``0008_revisions.py``).
+REVISION_FILE = re.compile(r"(\d{4})_\w+\.py")
+#: Where Alembic keeps the revision a database is at (its default version table).
+_VERSION_TABLE = sa.table("alembic_version", sa.column("version_num", sa.String))
 #: How long a SQLite writer waits for another one before "database is locked".
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 #: Seconds before giving up on an unreachable PostgreSQL host (the OS default is minutes).
@@ -168,25 +175,47 @@ def alembic_config() -> Config:
 
     Developers make a new revision with
     ``command.revision(alembic_config(), "what changed", autogenerate=True)``
-    (against a database at head, chosen by ``$ACS_DATABASE_URL``).
+    (against a database at head, chosen by ``$ACS_DATABASE_URL``), in a file named
+    ``NNNN_<what>.py`` whose revision id is ``NNNN`` (``REVISION_FILE``).
     """
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS).replace("%", "%%"))
     return config
 
 
+def _scripts() -> ScriptDirectory:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config())
+
+
 @functools.cache
 def head_revision() -> str:
-    """The newest revision this version of acs knows."""
-    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-    if head is None:  # pragma: no cover - the package ships its migrations
+    """The newest revision this version of acs knows: the highest ``NNNN`` of its migration files.
+
+    The revisions are a line numbered in order, so the highest file name is the head; read
+    from the names, not through Alembic (``tests/store/test_migrations.py`` checks they agree).
+    """
+    files = (MIGRATIONS / "versions").iterdir()
+    numbers = [m.group(1) for f in files if (m := REVISION_FILE.fullmatch(f.name))]
+    if not numbers:  # pragma: no cover - the package ships its migrations
         raise StoreError(f"no migrations found in {MIGRATIONS}")
-    return head
+    return max(numbers)
 
 
 def current_revision(conn: Connection) -> str | None:
     """The revision the database is at; None when it has never been migrated."""
-    return MigrationContext.configure(conn).get_current_revision()
+    if not sa.inspect(conn).has_table(_VERSION_TABLE.name):
+        return None
+    found = conn.execute(sa.select(_VERSION_TABLE.c.version_num)).scalars().all()
+    if len(found) > 1:
+        raise StoreError(
+            f"database {show_url(conn)} is at several revisions ({', '.join(sorted(found))}): "
+            "acs migrations are one line; was it migrated by something else?"
+        )
+    return found[0] if found else None
 
 
 def upgrade(bind: str | URL | Engine | None = None, revision: str = "head") -> Upgrade:
@@ -197,6 +226,9 @@ def upgrade(bind: str | URL | Engine | None = None, revision: str = "head") -> U
     with connect(bind) as conn:
         before = current_revision(conn)
         _check_known(conn, before)
+        from alembic import command
+        from alembic.util import CommandError
+
         config = alembic_config()
         # env.py runs in the transaction this connection is already in; commit it here.
         config.attributes["connection"] = conn
@@ -244,8 +276,12 @@ def _check_known(conn: Connection, revision: str | None) -> None:
     """Refuse a database migrated by a newer acs: its schema is not ours to touch."""
     if revision is None:
         return
+    if revision == head_revision():
+        return
+    from alembic.util import CommandError
+
     try:
-        known = ScriptDirectory.from_config(alembic_config()).get_revision(revision)
+        known = _scripts().get_revision(revision)
     except CommandError:
         known = None
     if known is None:
