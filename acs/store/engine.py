@@ -242,14 +242,19 @@ def upgrade(bind: str | URL | Engine | None = None, revision: str = "head") -> U
     return Upgrade(before, after)
 
 
-def ensure_schema(bind: str | URL | Engine | None = None) -> str:
-    """Make sure the database is at head before serving from it; return its revision.
+def ensure_schema(bind: str | URL | Engine | None = None, *, create: bool = True) -> str:
+    """Make sure the database is at head before working on it; return its revision.
 
-    A brand-new SQLite database (a file that does not exist yet, or an empty one) is
-    created by upgrading, so ``acs serve`` needs no setup. Anything else that is not
-    at head is an error that says how to fix it: production schemas change only
-    through ``acs db upgrade``.
+    With ``create`` (``acs serve``), a brand-new SQLite database (a file that does not
+    exist yet, or an empty one) is created by upgrading, so ``acs serve`` needs no setup.
+    Without it (the other commands), a database that does not exist is an error and
+    nothing is created: a command run in the wrong directory or with a mistyped ``--db``
+    must not leave an empty ``acs.db`` behind and print an empty table as if it were true.
+    Anything else that is not at head is an error that says how to fix it: production
+    schemas change only through ``acs db upgrade``.
     """
+    if not create:
+        _require_sqlite_file(bind)
     with connect(bind) as conn:
         current = current_revision(conn)
         _check_known(conn, current)
@@ -258,7 +263,7 @@ def ensure_schema(bind: str | URL | Engine | None = None) -> str:
         empty = not sa.inspect(conn).get_table_names()
         sqlite = conn.dialect.name == "sqlite"
         where = show_url(conn)
-    if current is None and empty and sqlite:
+    if current is None and empty and sqlite and create:
         return upgrade(bind).after
     if current is None and not empty:
         raise StoreError(
@@ -270,6 +275,21 @@ def ensure_schema(bind: str | URL | Engine | None = None) -> str:
         f"database {where} is {state}, this acs needs revision {head_revision()}: "
         f"run `acs db upgrade --db {where}`"
     )
+
+
+def _require_sqlite_file(bind: str | URL | Engine | None) -> None:
+    """Refuse a SQLite file that does not exist, before connecting (which would create it)."""
+    url = bind.url if isinstance(bind, Engine) else database_url(bind)
+    path = url.database
+    if url.get_backend_name() != "sqlite" or path in (None, "", ":memory:") or "uri" in url.query:
+        return
+    if not Path(path).exists():
+        default = url.render_as_string() == database_url(DEFAULT_URL).render_as_string()
+        db = "" if default else f" --db {show_url(url)}"
+        raise StoreError(
+            f"no database at {path}: start the server (`acs serve{db}`) "
+            f"or create it with `acs db upgrade{db}`"
+        )
 
 
 def _check_known(conn: Connection, revision: str | None) -> None:
