@@ -131,6 +131,7 @@ def dataclass_records() -> rpc.Inform:
 def spyne_cases() -> tuple[Callable[[], object], Callable[[], object]]:
     """(construct the records with ComplexModel, read the Inform with spyne's Soap11 pipeline)."""
     logging.getLogger("spyne").setLevel(logging.CRITICAL)
+    import acs.nbi.spyne_compat  # noqa: F401  # isort: skip - spyne on Python 3.12+, as acs.nbi.soap
     from spyne import (
         Application,
         Array,
@@ -252,6 +253,7 @@ def cases() -> list[tuple[str, Callable[[], object]]]:
 
 
 def main() -> None:
+    import acs.nbi.spyne_compat  # noqa: F401  # isort: skip
     import spyne
 
     print(

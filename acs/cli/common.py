@@ -60,10 +60,15 @@ def database_only(f: F) -> F:
 
 
 def open_store(db: str | None) -> Engine:
-    """An engine on a database at the current schema, or a click error that says how to fix it."""
+    """An engine on a database at the current schema, or a click error that says how to fix it.
+
+    Reading or writing, no command creates or migrates a database: a missing one is reported
+    (only ``acs serve`` and ``acs db upgrade`` make one), so a mistyped ``--db`` cannot leave an
+    empty ``acs.db`` behind and answer with an empty table.
+    """
     try:
         engine = create_engine(db)
-        ensure_schema(engine)
+        ensure_schema(engine, create=False)
     except StoreError as e:
         raise click.ClickException(str(e)) from None
     return engine

@@ -298,6 +298,7 @@ def import_(acs: Acs, file: Any, as_json: bool) -> None:
         rows, problems = preprovision.read_inventory(text)
     except preprovision.InventoryError as e:
         raise click.ClickException(f"{file.name}: {e}") from None
+    acs.ready()
     with click.progressbar(length=len(rows), label="importing", file=sys.stderr, show_pos=True) as bar:
         done = acs.import_devices(rows, bar.update)
     refused = sorted(

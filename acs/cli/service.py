@@ -125,6 +125,9 @@ class Queued:
 class Acs(Protocol):
     """What the device and task commands ask of the ACS."""
 
+    def ready(self) -> None:
+        """Reach the ACS now, so that a refusal comes before a command prints anything."""
+
     def devices(self, selection: Selection, limit: int) -> list[JSON]: ...
 
     def device(self, key: str, params: str | None = None, show_secrets: bool = False) -> JSON: ...
@@ -198,6 +201,9 @@ class Local:
     @functools.cached_property
     def engine(self) -> Engine:
         return self._db if isinstance(self._db, Engine) else open_store(self._db)
+
+    def ready(self) -> None:
+        self.engine  # noqa: B018 - opening the store is the check
 
     _find = staticmethod(find_device)
 
@@ -394,6 +400,9 @@ class Remote:
         self.url = url.rstrip("/")
         self.token = token
         self.timeout = timeout
+
+    def ready(self) -> None:
+        pass  # the first request says whether the API answers
 
     def call(self, method: str, path: str, query: dict[str, Any] | None = None, body: Any = None) -> Any:
         """One request; the JSON answered, or ``Problem``. Lists in ``query`` repeat the parameter."""

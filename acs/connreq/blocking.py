@@ -12,11 +12,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy.engine import Engine
-from twisted.internet import defer
-from twisted.internet.selectreactor import SelectReactor
-from twisted.python.threadpool import ThreadPool
 
-from acs.connreq.requester import ConnectionRequester, Options
+from acs.connreq.options import Options
 from acs.connreq.result import KickResult
 
 
@@ -25,6 +22,13 @@ def kick(engine: Engine, device_ids: Iterable[str], options: Options | None = No
     ids = list(device_ids)
     if not ids:
         return []
+    # here, not at the top: the CLI imports this module, and most commands kick nothing
+    from twisted.internet import defer
+    from twisted.internet.selectreactor import SelectReactor
+    from twisted.python.threadpool import ThreadPool
+
+    from acs.connreq.requester import ConnectionRequester
+
     reactor: Any = SelectReactor()
     pool = ThreadPool(minthreads=1, maxthreads=4, name="acs-connreq")
     results: list[KickResult] = []

@@ -36,7 +36,7 @@ from acs.nbi.routing import (
     parse_path,
     parse_query,
 )
-from acs.nbi.soap import AccessDenied
+from acs.nbi.tokens import AccessDenied
 
 log = logging.getLogger(__name__)
 

@@ -29,6 +29,8 @@ from datetime import timedelta
 from typing import Any
 
 from lxml import etree
+
+from acs.nbi import spyne_compat  # noqa: F401  # isort: skip - before spyne, which needs it on Python 3.12+
 from spyne import (
     Application,
     Array,
@@ -52,6 +54,7 @@ from twisted.web.wsgi import WSGIResource
 
 from acs.jobs import queue
 from acs.jobs.requests import redacted
+from acs.nbi.tokens import AccessDenied, Authorize
 from acs.store import inventory
 from acs.store.schema import TASK_STATUSES, utcnow
 
@@ -65,19 +68,6 @@ _DIGEST_FORM = (
 
 # A Client fault is an answer, not a server error: spyne logs each with a traceback.
 logging.getLogger("spyne.application.client").setLevel(logging.CRITICAL)
-
-
-class AccessDenied(Exception):
-    """Raised by an ``Authorize`` callable: ``status`` 401 (no or unknown token) or 403 (role too low)."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-#: Checks a presented token (None: none was presented) against the role an operation needs
-#: (``read`` or ``operator``); returns who it is (recorded as a task's creator) or raises AccessDenied.
-Authorize = Callable[[str | None, str], str]
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -39,6 +40,20 @@ _TOUCH = (
 
 class TokenError(ValueError):
     """A token request that cannot be done, saying what was wrong and what is allowed."""
+
+
+class AccessDenied(Exception):
+    """Raised by an ``Authorize`` callable: ``status`` 401 (no or unknown token) or 403 (role too low)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+#: Checks a presented token (None: none was presented) against the role an operation needs
+#: (``read`` or ``operator``); returns who it is (recorded as a task's creator) or raises AccessDenied.
+#: The SOAP flavour of the NBI takes one (``acs.nbi.resource.soap_authorize``).
+Authorize = Callable[[str | None, str], str]
 
 
 def hash_token(token: str) -> str:

@@ -3,29 +3,36 @@
 SQLite (one file, WAL) is the embedded default, so ``acs serve`` works with no
 setup; PostgreSQL (psycopg 3) is for production and several workers or machines.
 Migrations are Alembic's, driven from code: no ``alembic.ini`` has to exist on disk.
+Alembic is imported only to migrate or to name an unknown revision: checking that a
+database is at head (every CLI command) reads the ``alembic_version`` table and the
+migrations' file names, and costs no Alembic import (a third of a second).
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util import CommandError
 from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.pool import StaticPool
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
 
 DEFAULT_URL = "sqlite:///./acs.db"
 URL_ENV = "ACS_DATABASE_URL"
 MIGRATIONS = Path(__file__).with_name("migrations")
+#: A migration's file name: its revision id, then what it does (``0008_revisions.py``).
+REVISION_FILE = re.compile(r"(\d{4})_\w+\.py")
+#: Where Alembic keeps the revision a database is at (its default version table).
+_VERSION_TABLE = sa.table("alembic_version", sa.column("version_num", sa.String))
 #: How long a SQLite writer waits for another one before "database is locked".
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 #: Seconds before giving up on an unreachable PostgreSQL host (the OS default is minutes).
@@ -168,25 +175,47 @@ def alembic_config() -> Config:
 
     Developers make a new revision with
     ``command.revision(alembic_config(), "what changed", autogenerate=True)``
-    (against a database at head, chosen by ``$ACS_DATABASE_URL``).
+    (against a database at head, chosen by ``$ACS_DATABASE_URL``), in a file named
+    ``NNNN_<what>.py`` whose revision id is ``NNNN`` (``REVISION_FILE``).
     """
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS).replace("%", "%%"))
     return config
 
 
+def _scripts() -> ScriptDirectory:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config())
+
+
 @functools.cache
 def head_revision() -> str:
-    """The newest revision this version of acs knows."""
-    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-    if head is None:  # pragma: no cover - the package ships its migrations
+    """The newest revision this version of acs knows: the highest ``NNNN`` of its migration files.
+
+    The revisions are a line numbered in order, so the highest file name is the head; read
+    from the names, not through Alembic (``tests/store/test_migrations.py`` checks they agree).
+    """
+    files = (MIGRATIONS / "versions").iterdir()
+    numbers = [m.group(1) for f in files if (m := REVISION_FILE.fullmatch(f.name))]
+    if not numbers:  # pragma: no cover - the package ships its migrations
         raise StoreError(f"no migrations found in {MIGRATIONS}")
-    return head
+    return max(numbers)
 
 
 def current_revision(conn: Connection) -> str | None:
     """The revision the database is at; None when it has never been migrated."""
-    return MigrationContext.configure(conn).get_current_revision()
+    if not sa.inspect(conn).has_table(_VERSION_TABLE.name):
+        return None
+    found = conn.execute(sa.select(_VERSION_TABLE.c.version_num)).scalars().all()
+    if len(found) > 1:
+        raise StoreError(
+            f"database {show_url(conn)} is at several revisions ({', '.join(sorted(found))}): "
+            "acs migrations are one line; was it migrated by something else?"
+        )
+    return found[0] if found else None
 
 
 def upgrade(bind: str | URL | Engine | None = None, revision: str = "head") -> Upgrade:
@@ -197,6 +226,9 @@ def upgrade(bind: str | URL | Engine | None = None, revision: str = "head") -> U
     with connect(bind) as conn:
         before = current_revision(conn)
         _check_known(conn, before)
+        from alembic import command
+        from alembic.util import CommandError
+
         config = alembic_config()
         # env.py runs in the transaction this connection is already in; commit it here.
         config.attributes["connection"] = conn
@@ -210,14 +242,19 @@ def upgrade(bind: str | URL | Engine | None = None, revision: str = "head") -> U
     return Upgrade(before, after)
 
 
-def ensure_schema(bind: str | URL | Engine | None = None) -> str:
-    """Make sure the database is at head before serving from it; return its revision.
+def ensure_schema(bind: str | URL | Engine | None = None, *, create: bool = True) -> str:
+    """Make sure the database is at head before working on it; return its revision.
 
-    A brand-new SQLite database (a file that does not exist yet, or an empty one) is
-    created by upgrading, so ``acs serve`` needs no setup. Anything else that is not
-    at head is an error that says how to fix it: production schemas change only
-    through ``acs db upgrade``.
+    With ``create`` (``acs serve``), a brand-new SQLite database (a file that does not
+    exist yet, or an empty one) is created by upgrading, so ``acs serve`` needs no setup.
+    Without it (the other commands), a database that does not exist is an error and
+    nothing is created: a command run in the wrong directory or with a mistyped ``--db``
+    must not leave an empty ``acs.db`` behind and print an empty table as if it were true.
+    Anything else that is not at head is an error that says how to fix it: production
+    schemas change only through ``acs db upgrade``.
     """
+    if not create:
+        _require_sqlite_file(bind)
     with connect(bind) as conn:
         current = current_revision(conn)
         _check_known(conn, current)
@@ -226,7 +263,7 @@ def ensure_schema(bind: str | URL | Engine | None = None) -> str:
         empty = not sa.inspect(conn).get_table_names()
         sqlite = conn.dialect.name == "sqlite"
         where = show_url(conn)
-    if current is None and empty and sqlite:
+    if current is None and empty and sqlite and create:
         return upgrade(bind).after
     if current is None and not empty:
         raise StoreError(
@@ -240,12 +277,31 @@ def ensure_schema(bind: str | URL | Engine | None = None) -> str:
     )
 
 
+def _require_sqlite_file(bind: str | URL | Engine | None) -> None:
+    """Refuse a SQLite file that does not exist, before connecting (which would create it)."""
+    url = bind.url if isinstance(bind, Engine) else database_url(bind)
+    path = url.database
+    if url.get_backend_name() != "sqlite" or path in (None, "", ":memory:") or "uri" in url.query:
+        return
+    if not Path(path).exists():
+        default = url.render_as_string() == database_url(DEFAULT_URL).render_as_string()
+        db = "" if default else f" --db {show_url(url)}"
+        raise StoreError(
+            f"no database at {path}: start the server (`acs serve{db}`) "
+            f"or create it with `acs db upgrade{db}`"
+        )
+
+
 def _check_known(conn: Connection, revision: str | None) -> None:
     """Refuse a database migrated by a newer acs: its schema is not ours to touch."""
     if revision is None:
         return
+    if revision == head_revision():
+        return
+    from alembic.util import CommandError
+
     try:
-        known = ScriptDirectory.from_config(alembic_config()).get_revision(revision)
+        known = _scripts().get_revision(revision)
     except CommandError:
         known = None
     if known is None:

@@ -18,7 +18,6 @@ from twisted.web import server
 
 from acs.cwmp.codec import DEFAULT_MAX_SIZE
 from acs.nbi.resource import Kicker, NbiResource, NbiSite, soap_authorize
-from acs.nbi.soap import soap_resource
 from acs.web import workers
 from acs.web.auth import Authenticator
 from acs.web.backend import CwmpBackend
@@ -212,6 +211,8 @@ def nbi_site(
     engine: Engine, pool: ThreadPool, options: ServeOptions, reactor: Any, kicker: Kicker | None = None
 ) -> server.Site:
     """The northbound API on its own port: REST on every path, the SOAP flavour at /soap."""
+    from acs.nbi.soap import soap_resource  # spyne loads only where the SOAP flavour is served
+
     rest = NbiResource(engine, pool, reactor=reactor, kicker=kicker)
     soap = soap_resource(engine, soap_authorize(engine), reactor, pool)
     site = server.Site(NbiSite(rest, soap), parsePOSTFormSubmission=False)
