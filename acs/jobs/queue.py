@@ -17,7 +17,7 @@ import dataclasses
 import difflib
 import json
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -291,8 +291,8 @@ def _given_up(then: Any, otherwise: Any) -> sa.Case[Any]:
 
 
 #: One statement puts a device's orphans back in the queue, or gives up on those sent too often.
-_REQUEUE = {
-    live: Prepared(
+_REQUEUE_STATEMENTS = {
+    live: (
         sa.update(tasks)
         .where(_orphaned(live))
         .values(
@@ -311,6 +311,7 @@ _REQUEUE = {
     )
     for live in (False, True)
 }
+_REQUEUE = {live: Prepared(statement) for live, statement in _REQUEUE_STATEMENTS.items()}
 
 
 # --- the queue ------------------------------------------------------------------------
@@ -503,18 +504,35 @@ def retry(bind: Bind, task_id: int, *, expires_at: datetime | None = None) -> Ta
     return _apply(bind, _RETRY, task_id, "retried", {"new_expires_at": expires_at})
 
 
-def requeue_orphans(bind: Bind, device_id: str, live_session_id: str | None = None) -> list[Task]:
+def requeue_orphans(
+    bind: Bind, device_id: str, live_session_id: str | None = None, *, keep: Collection[int] = ()
+) -> list[Task]:
     """Put back the device's tasks sent in a session that died, unanswered; return them.
 
     Call it when a device's session starts (``live_session_id`` is that session): the
     tasks go back to pending, to be sent again in order, or become ``fault`` ("no
     response after N attempts") once they have been sent ``max_attempts`` times.
+    Orphans whose outcome the device may still report (``keep``) stay as they are.
     """
     live = live_session_id is not None
     params = {"device": device_id, "live": live_session_id, "now": utcnow()}
     with transaction(bind) as conn:
-        rows = _REQUEUE[live].mappings(conn, params)
+        if keep:  # rare (a transfer's session): not worth a prepared statement
+            statement = _REQUEUE_STATEMENTS[live].where(_t.id.not_in(list(keep)))
+            rows = [dict(r) for r in conn.execute(statement, params).mappings()]
+        else:
+            rows = _REQUEUE[live].mappings(conn, params)
     return sorted((Task(**r) for r in rows), key=lambda task: task.id)
+
+
+def orphans(bind: Bind, device_id: str, live_session_id: str | None = None) -> list[Task]:
+    """The tasks ``requeue_orphans`` would put back, as they are: what the device's Inform may
+    report done first (``acs.jobs.delivery``)."""
+    live = live_session_id is not None
+    query = sa.select(tasks).where(_orphaned(live)).order_by(_t.id)
+    with transaction(bind) as conn:
+        rows = conn.execute(query, {"device": device_id, "live": live_session_id})
+        return [Task.from_row(row) for row in rows]
 
 
 def get(bind: Bind, task_id: int) -> Task | None:
