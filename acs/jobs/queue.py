@@ -4,7 +4,8 @@ A task's life: pending -> sent (in session S) -> done | fault | expired | cancel
 It is written and committed before ``enqueue`` returns, so an acknowledged task is
 never lost; a task sent in a session that died goes back to pending and is sent
 again in the device's next session (``requeue_orphans``), where its CommandKey or
-ParameterKey lets the CPE and the ACS recognise the retry.
+ParameterKey lets the CPE and the ACS recognise the retry, unless the device's
+Inform shows it was done (``acs.jobs.delivery``, before the orphans are put back).
 
 Every function takes an Engine or a Connection (see ``acs.store.transaction``: a
 Connection already in a transaction is joined, and the caller commits). Statements
