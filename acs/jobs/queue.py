@@ -4,7 +4,8 @@ A task's life: pending -> sent (in session S) -> done | fault | expired | cancel
 It is written and committed before ``enqueue`` returns, so an acknowledged task is
 never lost; a task sent in a session that died goes back to pending and is sent
 again in the device's next session (``requeue_orphans``), where its CommandKey or
-ParameterKey lets the CPE and the ACS recognise the retry.
+ParameterKey lets the CPE and the ACS recognise the retry, unless the device's
+Inform shows it was done (``acs.jobs.delivery``, before the orphans are put back).
 
 Every function takes an Engine or a Connection (see ``acs.store.transaction``: a
 Connection already in a transaction is joined, and the caller commits). Statements
@@ -17,7 +18,7 @@ import dataclasses
 import difflib
 import json
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -291,8 +292,8 @@ def _given_up(then: Any, otherwise: Any) -> sa.Case[Any]:
 
 
 #: One statement puts a device's orphans back in the queue, or gives up on those sent too often.
-_REQUEUE = {
-    live: Prepared(
+_REQUEUE_STATEMENTS = {
+    live: (
         sa.update(tasks)
         .where(_orphaned(live))
         .values(
@@ -311,6 +312,7 @@ _REQUEUE = {
     )
     for live in (False, True)
 }
+_REQUEUE = {live: Prepared(statement) for live, statement in _REQUEUE_STATEMENTS.items()}
 
 
 # --- the queue ------------------------------------------------------------------------
@@ -503,18 +505,35 @@ def retry(bind: Bind, task_id: int, *, expires_at: datetime | None = None) -> Ta
     return _apply(bind, _RETRY, task_id, "retried", {"new_expires_at": expires_at})
 
 
-def requeue_orphans(bind: Bind, device_id: str, live_session_id: str | None = None) -> list[Task]:
+def requeue_orphans(
+    bind: Bind, device_id: str, live_session_id: str | None = None, *, keep: Collection[int] = ()
+) -> list[Task]:
     """Put back the device's tasks sent in a session that died, unanswered; return them.
 
     Call it when a device's session starts (``live_session_id`` is that session): the
     tasks go back to pending, to be sent again in order, or become ``fault`` ("no
     response after N attempts") once they have been sent ``max_attempts`` times.
+    Orphans whose outcome the device may still report (``keep``) stay as they are.
     """
     live = live_session_id is not None
     params = {"device": device_id, "live": live_session_id, "now": utcnow()}
     with transaction(bind) as conn:
-        rows = _REQUEUE[live].mappings(conn, params)
+        if keep:  # rare (a transfer's session): not worth a prepared statement
+            statement = _REQUEUE_STATEMENTS[live].where(_t.id.not_in(list(keep)))
+            rows = [dict(r) for r in conn.execute(statement, params).mappings()]
+        else:
+            rows = _REQUEUE[live].mappings(conn, params)
     return sorted((Task(**r) for r in rows), key=lambda task: task.id)
+
+
+def orphans(bind: Bind, device_id: str, live_session_id: str | None = None) -> list[Task]:
+    """The tasks ``requeue_orphans`` would put back, as they are: what the device's Inform may
+    report done first (``acs.jobs.delivery``)."""
+    live = live_session_id is not None
+    query = sa.select(tasks).where(_orphaned(live)).order_by(_t.id)
+    with transaction(bind) as conn:
+        rows = conn.execute(query, {"device": device_id, "live": live_session_id})
+        return [Task.from_row(row) for row in rows]
 
 
 def get(bind: Bind, task_id: int) -> Task | None:

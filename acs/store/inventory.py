@@ -851,6 +851,12 @@ def stored_types(conn: Connection, device_id: str, paths: Iterable[str]) -> dict
     return {path: kind for path, kind in conn.execute(q)}
 
 
+def stored_values(conn: Connection, device_id: str, paths: Iterable[str]) -> dict[str, str | None]:
+    """The values the store holds for these parameters of a device (as text), by path."""
+    rows = _STORED_VALUES.all(conn, {"device": device_id, "paths": list(paths)})
+    return {path: value for path, value, _ in rows}
+
+
 def entries_count(table: str) -> str:
     """The ``...NumberOfEntries`` parameter that counts a table's instances (TR-106 naming)."""
     return table.rstrip(".") + "NumberOfEntries"

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -93,6 +94,19 @@ class SessionError(Exception):
 class ConnectionDropped(SessionError):
     """The phone's agent crashed on a request: it drops the connection without answering."""
 
+
+#: the requests that change the phone, and the argument that names each (``SimulatedPhone.applied``)
+CHANGES: dict[type, str | None] = {
+    rpc.SetParameterValues: "ParameterKey",
+    rpc.AddObject: "ParameterKey",
+    rpc.DeleteObject: "ParameterKey",
+    rpc.SetParameterAttributes: None,
+    rpc.Reboot: "CommandKey",
+    rpc.FactoryReset: None,
+    rpc.Download: "CommandKey",
+    rpc.Upload: "CommandKey",
+    rpc.ScheduleInform: "CommandKey",
+}
 
 #: how a phone reports a Reboot or ScheduleInform it was asked for: the "M" event with the
 #: request's CommandKey (TR-069), the "M" event with an empty CommandKey, or only 1 BOOT / 3 SCHEDULED
@@ -188,6 +202,9 @@ class SimulatedPhone:
         self.add_object_fault_in_status = add_object_fault_in_status
         self.namespace = namespace
         self.retry_count = 0
+        #: the requests it carried out, by (method, ParameterKey or CommandKey or ""): a count above
+        #: 1 is a request done twice (an AddObject that made two instances, a second reboot)
+        self.applied: Counter[tuple[str, str]] = Counter()
         self._ids = itertools.count(1)
         self._after_session: list[Callable[[], None]] = []
         self.model = build_phone(self.identity, now=clock())
@@ -378,11 +395,15 @@ class SimulatedPhone:
             name = request.name if isinstance(request, rpc.UnknownMethod) else request.method()
             return _CpeFault(9000, f"{name} is not supported by this phone").fault
         try:
-            return handler(self, request)
+            response = handler(self, request)
         except _CpeFault as e:
             if self.add_object_fault_in_status and isinstance(request, rpc.AddObject):
                 return rpc.AddObjectResponse(InstanceNumber=0, Status=e.fault.FaultCode or 9002)
             return e.fault
+        if type(request) in CHANGES:
+            key = CHANGES[type(request)]
+            self.applied[request.method(), getattr(request, key) if key else ""] += 1
+        return response
 
     def _get_rpc_methods(self, _: rpc.GetRPCMethods) -> rpc.Message:
         return rpc.GetRPCMethodsResponse(MethodList=list(METHODS))

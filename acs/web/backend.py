@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import secrets
+import signal
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
@@ -25,7 +27,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from acs import cwmp
 from acs.cwmp import rpc
-from acs.jobs import policies, queue
+from acs.jobs import delivery, policies, queue
 from acs.jobs.requests import build_request, to_json
 from acs.provisioning import tr069
 from acs.session import machine
@@ -91,6 +93,11 @@ _COMPLETED_BY: dict[str, tuple[str | None, str]] = {
 #: an Inform with none of these (a periodic one) costs no statement for them
 _COMPLETING_CODES = frozenset(code for pair in _COMPLETED_BY.values() for code in pair if code)
 
+#: For crash tests: CWMP messages after whose handling the process kills itself with SIGKILL, before
+#: their transaction commits: the moment between a CPE's answer and the ACS's record of it, hit every
+#: time. ``SetParameterValuesResponse,RebootResponse`` kills at the first of them, ``...:3`` at the third.
+KILL_BEFORE_COMMIT = "ACS_TEST_KILL_BEFORE_COMMIT"
+
 
 class Swept(NamedTuple):
     """What one sweep did: sessions timed out, pending tasks expired, answered tasks past their deadline."""
@@ -135,6 +142,9 @@ class CwmpBackend:
         #: what the sweep takes for now (tests move it)
         self.clock = clock
         self._lock_rows = engine.dialect.name == "postgresql"
+        names, _, nth = os.environ.get(KILL_BEFORE_COMMIT, "").partition(":")
+        self._kill_on = frozenset(name for name in names.split(",") if name)
+        self._kill_countdown = int(nth or 1)
 
     def step(
         self, sid: str | None, env: cwmp.Envelope | None, remote_addr: str | None
@@ -157,6 +167,11 @@ class CwmpBackend:
             step = self._next(conn, session, remote_addr)
         if session.state != "ended" and not (opening and not step.wants_task):
             _SAVE.execute(conn, {"sid": session.id, "new_state": session.to_dict(), "now": utcnow()})
+        if self._kill_on and env is not None and type(env.body).__name__ in self._kill_on:
+            self._kill_countdown -= 1
+            if self._kill_countdown <= 0:
+                log.warning("%s: killed before commit (%s)", type(env.body).__name__, KILL_BEFORE_COMMIT)
+                os.kill(os.getpid(), signal.SIGKILL)
         return session, step
 
     def _load(self, conn: Connection, sid: str) -> Session:
@@ -222,12 +237,17 @@ class CwmpBackend:
                         "new_state": session.to_dict(),
                     },
                 )
+                # mostly no task of a dead session: the statements for them are skipped
+                orphaned = device["sent_tasks"]
+                reported = delivery.reported_parameter_key(inform.ParameterList) if orphaned else None
+                known = inventory.stored_values(conn, device_id, [reported[0]]) if reported else {}
                 inventory.record_report(conn, device_id, inform, session_id=session.id, now=now)
                 codes = inform.event_codes
                 if _COMPLETING_CODES.intersection(codes):  # first: a Reboot its M Reboot closes is no orphan
                     _complete_by_events(conn, device_id, inform.Event)
-                if device["sent_tasks"]:  # mostly none: the statement is skipped
-                    orphans = queue.requeue_orphans(conn, device_id, session.id)
+                if orphaned:
+                    key = (reported[1], known.get(reported[0])) if reported else None
+                    orphans = self._orphans(conn, session.id, device_id, inform, key, now)
                     policies.after_orphans(conn, device_id, orphans)  # a discovery batch that died: halved
                 root = policies.root_of(p.Name for p in inform.ParameterList)
                 policies.on_inform(conn, device, codes, new=device["first_inform"] == now, root=root)
@@ -262,22 +282,13 @@ class CwmpBackend:
                 policies.after_names(conn, task, (i.Name for i in infos))
             case rpc.GetParameterAttributesResponse(ParameterList=attrs):
                 inventory.store_attributes(conn, device_id, attrs, now)
-            case rpc.SetParameterValuesResponse():
-                written = _request(conn, task).ParameterList
-                inventory.store_values(conn, device_id, written, now)
-                inventory.record_facts(conn, device_id, written, written=True)
+            case rpc.SetParameterValuesResponse() | rpc.DeleteObjectResponse():
+                _applied(conn, task, now)
             case rpc.SetParameterAttributesResponse():
                 request = build_request(task.kind, task.args)
                 inventory.set_attributes(conn, device_id, request.ParameterList)
             case rpc.AddObjectResponse(InstanceNumber=number):
-                table = task.args.get("ObjectName", "")
-                inventory.add_object(conn, device_id, table, number, now)
-                policies.refresh(conn, device_id, f"{table}{number}.", inventory.entries_count(table))
-            case rpc.DeleteObjectResponse():
-                instance = task.args.get("ObjectName", "")
-                inventory.delete_object(conn, device_id, instance)
-                table = instance.rstrip(".").rpartition(".")[0] + "."
-                policies.refresh(conn, device_id, None, inventory.entries_count(table))
+                _applied(conn, task, now, number)
             case rpc.RebootResponse() | rpc.ScheduleInformResponse() | rpc.FactoryResetResponse():
                 # Done when the CPE comes back (1 BOOT, 3 SCHEDULED, 0 BOOTSTRAP), or a fault at the
                 # deadline; not sent again meanwhile.
@@ -289,6 +300,42 @@ class CwmpBackend:
                 return
         queue.record_done(conn, task_id, result)  # the task is in hand: nothing read back
         self._after(conn, task)
+
+    def _orphans(
+        self,
+        conn: Connection,
+        live: str,
+        device_id: str,
+        inform: rpc.Inform,
+        key: tuple[str, str | None] | None,
+        now: datetime,
+    ) -> list[queue.Task]:
+        """The device's tasks sent in a session that died, unanswered: what the Inform reports done
+        is recorded as done (``acs.jobs.delivery``), the rest goes back to the queue; returns that.
+
+        ``key``: the ParameterKey the Inform reports and the one the store knew before it.
+        """
+        found = queue.orphans(conn, device_id, live)
+        if not found:
+            return []
+        verdicts = delivery.judge(found, inform.Event, *(key or (None, None)))
+        if verdicts.applied is not None:
+            task = verdicts.applied
+            assert key is not None
+            result: dict[str, Any] = {"recovered": delivery.applied_words(task, key[0])}
+            reread = _applied(conn, task, now)
+            if task.kind == "AddObject":
+                result |= {"InstanceNumber": None, "reread_by": reread}
+                result["recovered"] += (
+                    "; the instance number was not returned: tasks "
+                    f"{', '.join(map(str, reread))} read {task.args.get('ObjectName')} again"
+                )
+            queue.complete(conn, task.id, result)
+            log.info("task %s (%s of %s): %s", task.id, task.kind, device_id, result["recovered"])
+        for task in verdicts.transferred:
+            queue.answer(conn, task.id, {"recovered": delivery.transferred_words(task)}, now=now)
+            log.info("task %s (%s of %s): reported by its M event", task.id, task.kind, device_id)
+        return queue.requeue_orphans(conn, device_id, live, keep=[t.id for t in verdicts.held])
 
     def _after(self, conn: Connection, task: queue.Task) -> None:
         """What an answered task leads to beyond itself: a finished discovery provisions the phone."""
@@ -306,6 +353,31 @@ class CwmpBackend:
             queue.fail(conn, task.id, fault.FaultCode, fault.FaultString, result)
         else:
             queue.complete(conn, task.id, result)
+
+
+def _applied(conn: Connection, task: queue.Task, now: datetime, number: int | None = None) -> list[int]:
+    """Record in the store what a SetParameterValues, AddObject (instance ``number``) or DeleteObject
+    the device applied changed, its ParameterKey included; returns the tasks queued to read again
+    what changed. An AddObject whose instance number is unknown (``None``: its response was lost)
+    has its whole table read again."""
+    device_id = task.device_id
+    name = task.args.get("ObjectName", "")
+    written = _request(conn, task).ParameterList if task.kind == "SetParameterValues" else []
+    key = task.args.get("ParameterKey") or ""
+    root = policies.root_of([name] if name else [p.Name for p in written])
+    written = [*written, rpc.ParameterValueStruct(root + delivery.PARAMETER_KEY[1:], key, "string")]
+    inventory.store_values(conn, device_id, written, now)
+    inventory.record_facts(conn, device_id, written, written=True)
+    if task.kind == "AddObject":
+        path = name if number is None else f"{name}{number}."
+        if number is not None:
+            inventory.add_object(conn, device_id, name, number, now)
+        return policies.refresh(conn, device_id, path, inventory.entries_count(name))
+    if task.kind == "DeleteObject":
+        inventory.delete_object(conn, device_id, name)
+        table = name.rstrip(".").rpartition(".")[0] + "."
+        return policies.refresh(conn, device_id, None, inventory.entries_count(table))
+    return []
 
 
 def _complete_by_events(conn: Connection, device_id: str, events: list[rpc.EventStruct]) -> None:

@@ -4,21 +4,33 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import time
 from pathlib import Path
+from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from acs import cwmp
 from acs.cwmp import rpc
+from acs.jobs import queue
 from acs.store import create_engine
 from acs.store.schema import sessions
+from acs.testing import SessionError, SessionLog, SimulatedPhone, run_session
+from acs.web.backend import KILL_BEFORE_COMMIT
 from tests.cwmp_messages import inform, message
 from tests.web.conftest import CPE_PASSWORD, CPE_USERNAME, Server, start_server
 from tests.web.test_serve import BOOT_PARAMS, DEVICE, Cpe, acs
 
 AUTH = ("--cpe-username", CPE_USERNAME, "--cpe-password", CPE_PASSWORD)
+INTERVAL = "Device.ManagementServer.PeriodicInformInterval"
+INFORM_PARAMETER = "Device.ManagementServer.InformParameter."
+VOIP_PROFILE = "Device.Services.VoiceService.1.VoIPProfile."
+FIRMWARE = "http://192.0.2.80/sip88xx.12-0-2MPP-3.loads"
+#: bounds every wait for a phone's session
+SESSION_TIMEOUT = 15.0
 
 
 def test_a_server_killed_mid_session_loses_no_task(db_url: str) -> None:
@@ -189,3 +201,115 @@ def test_the_sweep_times_out_silent_sessions_and_expires_overdue_tasks(db_url: s
     finally:
         engine.dispose()
         server.stop()
+
+
+def _phone() -> SimulatedPhone:
+    return SimulatedPhone(username=CPE_USERNAME, password=CPE_PASSWORD)
+
+
+def _session(phone: SimulatedPhone, server: Server) -> SessionLog:
+    log = run_session(phone, server.url, timeout=SESSION_TIMEOUT)
+    assert log.statuses[-1] == 204, log.transcript()
+    return log
+
+
+def _killed(phone: SimulatedPhone, server: Server) -> SessionLog:
+    """A session the server dies in (``ACS_TEST_KILL_BEFORE_COMMIT``): what the phone got through."""
+    with pytest.raises(SessionError) as died:
+        run_session(phone, server.url, timeout=SESSION_TIMEOUT)
+    assert server.process.wait(10) == -signal.SIGKILL
+    log: SessionLog = died.value.log
+    return log
+
+
+#: what the crash test queues, one at a time, and the response the server dies on
+CRASHES: list[tuple[str, dict[str, Any]]] = [
+    ("SetParameterValues", {"ParameterList": [[INTERVAL, 120]]}),
+    ("AddObject", {"ObjectName": INFORM_PARAMETER}),
+    ("DeleteObject", {"ObjectName": f"{VOIP_PROFILE}1."}),
+    ("Download", {"FileType": "1 Firmware Upgrade Image", "URL": FIRMWARE}),
+    ("Reboot", {}),
+]
+
+
+def test_a_server_killed_between_the_phones_answer_and_its_commit_does_nothing_twice(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each kind in turn: the phone applies it and answers, the server dies before its commit, a new
+    server starts and the phone's next Inform tells it the task was done: nothing is sent again."""
+    monkeypatch.setenv(KILL_BEFORE_COMMIT, ",".join(f"{kind}Response" for kind, _ in CRASHES))
+    engine = create_engine(db_url)
+    phone = _phone()
+    instances = len(phone.model.instances(INFORM_PARAMETER))
+    server = start_server(db_url, *AUTH)
+    try:
+        _session(phone, server)
+        for kind, args in CRASHES:
+            task_id = queue.enqueue(engine, phone.device_id, kind, args)
+            log = _killed(phone, server)
+            assert [type(r).__name__ for r in log.requests] == [kind]
+            assert phone.applied[(kind, f"acs-{task_id}")] == 1  # and it answered
+            server = start_server(db_url, *AUTH, discovery=True)  # (switched off by the first start)
+
+            log = _session(phone, server)
+
+            assert kind not in [type(r).__name__ for r in log.requests], log.transcript()
+            task = queue.get(engine, task_id)
+            assert task is not None and (task.status, task.attempts) == ("done", 1), task
+        assert set(phone.applied.values()) == {1}
+        assert len(phone.model.instances(INFORM_PARAMETER)) == instances + 1
+        assert not [line for line in server.log if "Traceback" in line]
+    finally:
+        server.stop()
+        engine.dispose()
+
+
+def _statuses(engine: sa.Engine, ids: list[int]) -> list[str]:
+    return [task.status if (task := queue.get(engine, i)) else "missing" for i in ids]
+
+
+def test_tasks_under_repeated_kills_before_commit_each_run_once(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """100 tasks; the server is killed before committing one of the phone's answers (the Nth change,
+    N drawn from 2-12 with a fixed seed), again and again. Every task ends done, and the phone
+    carried out each change once. (N >= 2: a task sent again is the next process's first answer,
+    committed, so no task runs out of attempts.)"""
+    rng = random.Random(12)
+    engine = create_engine(db_url)
+    phone = _phone()
+    instances = len(phone.model.instances(INFORM_PARAMETER))
+    kinds: list[tuple[str, dict[str, Any]]] = (
+        [("SetParameterValues", {"ParameterList": [[INTERVAL, 60 + n]]}) for n in range(50)]
+        + [("AddObject", {"ObjectName": INFORM_PARAMETER})] * 14
+        + [("GetParameterValues", {"ParameterNames": [INTERVAL]})] * 26
+        + [("Reboot", {})] * 10
+    )
+    rng.shuffle(kinds)
+    server = start_server(db_url, *AUTH)
+    kills = 0
+    try:
+        _session(phone, server)
+        server.stop()
+        ids = [queue.enqueue(engine, phone.device_id, kind, args) for kind, args in kinds]
+        for _ in range(40):  # sessions, at most
+            if set(_statuses(engine, ids)) == {"done"}:
+                break
+            if server.process.poll() is not None:
+                changes = "SetParameterValuesResponse,AddObjectResponse,RebootResponse"
+                monkeypatch.setenv(KILL_BEFORE_COMMIT, f"{changes}:{rng.randint(2, 12)}")
+                server = start_server(db_url, *AUTH, discovery=True)  # (switched off by the first start)
+            try:
+                run_session(phone, server.url, timeout=SESSION_TIMEOUT)
+            except SessionError:
+                assert server.process.wait(10) == -signal.SIGKILL
+                kills += 1
+        assert _statuses(engine, ids) == ["done"] * len(ids)
+        assert kills >= 8
+        changed = {key: n for key, n in phone.applied.items() if key[0] != "GetParameterValues"}
+        assert len(changed) == 50 + 14 + 10
+        assert set(changed.values()) == {1}
+        assert len(phone.model.instances(INFORM_PARAMETER)) == instances + 14
+    finally:
+        server.stop()
+        engine.dispose()
