@@ -1,11 +1,11 @@
-"""The reference's Cisco MPP sample profiles and encrypted test vectors (``../shared/reference``)."""
+"""Cisco MPP sample profiles and encrypted test vectors: ``tests/data/cisco-mpp-samples`` (its SOURCES.md)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "reference" / "cisco-mpp-samples"
-#: the passphrase the reference's AES-256-CBC vectors were made with (`openssl enc -k`)
+SAMPLES = Path(__file__).resolve().parents[1] / "data" / "cisco-mpp-samples"
+#: the passphrase the AES-256-CBC vectors were made with (`openssl enc -k`)
 VECTOR_PASSPHRASE = "SecretPhrase1234"
 #: the RFC 8188 vectors' input keying material and salt
 VECTOR_IKM = bytes(range(16))

@@ -12,7 +12,7 @@ from lxml import etree
 from acs.cwmp import values
 from acs.testing.datamodel import MODELS, VOICE, DataModel, Parameter, PhoneIdentity, Table, build_phone
 
-DATA_MODELS = Path(__file__).resolve().parents[3] / "shared" / "data-models"
+DATA_MODELS = Path(__file__).resolve().parents[1] / "data" / "data-models"
 
 
 def phone_model(product_class: str = "CP-8841-3PCC") -> DataModel:
@@ -109,9 +109,7 @@ _TYPES = set(values.TYPES) | {"base64"}
 @cache
 def _bbf(filename: str, prefix: str) -> dict[str, tuple[str, str]]:
     """Generic path (``{i}`` for instance numbers) -> (xsi type, access) from a BBF full XML."""
-    path = DATA_MODELS / filename
-    if not path.is_file():
-        pytest.fail(f"{path} is not here: the BBF data models come from ../shared beside the project")
+    path = DATA_MODELS / f"{filename}.gz"
     root = etree.parse(str(path)).getroot()
     data_types = {}
     for dt in root.iter("{*}dataType"):
