@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -164,9 +165,7 @@ def _wait(acs: Acs, ids: list[int], job: str | None, timeout: float, *, as_json:
     deadline = time.monotonic() + timeout
     tasks: list[dict[str, Any]] = []
     # the bar goes to stderr: stdout carries the outcome (and stays valid JSON with --json)
-    with click.progressbar(
-        length=len(ids), label="waiting", file=click.get_text_stream("stderr"), show_pos=True
-    ) as bar:
+    with click.progressbar(length=len(ids), label="waiting", file=sys.stderr, show_pos=True) as bar:
         finished = 0
         while True:
             tasks = acs.follow(ids, job)
