@@ -11,7 +11,7 @@ UDP has no handshake, so anyone can send an RRQ in someone else's name. What bou
 lookup, in all and per source address, the total capped below the process's descriptor
 limit so that the TCP ports always have some; an RRQ over a cap dropped unanswered; two
 packets at most to a peer that never acknowledged; the ``timeout`` option capped; and
-every log line a stranger can cause written at a bounded rate.
+every log line a stranger can cause written at a bounded rate (``acs.web.boundedlog``).
 """
 
 from __future__ import annotations
@@ -20,13 +20,13 @@ import logging
 import re
 import resource
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from twisted.internet import error, protocol, threads
 from twisted.python.threadpool import ThreadPool
 
 from acs.provisioning import tftp
+from acs.web.boundedlog import BoundedLog
 from acs.web.profilebackend import Fetch, ProfileBackend, Reply
 
 log = logging.getLogger(__name__)
@@ -45,8 +45,6 @@ MAX_TRANSFERS = 128
 MAX_PER_SOURCE = 8
 #: the share of the process's descriptors (RLIMIT_NOFILE) TFTP's transfers may hold at most: one in four
 DESCRIPTOR_SHARE = 4
-#: log lines of one kind a stranger can cause, at most, per LOG_INTERVAL seconds; the rest are counted
-LOG_BURST, LOG_INTERVAL = 5, 10.0
 
 
 def transfer_cap(requested: int) -> int:
@@ -59,58 +57,6 @@ def transfer_cap(requested: int) -> int:
     if soft == resource.RLIM_INFINITY:
         return requested
     return max(1, min(requested, soft // DESCRIPTOR_SHARE))
-
-
-@dataclass
-class _Window:
-    written: int = 0
-    left_out: int = 0
-    last: str = ""  # the last line left out
-    level: int = logging.INFO
-
-
-class BoundedLog:
-    """Log lines that strangers cause (one per forged RRQ, say) at a bounded rate.
-
-    Of each kind, the first LOG_BURST lines of an interval are written at once; the rest
-    are counted and the interval ends with one line saying how many there were and the last.
-    """
-
-    def __init__(self, reactor: Any, burst: int = LOG_BURST, interval: float = LOG_INTERVAL) -> None:
-        self.reactor = reactor
-        self.burst = burst
-        self.interval = interval
-        self.windows: dict[str, _Window] = {}
-        self.timers: dict[str, Any] = {}
-
-    def __call__(self, kind: str, level: int, message: str, *args: Any) -> None:
-        window = self.windows.get(kind)
-        if window is None:
-            window = self.windows[kind] = _Window()
-            self.timers[kind] = self.reactor.callLater(self.interval, self._close, kind)
-        if window.written < self.burst:
-            window.written += 1
-            log.log(level, message, *args)
-        else:
-            window.left_out += 1
-            window.last, window.level = message % args, level
-
-    def _close(self, kind: str) -> None:
-        window = self.windows.pop(kind)
-        del self.timers[kind]
-        if window.left_out:
-            log.log(
-                window.level,
-                "%s (and %d more like it in the last %g s)",
-                window.last,
-                window.left_out,
-                self.interval,
-            )
-
-    def stop(self) -> None:
-        for kind in list(self.timers):
-            self.timers[kind].cancel()
-            self._close(kind)
 
 
 class QuietTransferPorts(logging.Filter):
@@ -300,7 +246,7 @@ class TftpServer(protocol.DatagramProtocol):
                 resource.getrlimit(resource.RLIMIT_NOFILE)[0],
             )
         self.slots = tftp.Slots(total, max_per_source)
-        self.say = BoundedLog(reactor)
+        self.say = BoundedLog(reactor, log)
         self.quiet = QuietTransferPorts()
 
     def startProtocol(self) -> None:

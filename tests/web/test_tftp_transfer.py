@@ -29,8 +29,9 @@ from twisted.internet.task import Clock
 from acs.cli import main
 from acs.provisioning import tftp
 from acs.web import tftp as shell
+from acs.web.boundedlog import LOG_BURST, BoundedLog
 from acs.web.profilebackend import Fetch, Reply
-from acs.web.tftp import BoundedLog, TftpServer, _Transfer
+from acs.web.tftp import TftpServer, _Transfer
 from tests.web.conftest import Server, start_server
 
 PEER = ("192.0.2.7", 2070)
@@ -62,7 +63,7 @@ def transfer(
         clock,
         request.filename,
         ended=lambda: ended.append("ended"),
-        say=BoundedLog(Clock()),
+        say=BoundedLog(Clock(), shell.log),
     )
     proto.transport = udp
     proto.startProtocol()
@@ -263,7 +264,7 @@ def test_transfers_take_a_quarter_of_the_descriptors_at_most(monkeypatch, caplog
 
 def test_lines_a_stranger_causes_are_logged_at_a_bounded_rate(caplog):
     clock = Clock()
-    say = BoundedLog(clock, burst=2, interval=10.0)
+    say = BoundedLog(clock, shell.log, burst=2, interval=10.0)
     with caplog.at_level(logging.INFO, "acs.web.tftp"):
         for n in range(50):
             say("busy", logging.WARNING, "RRQ %d dropped", n)
@@ -434,7 +435,7 @@ def test_rrqs_over_the_per_source_cap_are_dropped_and_real_clients_are_served_af
         wait_closed(port, sockets())
     assert [drain(sock) for sock in flood[shell.MAX_PER_SOURCE :]] == [[]] * 12  # never answered
     dropped = [line for line in server.log if "dropped: 8 transfers at once to 127.0.0.1" in line]
-    assert 1 <= len(dropped) <= shell.LOG_BURST + 1  # 12 drops, a few lines
+    assert 1 <= len(dropped) <= LOG_BURST + 1  # 12 drops, a few lines
 
     # the slots came back: tftp-hpa (no options) and curl (blksize, tsize, timeout) fetch the profile
     assert tftp_hpa(server.tftp_port, tmp_path / "hpa.cfg") == ""
