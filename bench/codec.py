@@ -3,7 +3,7 @@
 Prints messages/s and µs/message for the per-message work of a session:
 parsing a ~3 KB Inform of a Cisco MPP phone with 20 parameters, building a
 GetParameterValues request of 20 names and an InformResponse. Then it answers
-DESIGN.md's question ("spyne, measured"): what typing the RPC records with
+the design's question ("spyne, measured"): what typing the RPC records with
 spyne's ComplexModel instead of dataclasses would cost, and what spyne's own
 Soap11 pipeline costs to read the same Inform. Figures only; nothing here is
 asserted, and the numbers go to docs/performance.md by hand.
@@ -161,7 +161,7 @@ def spyne_cases() -> tuple[Callable[[], object], Callable[[], object]]:
 
     class ParameterValueStruct(ComplexModel):
         __namespace__ = NS
-        # spyne has no anySimpleType that keeps xsi:type; Value is read as text (DESIGN: it drops xsi:type)
+        # spyne has no anySimpleType that keeps xsi:type; Value is read as text (so it drops xsi:type)
         _type_info = [("Name", Unicode), ("Value", Unicode), ("Type", Unicode)]
 
     class Inform(ComplexModel):

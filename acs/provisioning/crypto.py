@@ -10,7 +10,7 @@ The digest ``H`` is what ``-md`` names; OpenSSL's default changed from MD5 to
 SHA-256 in 1.1.0, and Cisco documents firmware "tested against openssl-0.9.7c"
 (MD5) and later "openssl-1.1.1d" (SHA-256). Which one a phone wants is therefore a
 setting per model and firmware (``acs.provisioning.store``); see
-``reference/cisco-mpp-provisioning.md`` section 9.1.
+docs/cisco-mpp.md, "Encryption".
 
 RFC 8188 ``aes128gcm`` (``Content-Encoding: aes128gcm``, MPP 11.2(3)+, keyed by the
 phone's ``IKM_HTTP_Encrypt_Content``): header = salt (16) || record size (uint32) ||

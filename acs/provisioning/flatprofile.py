@@ -3,7 +3,7 @@
 A flat profile is ``<flat-profile>`` (optionally inside ``<device>``) with one child
 element per phone parameter, named after its web field (``Proxy_1_``,
 ``Line_Enable_2_``, ``Resync_At__HHmm_``), with an optional ``ua`` attribute (user
-access: ``na``, ``ro``, ``rw``). See ``reference/cisco-mpp-provisioning.md`` section 1.
+access: ``na``, ``ro``, ``rw``). See docs/cisco-mpp.md, "Flat profiles".
 
 Parsing is lenient where the phone is and loud where a mistake would go unnoticed:
 every element that can be read is kept, in order, with its line number, and

@@ -1,6 +1,6 @@
 """Cisco's macro variables (``$MA``, ``$(SN)``, ``$(MAU:4:2)``), expanded per device by the ACS.
 
-Syntax as the phones read it (``reference/cisco-mpp-provisioning.md`` section 3):
+Syntax as the phones read it (docs/cisco-mpp.md, "Macros"):
 ``$NAME`` takes the longest run of letters, digits and ``_`` after the ``$``
 (``$MA.cfg`` is ``$MA`` then ``.cfg``; write ``$(MA)cfg`` to glue text on);
 ``$(NAME)`` is the same; ``$(NAME:p)`` and ``$(NAME:p:q)`` are the substring from

@@ -14,8 +14,8 @@ Keys (``profile_keys``) are per device or per tag, set by the operator: the
 AES-256-CBC passphrase (``Profile_Rule [--key ...]``) and the RFC 8188 IKM
 (``IKM_HTTP_Encrypt_Content``). The CBC key-derivation digest is a setting per
 model and firmware (``profile_key_digests``); without one, firmware older than
-11.3(1) gets MD5 and the rest SHA-256, as ``reference/cisco-mpp-provisioning.md``
-9.1 infers from Cisco's "tested against openssl" notes. Keys are never logged and
+11.3(1) gets MD5 and the rest SHA-256, as docs/cisco-mpp.md
+("Encryption") infers from Cisco's "tested against openssl" notes. Keys are never logged and
 never in a repr.
 
 Functions take a Connection inside the caller's transaction. Interface used by the

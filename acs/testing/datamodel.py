@@ -8,7 +8,7 @@ Cisco's defaults where the reference material gives them (a 20 s periodic
 inform, one SIP extension per line key, proxy ports 5060, 5061, ...).
 
 What is not known: no capture of a real MPP phone's tree was found (see
-``reference/cisco-mpp-provisioning.md``, section 0), so the root (Device:2 rather
+docs/cisco-mpp.md, "What is known and what is not"), so the root (Device:2 rather
 than Device:1), the table layout (one ``SIP.Client``/``SIP.Network`` per line)
 and the values are a plausible construction, not a copy.
 
