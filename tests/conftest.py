@@ -27,10 +27,24 @@ from sqlalchemy.engine import URL, Engine
 from sqlalchemy.pool import NullPool
 
 from acs.jobs import policies
-from acs.store import create_engine, metadata, upgrade
+from acs.store import create_engine, metadata, secrets, upgrade
 from acs.web.backend import CwmpBackend
 
 POSTGRES_URL_ENV = "ACS_TEST_POSTGRES_URL"
+
+
+@pytest.fixture(autouse=True)
+def secrets_key(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A secrets key file of the test's own, used by this process (its store calls) and named in
+    ``ACS_SECRETS_KEY_FILE`` for the ``acs`` commands and servers it starts, on either backend.
+    Tests of where the key is by default take the variable away."""
+    path = tmp_path_factory.mktemp("secrets") / "acs.key"
+    keyring = secrets.Keyring.create(path)
+    monkeypatch.setenv(secrets.KEY_FILE_ENV, str(path))
+    with secrets.using(keyring):
+        yield path
+
+
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
 BACKENDS = [
