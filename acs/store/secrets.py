@@ -250,9 +250,9 @@ def key_path(url: URL, given: str | Path | None = None) -> Path:
         return Path(given).absolute()
     database = url.database if url.get_backend_name() == "sqlite" else None
     if database in (None, "", ":memory:") or "uri" in url.query:
-        backend = "PostgreSQL" if url.get_backend_name() == "postgresql" else "this"
+        backend = "a PostgreSQL" if url.get_backend_name() == "postgresql" else "an in-memory SQLite"
         raise SecretsError(
-            f"a {backend} database needs its secrets key file named: --secrets-key-file PATH or "
+            f"{backend} database needs its secrets key file named: --secrets-key-file PATH or "
             f"{KEY_FILE_ENV} (made at the first start if the database has no secrets yet; every "
             "server on the database needs a copy of the same file)"
         )
