@@ -265,21 +265,25 @@ def _stamp(info: os.stat_result) -> tuple[int, int, int, int]:
 
 
 def _write(path: Path, keys: Sequence[bytes], *, exclusive: bool = False) -> None:
-    """The key file, written whole: a new file (``exclusive``), or a temporary one renamed over it,
-    so a reader (or a crash) sees the old file or the new one, never half of one."""
+    """The key file, written whole in a temporary file first, then put in place: renamed over the
+    old one, or for a new one (``exclusive``) linked, which fails if another process made it
+    meanwhile. A reader, or a crash, sees the old file or the new one, never half of one."""
     text = _HEADER + "".join(k.decode("ascii") + "\n" for k in keys)
-    target = path if exclusive else path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         with os.fdopen(fd, "w", encoding="ascii") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
-        if not exclusive:
-            os.replace(target, path)
+        if exclusive:
+            os.link(temporary, path)
+            os.unlink(temporary)
+        else:
+            os.replace(temporary, path)
     except BaseException:
         with contextlib.suppress(OSError):
-            os.unlink(target)
+            os.unlink(temporary)
         raise
     directory = os.open(path.parent, os.O_RDONLY)
     try:
