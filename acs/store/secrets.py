@@ -31,6 +31,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import logging
 import os
 import signal
 import stat
@@ -46,6 +47,8 @@ from acs.store.engine import connect
 
 if TYPE_CHECKING:
     from cryptography.fernet import MultiFernet
+
+log = logging.getLogger(__name__)
 
 #: where the key file is when no --secrets-key-file is given
 KEY_FILE_ENV = "ACS_SECRETS_KEY_FILE"
@@ -434,12 +437,25 @@ def rotate_key(engine: Engine, given: str | Path | None = None) -> tuple[Path, i
     return path, count
 
 
-def wipe_free_pages(engine: Engine) -> None:
-    """VACUUM a SQLite file and empty its WAL: what values were replaced by (old clear text, old
-    ciphertext) stays in free pages and WAL frames until then."""
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.exec_driver_sql("VACUUM")
-        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+def wipe_free_pages(engine: Engine) -> bool:
+    """VACUUM a SQLite file and empty its WAL: what replaced values held (old clear text, old
+    ciphertext) may stay in free pages and WAL frames until then (SQLite builds without
+    SECURE_DELETE leave it). False, and a warning, when another process kept it busy: the values
+    are sealed all the same."""
+    try:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("VACUUM")
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    except sa.exc.OperationalError as e:
+        log.warning(
+            "%s could not be vacuumed now (%s): replaced values may stay in its free pages until "
+            "`sqlite3 %s VACUUM` is run",
+            engine.url.database,
+            " ".join(str(e.orig).split()),
+            engine.url.database,
+        )
+        return False
+    return True
 
 
 def _test_kill(point: str) -> None:
