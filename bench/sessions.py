@@ -149,6 +149,15 @@ def table_line(cells: list[str]) -> str:
 # --- databases --------------------------------------------------------------------------------
 
 
+def key_env(db_url: str) -> dict[str, str]:
+    """Where ``acs`` finds the secrets key of a bench database: beside a SQLite file by itself; for
+    PostgreSQL, which needs it named, a file in the temporary directory named after the database."""
+    url = sa.make_url(db_url)
+    if url.get_backend_name() == "sqlite":
+        return {}
+    return {"ACS_SECRETS_KEY_FILE": str(Path(tempfile.gettempdir()) / f"{url.database}.key")}
+
+
 class Database:
     """A database of this run's own: a temp SQLite file, or a PostgreSQL database with a random name."""
 
@@ -175,13 +184,20 @@ class Database:
             with self._admin.connect() as conn:
                 conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
             self._admin.dispose()
+            Path(key_env(self.url)["ACS_SECRETS_KEY_FILE"]).unlink(missing_ok=True)
         else:
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+            self.path.with_suffix(".key").unlink(missing_ok=True)
 
     def upgrade(self) -> None:
         done = subprocess.run(
-            [ACS, "db", "upgrade", "--db", self.url], capture_output=True, text=True, timeout=120, check=False
+            [ACS, "db", "upgrade", "--db", self.url],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            env=os.environ | key_env(self.url),
         )
         if done.returncode != 0:
             raise RuntimeError(f"acs db upgrade failed: {done.stderr or done.stdout}")
@@ -312,7 +328,7 @@ class Server:
             self.args.append("--no-nbi")
         if workers > 1:
             self.args += ["--workers", str(workers)]
-        self.env = os.environ | {"PYTHONUNBUFFERED": "1"}
+        self.env = os.environ | {"PYTHONUNBUFFERED": "1"} | key_env(db_url)
         if credentials is None:
             self.args.append("--no-auth")
         else:  # secrets through the environment, never the command line

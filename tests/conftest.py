@@ -27,10 +27,36 @@ from sqlalchemy.engine import URL, Engine
 from sqlalchemy.pool import NullPool
 
 from acs.jobs import policies
-from acs.store import create_engine, metadata, upgrade
+from acs.store import create_engine, metadata, secrets, upgrade
 from acs.web.backend import CwmpBackend
 
 POSTGRES_URL_ENV = "ACS_TEST_POSTGRES_URL"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _session_secrets_key(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The secrets key of what runs before a test's own fixtures: module-scoped servers and seeds."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        yield _use_new_key(tmp_path_factory, monkeypatch)
+
+
+@pytest.fixture(autouse=True)
+def secrets_key(
+    _session_secrets_key: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """A secrets key file of the test's own, used by this process (its store calls) and named in
+    ``ACS_SECRETS_KEY_FILE`` for the ``acs`` commands and servers it starts, on either backend.
+    Tests of where the key is by default take the variable away."""
+    return _use_new_key(tmp_path_factory, monkeypatch)
+
+
+def _use_new_key(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path_factory.mktemp("secrets") / "acs.key"
+    monkeypatch.setenv(secrets.KEY_FILE_ENV, str(path))
+    monkeypatch.setattr(secrets, "_active", secrets.Keyring.create(path))
+    return path
+
+
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
 BACKENDS = [

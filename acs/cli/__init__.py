@@ -10,6 +10,8 @@ subprocess).
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 from typing import Any, NamedTuple
 
 import click
@@ -71,6 +73,17 @@ class LazyGroup(click.Group):
             self.add_command(getattr(importlib.import_module(module), attribute), cmd_name)
         return super().get_command(ctx, cmd_name)
 
+    def invoke(self, ctx: click.Context) -> Any:
+        """A secret the command needed and could not open (no key, the wrong key) ends it in words,
+        wherever in the store that happened."""
+        try:
+            return super().invoke(ctx)
+        except Exception as e:
+            store = sys.modules.get("acs.store.secrets")  # not imported: not what was raised
+            if store is not None and isinstance(e, store.SecretsError):
+                raise click.ClickException(str(e)) from None
+            raise
+
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         names = self.list_commands(ctx)
         if not names:
@@ -90,3 +103,6 @@ class LazyGroup(click.Group):
 @click.version_option(__version__, prog_name="acs")
 def main() -> None:
     """acs: TR-069 (CWMP) Auto-Configuration Server."""
+    # Before any command makes a file (the SQLite database and its WAL, the secrets key, an export):
+    # none of them is for other local users.
+    os.umask(0o077)

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import click
 from sqlalchemy.engine import Engine
 
+from acs.store import secrets
 from acs.store.engine import StoreError, create_engine, ensure_schema
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -32,6 +33,49 @@ def db_option(f: F) -> F:
         metavar="URL",
         help="Database URL (default sqlite:///./acs.db; env ACS_DATABASE_URL).",
     )(f)
+
+
+NEW_KEY = (
+    "it seals the passwords and keys kept in the database; keep a copy apart from the database's "
+    "backups (without it they are lost)"
+)
+
+
+def secrets_key_option(f: F) -> F:
+    return click.option(
+        "--secrets-key-file",
+        envvar=secrets.KEY_FILE_ENV,
+        default=None,
+        metavar="PATH",
+        help="The server key that seals the stored passwords and profile keys (default: beside a SQLite "
+        f"database, ./acs.key for ./acs.db; PostgreSQL needs it named; env {secrets.KEY_FILE_ENV}).",
+    )(f)
+
+
+def open_secrets(engine: Engine, key_file: str | None, *, create: bool = False) -> secrets.Keyring:
+    """The database's secrets key, loaded for this process, or a click error saying what to do."""
+    try:
+        keyring, made = secrets.open_key(engine, key_file, create=create)
+    except (secrets.SecretsError, StoreError) as e:
+        raise click.ClickException(str(e)) from None
+    if made:
+        click.echo(f"acs: new secrets key in {keyring.path}: {NEW_KEY}", err=True)
+    return keyring
+
+
+def read_password(given: str | None, from_stdin: bool) -> str:
+    """A password from standard input's first line (``--password-stdin``), else as given (on the
+    command line, visible to other local users), else prompted for twice, never echoed."""
+    if from_stdin:
+        if given is not None:
+            raise click.UsageError("give --password or --password-stdin, not both")
+        line = click.get_text_stream("stdin").readline().rstrip("\r\n")
+        if not line:
+            raise click.UsageError("--password-stdin: standard input had no password on its first line")
+        return line
+    if given is not None:
+        return given
+    return str(click.prompt("password", hide_input=True, confirmation_prompt=True))
 
 
 def database_only(f: F) -> F:

@@ -11,7 +11,15 @@ from __future__ import annotations
 import click
 from sqlalchemy.engine import Engine
 
-from acs.cli.common import database_only, db_option, echo_json, open_store
+from acs.cli.common import (
+    database_only,
+    db_option,
+    echo_json,
+    open_secrets,
+    open_store,
+    read_password,
+    secrets_key_option,
+)
 from acs.store import settings
 from acs.store.settings import SharedCredentials
 
@@ -25,17 +33,21 @@ def cpe_credentials() -> None:
 
     acs serve makes them at its first start and keeps them in the database; --cpe-username and
     --cpe-password (or ACS_CPE_USERNAME/ACS_CPE_PASSWORD) given to acs serve take their place.
-    A device's own credentials: acs device credentials.
+    A device's own credentials: acs device credentials. The password is kept sealed with the
+    server's secrets key (--secrets-key-file), which these commands need too.
     """
 
 
 @cpe_credentials.command()
 @db_option
 @database_only
+@secrets_key_option
 @click.option("--json", "as_json", is_flag=True, help="JSON instead of text.")
-def show(db: str | None, as_json: bool) -> None:
+def show(db: str | None, as_json: bool, secrets_key_file: str | None) -> None:
     """Print the stored shared credentials, password included."""
-    with open_store(db).connect() as conn:
+    engine = open_store(db)
+    open_secrets(engine, secrets_key_file)
+    with engine.connect() as conn:
         stored = settings.shared_credentials(conn)
     if stored is None:
         raise click.ClickException(
@@ -54,23 +66,37 @@ def show(db: str | None, as_json: bool) -> None:
 @cpe_credentials.command("set")
 @db_option
 @database_only
+@secrets_key_option
 @click.option("--username", required=True, help="The user name.")
-@click.option("--password", default=None, help="Its password (prompted when not given).")
-def set_(db: str | None, username: str, password: str | None) -> None:
-    """Replace the shared credentials with these."""
-    if password is None:
-        password = click.prompt("password", hide_input=True, confirmation_prompt=True)
-    _store(db, SharedCredentials(username, password))
+@click.option(
+    "--password-stdin", is_flag=True, help="Read the password from standard input (its first line)."
+)
+@click.option(
+    "--password",
+    default=None,
+    help="Its password; on the command line every local user sees it (ps): leave it out to be "
+    "prompted, or use --password-stdin.",
+)
+def set_(
+    db: str | None, username: str, password_stdin: bool, password: str | None, secrets_key_file: str | None
+) -> None:
+    """Replace the shared credentials with these (the password is prompted for, never echoed)."""
+    password = read_password(password, password_stdin)
+    engine = open_store(db)
+    open_secrets(engine, secrets_key_file)
+    _store(engine, SharedCredentials(username, password))
     click.echo(f"shared CPE credentials set: user name {username!r}; {_LATER}")
 
 
 @cpe_credentials.command()
 @db_option
 @database_only
+@secrets_key_option
 @click.option("--username", default=None, help="The user name (default: the stored one, or a new one).")
-def generate(db: str | None, username: str | None) -> None:
+def generate(db: str | None, username: str | None, secrets_key_file: str | None) -> None:
     """Replace the shared credentials with a new random password (and user name), and print them."""
     engine = open_store(db)
+    open_secrets(engine, secrets_key_file)
     with engine.connect() as conn:
         stored = settings.shared_credentials(conn)
     made = settings.new_credentials(username or (stored.username if stored is not None else None))

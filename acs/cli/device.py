@@ -9,7 +9,7 @@ from typing import Any
 import click
 from sqlalchemy.engine import Engine
 
-from acs.cli.common import Duration, echo_json, echo_table, show_time
+from acs.cli.common import Duration, echo_json, echo_table, read_password, show_time
 from acs.cli.service import Acs, Local, Selection, find_device, kick_line, service_options
 from acs.provisioning import flatprofile, preprovision, tr069
 from acs.provisioning.mapping import MapError
@@ -147,7 +147,14 @@ def _show_xml(engine: Engine, key: str, show_secrets: bool) -> None:
 @service_options
 @click.argument("key", metavar="ID|MAC|SERIAL")
 @click.option("--username", default=None, help="The user name.")
-@click.option("--password", default=None, help="Its password (prompted when not given).")
+@click.option(
+    "--password",
+    default=None,
+    help="Its password (prompted when not given); on the command line every local user sees it (ps).",
+)
+@click.option(
+    "--password-stdin", is_flag=True, help="Read the password from standard input (its first line)."
+)
 @click.option("--clear", is_flag=True, help="Remove them.")
 @click.option(
     "--connection-request",
@@ -160,6 +167,7 @@ def credentials(
     key: str,
     username: str | None,
     password: str | None,
+    password_stdin: bool,
     clear: bool,
     connection_request: bool,
 ) -> None:
@@ -167,11 +175,12 @@ def credentials(
     with --connection-request, those the ACS answers the device's connection-request challenge with.
 
     Without --connection-request, --clear makes the device use the server's shared credentials again.
+    The password is kept sealed with the server's secrets key (--secrets-key-file).
     """
     if clear == (username is not None):
         raise click.UsageError("give --username (and --password), or --clear")
-    if username is not None and password is None:
-        password = click.prompt("password", hide_input=True, confirmation_prompt=True)
+    if username is not None:
+        password = read_password(password, password_stdin)
     device_id = acs.set_credentials(key, username, password, connection_request)
     if connection_request:
         said = "forgotten" if clear else f"set: user name {username!r}"

@@ -8,7 +8,16 @@ from typing import Any
 
 import click
 
-from acs.cli.common import database_only, db_option, echo_json, echo_table, open_store, show_time
+from acs.cli.common import (
+    database_only,
+    db_option,
+    echo_json,
+    echo_table,
+    open_secrets,
+    open_store,
+    secrets_key_option,
+    show_time,
+)
 from acs.cli.device import find_device
 from acs.provisioning import flatprofile, store, tr069
 from acs.provisioning.flatprofile import Problem
@@ -387,21 +396,33 @@ def _key_target(conn: Any, tag: str | None, device_key: str | None) -> tuple[str
 @key.command("set")
 @db_option
 @database_only
+@secrets_key_option
 @click.option("--device", "device_key", metavar="ID|MAC|SERIAL", help="This device's keys.")
 @click.option("--tag", help="The keys of devices with this tag (a device's own keys come first).")
 @click.option(
     "--cbc", is_flag=True, help="Set the AES-256-CBC passphrase (Profile_Rule [--key ...]); prompted."
 )
 @click.option("--gcm", is_flag=True, help="Set the RFC 8188 IKM (IKM_HTTP_Encrypt_Content); prompted.")
-def key_set(db: str | None, device_key: str | None, tag: str | None, cbc: bool, gcm: bool) -> None:
-    """Set a key, read from the terminal (or standard input) and never echoed."""
+def key_set(
+    db: str | None,
+    device_key: str | None,
+    tag: str | None,
+    cbc: bool,
+    gcm: bool,
+    secrets_key_file: str | None,
+) -> None:
+    """Set a key, read from the terminal (or standard input) and never echoed.
+
+    It is kept sealed with the server's secrets key (--secrets-key-file)."""
     if not (cbc or gcm):
         raise click.UsageError("give --cbc, --gcm or both")
     passphrase = (
         click.prompt("AES-256-CBC passphrase", hide_input=True, confirmation_prompt=True) if cbc else None
     )
     ikm = click.prompt("RFC 8188 IKM", hide_input=True, confirmation_prompt=True) if gcm else None
-    with open_store(db).begin() as conn:
+    engine = open_store(db)
+    open_secrets(engine, secrets_key_file)
+    with engine.begin() as conn:
         scope, match = _key_target(conn, tag, device_key)
         try:
             store.set_key(conn, scope, match, passphrase=passphrase, ikm=ikm)

@@ -13,12 +13,13 @@ import click
 from sqlalchemy.engine import Engine
 from twisted.logger import STDLibLogObserver, globalLogBeginner
 
-from acs.cli.common import db_option
+from acs.cli.common import db_option, open_secrets, secrets_key_option
 from acs.cli.cpe_credentials import credentials_at_start
 from acs.connreq import ConnectionRequester
 from acs.connreq import Options as ConnreqOptions
 from acs.provisioning.mapping import MapError, load_map
 from acs.store.engine import StoreError, create_engine, database_url, ensure_schema, show_url
+from acs.store.secrets import KEY_FILE_ENV
 from acs.web.server import (
     ServeOptions,
     bind,
@@ -99,14 +100,18 @@ class PortOrOff(click.ParamType):
     "--cpe-password",
     envvar="ACS_CPE_PASSWORD",
     default=None,
-    help="Password for --cpe-username (env ACS_CPE_PASSWORD).",
+    help="Password for --cpe-username. On the command line every local user sees it (ps, "
+    "/proc/PID/cmdline): give it in ACS_CPE_PASSWORD instead, or keep the shared credentials in the "
+    "database (`acs cpe-credentials set`, which prompts for it).",
 )
 @click.option(
     "--auth-secret",
     envvar="ACS_AUTH_SECRET",
     default=None,
-    help="Secret that signs Digest nonces; give every server sharing a database the same one.",
+    help="Secret that signs Digest nonces; give every server sharing a database the same one "
+    "(in ACS_AUTH_SECRET: on the command line every local user sees it).",
 )
+@secrets_key_option
 @click.option("--no-auth", is_flag=True, help="Accept CPEs without authentication: for a lab only.")
 @click.option(
     "--allow-basic", is_flag=True, help="Accept HTTP Basic on plain HTTP too (it sends the password)."
@@ -231,6 +236,7 @@ def serve(
     nbi_tls_port: int | None,
     nbi_host: str | None,
     no_nbi: bool,
+    secrets_key_file: str | None,
 ) -> None:
     """Serve CWMP sessions: phones inform, the ACS answers and sends their queued tasks.
 
@@ -246,7 +252,11 @@ def serve(
 
     The northbound REST API (OpenAPI at /openapi.json, SOAP at /soap) takes tokens made
     with `acs token create`.
+
+    The passwords and profile keys kept in the database are sealed with a key in a file of its
+    own (--secrets-key-file), made at the first start: keep a copy apart from the database.
     """
+    os.umask(0o077)  # before any file is made: the database, its WAL and shared memory, the key
     from twisted.internet import reactor
 
     logging.basicConfig(
@@ -288,6 +298,11 @@ def serve(
         load_map()  # the TR-069 <-> XML map sessions provision with: a broken one fails here, at start
     except (StoreError, MapError) as e:
         raise click.ClickException(str(e)) from None
+    keyring = open_secrets(engine, secrets_key_file, create=not is_worker())
+    if not is_worker():
+        _warn_open_files(url.database if url.get_backend_name() == "sqlite" else None)
+        _warn_command_line(ctx, "cpe_password", "ACS_CPE_PASSWORD")
+        _warn_command_line(ctx, "auth_secret", "ACS_AUTH_SECRET")
     if not no_auth and not is_worker():  # workers get them from the first process
         cpe_username, cpe_password = credentials_at_start(engine, cpe_username, cpe_password)
     options = ServeOptions(
@@ -340,7 +355,12 @@ def serve(
     pool = start_pool(engine, reactor)
     try:
         cwmp = listen(
-            engine, options, reactor, sockets.cwmp, *_worker_command(options, engine, secret), pool=pool
+            engine,
+            options,
+            reactor,
+            sockets.cwmp,
+            *_worker_command(options, engine, secret, str(keyring.path)),
+            pool=pool,
         )
         if not worker:
             profiles, tftp = listen_profiles(engine, options, reactor, pool, sockets)
@@ -371,6 +391,7 @@ def serve(
                 else "no client certificates asked for"
             )
             click.echo(f"acs: HTTPS with {tls_cert}; {clients}", err=True)
+        click.echo(f"acs: stored secrets sealed with the key in {keyring.path}", err=True)
         # the last line: the server is ready
         click.echo(
             f"acs: CWMP on {_urls(cwmp)} ({workers} worker"
@@ -401,17 +422,46 @@ def _tls_ports(ctx: click.Context, tls: bool) -> dict[str, int | None]:
     return ports
 
 
+def _warn_open_files(database: str | None) -> None:
+    """A SQLite database made before acs set its umask (or copied in) may be readable by every
+    local user: the store, its WAL and its shared memory hold the inventory and the sealed secrets."""
+    if database in (None, "", ":memory:"):
+        return
+    for path in (Path(database + suffix) for suffix in ("", "-wal", "-shm")):
+        try:
+            mode = path.stat().st_mode
+        except OSError:
+            continue
+        if mode & 0o077:
+            log.warning(
+                "%s is open to other local users (mode %04o): `chmod 600 %s` (acs makes its files 0600)",
+                path,
+                mode & 0o777,
+                path,
+            )
+
+
+def _warn_command_line(ctx: click.Context, name: str, env: str) -> None:
+    if ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE:
+        log.warning(
+            "--%s was given on the command line, where every local user sees it (ps): give it in %s",
+            name.replace("_", "-"),
+            env,
+        )
+
+
 def _urls(ports: dict[str, Any]) -> str:
     """``http://0.0.0.0:7547/ and https://0.0.0.0:7548/``: where each scheme listens."""
     return " and ".join(f"{scheme}://{p.getHost().host}:{p.getHost().port}/" for scheme, p in ports.items())
 
 
 def _worker_command(
-    options: ServeOptions, engine: Engine, secret: str | None
+    options: ServeOptions, engine: Engine, secret: str | None, key_file: str
 ) -> tuple[list[str], dict[str, str]]:
     """The command line and environment of the other workers: the same service on the same socket.
 
-    Secrets (the database URL's password, CPE password, nonce secret) go in the environment.
+    Secrets (the database URL's password, CPE password, nonce secret) go in the environment, and
+    so does where the secrets key is (the file, which they load themselves).
     """
     argv = [
         *worker_argv(),
@@ -431,7 +481,10 @@ def _worker_command(
         argv += ["--tls-cert", str(options.tls_cert), "--tls-key", str(options.tls_key or options.tls_cert)]
     if options.tls_client_ca is not None:
         argv += ["--tls-client-ca", str(options.tls_client_ca)]
-    env = dict(os.environ) | {"ACS_DATABASE_URL": engine.url.render_as_string(hide_password=False)}
+    env = dict(os.environ) | {
+        "ACS_DATABASE_URL": engine.url.render_as_string(hide_password=False),
+        KEY_FILE_ENV: key_file,
+    }
     for name, value in (
         ("ACS_CPE_USERNAME", options.cpe_username),
         ("ACS_CPE_PASSWORD", options.cpe_password),

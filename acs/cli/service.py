@@ -27,12 +27,12 @@ from typing import Any, Protocol
 import click
 from sqlalchemy.engine import Engine
 
-from acs.cli.common import API_URL_ENV, jsonable, open_store
+from acs.cli.common import API_URL_ENV, jsonable, open_secrets, open_store, secrets_key_option
 from acs.connreq import Options, blocking
 from acs.jobs import queue
 from acs.provisioning import preprovision
 from acs.provisioning.preprovision import InventoryRow
-from acs.store import connection_requests, inventory
+from acs.store import connection_requests, inventory, secrets
 from acs.store.schema import utcnow
 
 JSON = dict[str, Any]
@@ -193,14 +193,31 @@ def _plain(value: Any) -> Any:
 class Local:
     """The ACS's database, through the service functions (what ``acs serve`` and the API call).
 
-    The store is opened at first use, so a command refuses bad options before it touches it."""
+    The store is opened at first use, so a command refuses bad options before it touches it; so is
+    the secrets key, by what writes or reads a secret (``--secrets-key-file``)."""
 
-    def __init__(self, db: str | Engine | None) -> None:
+    def __init__(self, db: str | Engine | None, key_file: str | None = None) -> None:
         self._db = db
+        self._key_file = key_file
+        self._secrets_open = False
 
     @functools.cached_property
     def engine(self) -> Engine:
         return self._db if isinstance(self._db, Engine) else open_store(self._db)
+
+    def _secrets(self, *, required: bool = True) -> None:
+        """Load the secrets key. Not ``required`` (connection requests: only devices with a password
+        need it), a key that cannot be loaded is said by the devices that need it, as their outcome."""
+        if self._secrets_open:
+            return
+        if required:
+            open_secrets(self.engine, self._key_file)
+        else:
+            try:
+                secrets.open_key(self.engine, self._key_file)
+            except secrets.SecretsError as e:
+                secrets.use(None, str(e))
+        self._secrets_open = True
 
     def ready(self) -> None:
         self.engine  # noqa: B018 - opening the store is the check
@@ -245,6 +262,8 @@ class Local:
     def set_credentials(
         self, key: str, username: str | None, password: str | None, connection_request: bool
     ) -> str:
+        if password is not None:
+            self._secrets()
         with self.engine.begin() as conn:
             dev = self._find(conn, key)
             if connection_request:
@@ -260,6 +279,7 @@ class Local:
         options = connreq_options()
         with self.engine.connect() as conn:
             ids = list(dict.fromkeys(find_device(conn, k)["id"] for k in keys))
+        self._secrets(required=False)
         return [r.to_json() for r in blocking.kick(self.engine, ids, options)]
 
     def move(self, key: str, url: str | None, temporary: bool) -> str:
@@ -272,6 +292,8 @@ class Local:
         return str(dev["id"])
 
     def import_devices(self, rows: list[InventoryRow], progress: Callable[[int], None]) -> JSON:
+        if any(r.password is not None for r in rows):
+            self._secrets()
         report = preprovision.import_inventory(self.engine, rows, batch_size=IMPORT_BATCH, progress=progress)
         refused = [{"line": p.line, "reason": p.reason} for p in report.problems]
         return {"created": report.created, "updated": report.updated, "refused": refused}
@@ -314,6 +336,7 @@ class Local:
                 raise click.ClickException(str(e)) from None
         done = Queued(queued["job"], queued["tasks"], [t["id"] for t in targets])
         if kick_options is not None:
+            self._secrets(required=False)
             results = blocking.kick(self.engine, done.devices, kick_options)
             done.connection_requests = [r.to_json() for r in results]
             done.said = [kick_line(r) for r in done.connection_requests]
@@ -658,8 +681,15 @@ def service_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """``--db``, or ``--api`` with ``--token``: where the command finds the ACS, handed to it as ``acs``."""
 
     @functools.wraps(f)
-    def command(*args: Any, db: str | None, api: str | None, token: str | None, **kwargs: Any) -> Any:
-        return f(*args, acs=connect(db, api, token), **kwargs)
+    def command(
+        *args: Any,
+        db: str | None,
+        api: str | None,
+        token: str | None,
+        secrets_key_file: str | None,
+        **kwargs: Any,
+    ) -> Any:
+        return f(*args, acs=connect(db, api, token, secrets_key_file), **kwargs)
 
     options = [
         click.option(
@@ -686,20 +716,20 @@ def service_options(f: Callable[..., Any]) -> Callable[..., Any]:
     ]
     for option in reversed(options):
         command = option(command)
-    return command
+    return secrets_key_option(command)
 
 
-def connect(db: str | None, api: str | None, token: str | None) -> Acs:
+def connect(db: str | None, api: str | None, token: str | None, key_file: str | None = None) -> Acs:
     """The ACS a command works on: the API when ``--api`` (or ``ACS_API_URL``) is given, else the
     database; ``--db`` on the command line wins over ``ACS_API_URL``, as for the database-only
     commands (``common.database_only``)."""
     if api is None:
-        return Local(db)
+        return Local(db, key_file)
     ctx = click.get_current_context()
     if db is not None and ctx.get_parameter_source("db") is click.core.ParameterSource.COMMANDLINE:
         if ctx.get_parameter_source("api") is click.core.ParameterSource.COMMANDLINE:
             raise click.UsageError("give --db or --api, not both")
-        return Local(db)
+        return Local(db, key_file)
     if not token:
         raise click.UsageError(
             f"--api needs an API token: --token or {API_TOKEN_ENV} (see `acs token create`)"

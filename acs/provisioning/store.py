@@ -15,8 +15,8 @@ AES-256-CBC passphrase (``Profile_Rule [--key ...]``) and the RFC 8188 IKM
 (``IKM_HTTP_Encrypt_Content``). The CBC key-derivation digest is a setting per
 model and firmware (``profile_key_digests``); without one, firmware older than
 11.3(1) gets MD5 and the rest SHA-256, as docs/cisco-mpp.md
-("Encryption") infers from Cisco's "tested against openssl" notes. Keys are never logged and
-never in a repr.
+("Encryption") infers from Cisco's "tested against openssl" notes. Keys are never logged,
+never in a repr, and kept sealed with the server key (``acs.store.secrets``).
 
 Functions take a Connection inside the caller's transaction. Interface used by the
 profile server and ``acs device import`` (keep stable): ``effective_profile``,
@@ -49,6 +49,7 @@ from acs.store.schema import (
     profiles,
     utcnow,
 )
+from acs.store.secrets import reveal
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 #: firmware from this version on is documented as "tested against openssl-1.1.1d" (SHA-256)
@@ -408,7 +409,9 @@ def profile_key(conn: Connection, device: Mapping[str, Any] | str) -> ProfileKey
     if not found:
         return None
     row = found[0]
-    return ProfileKey(row["scope"], row["match"], row["passphrase"], row["ikm"], digest_for(conn, dev))
+    return ProfileKey(
+        row["scope"], row["match"], reveal(row["passphrase"]), reveal(row["ikm"]), digest_for(conn, dev)
+    )
 
 
 def devices_at(conn: Connection, level: str, match: str = "") -> list[dict[str, Any]]:

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from acs.store.schema import connection_requests, devices
+from acs.store.secrets import reveal
 
 _c = connection_requests.c
 
@@ -27,6 +28,7 @@ class Target:
     device_id: str
     url: str | None
     username: str | None
+    #: unsealed (acs.store.secrets): the CPE's challenge is answered with it
     password: str | None = field(repr=False)
     udp_address: str | None
     #: the latest request to the device, by any process
@@ -51,7 +53,10 @@ _TARGET = sa.select(
 
 def target(conn: Connection, device_id: str) -> Target | None:
     row = conn.execute(_TARGET, {"device": device_id}).one_or_none()
-    return Target(*row) if row is not None else None
+    if row is None:
+        return None
+    device, url, username, password, udp, last = row
+    return Target(device, url, username, reveal(password), udp, last)
 
 
 def record(conn: Connection, device_id: str, attempts: Iterable[Any]) -> None:

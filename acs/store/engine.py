@@ -218,11 +218,17 @@ def current_revision(conn: Connection) -> str | None:
     return found[0] if found else None
 
 
-def upgrade(bind: str | URL | Engine | None = None, revision: str = "head") -> Upgrade:
+def upgrade(
+    bind: str | URL | Engine | None = None, revision: str = "head", *, keyring: Any = None
+) -> Upgrade:
     """Migrate the database to ``revision`` (the newest by default), in one transaction.
 
-    Creates every table on an empty database; does nothing on one already there.
+    Creates every table on an empty database; does nothing on one already there. ``keyring``
+    (``acs.store.secrets.Keyring``): the server key, for migrations that seal secrets; one that
+    finds secrets to seal without it refuses, and nothing is changed. A SQLite file in which a
+    migration replaced clear values is vacuumed after the commit, so they are not left in it.
     """
+    vacuum = False
     with connect(bind) as conn:
         before = current_revision(conn)
         _check_known(conn, before)
@@ -232,12 +238,23 @@ def upgrade(bind: str | URL | Engine | None = None, revision: str = "head") -> U
         config = alembic_config()
         # env.py runs in the transaction this connection is already in; commit it here.
         config.attributes["connection"] = conn
+        config.attributes["keyring"] = keyring
         try:
             command.upgrade(config, revision)
         except CommandError as exc:
             raise StoreError(f"cannot upgrade {show_url(conn)} to {revision}: {exc}") from exc
         after = current_revision(conn)
         conn.commit()
+        vacuum = bool(config.attributes.get("vacuum")) and conn.dialect.name == "sqlite"
+    if vacuum:
+        from acs.store.secrets import wipe_free_pages
+
+        engine = bind if isinstance(bind, Engine) else create_engine(bind)
+        try:
+            wipe_free_pages(engine)
+        finally:
+            if engine is not bind:
+                engine.dispose()
     assert after is not None
     return Upgrade(before, after)
 

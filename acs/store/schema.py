@@ -16,6 +16,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 
+from acs.store.secrets import SealedText
+
 #: Explicit constraint names, so that later migrations (and SQLite batch mode) can find them.
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -126,7 +128,8 @@ devices = sa.Table(
     sa.Column("ip", sa.Text),
     sa.Column("connection_request_url", sa.Text),
     sa.Column("connection_request_username", sa.Text),
-    sa.Column("connection_request_password", sa.Text),
+    # sealed (acs.store.secrets): the ACS answers the CPE's challenge with it, so it is needed in clear
+    sa.Column("connection_request_password", SealedText),
     sa.Column("udp_connection_request_address", sa.Text),
     sa.Column("cwmp_version", sa.Text),
     sa.Column("parameter_key", sa.Text),
@@ -137,9 +140,9 @@ devices = sa.Table(
     sa.Column("last_bootstrap", UTCDateTime),
     sa.Column("created_at", UTCDateTime, nullable=False, default=utcnow),
     # What the device authenticates to the ACS with (its ManagementServer.Username/Password);
-    # devices without them use the server's shared credentials.
+    # devices without them use the server's shared credentials. The password is sealed: Digest needs it.
     sa.Column("username", sa.Text),
-    sa.Column("password", sa.Text),
+    sa.Column("password", SealedText),
     # The profile server (Profile_Rule resyncs over HTTP/TFTP): the last fetch, and for a phone moved
     # to another provisioning server the URL it is sent to, with 301 or 302.
     sa.Column("last_profile_fetch", UTCDateTime),
@@ -331,16 +334,16 @@ profile_assignments = sa.Table(
     sa.Index("ix_profile_assignments_level_match", "level", "match"),
 )
 
-# Profile encryption keys, per device or per tag; secrets: never shown, never logged.
+# Profile encryption keys, per device or per tag; secrets: sealed, never shown, never logged.
 profile_keys = sa.Table(
     "profile_keys",
     metadata,
     sa.Column("scope", sa.Text, primary_key=True),
     sa.Column("match", sa.Text, primary_key=True),
     # openssl enc -k passphrase: AES-256-CBC, what the phone's Profile_Rule [--key ...] holds.
-    sa.Column("passphrase", sa.Text),
+    sa.Column("passphrase", SealedText),
     # RFC 8188 input keying material: the phone's IKM_HTTP_Encrypt_Content.
-    sa.Column("ikm", sa.Text),
+    sa.Column("ikm", SealedText),
     sa.Column("updated_at", UTCDateTime, nullable=False, default=utcnow),
     _status_check(KEY_SCOPES, "scope"),
 )
@@ -370,11 +373,13 @@ api_tokens = sa.Table(
 )
 
 #: Server settings (``acs.store.settings``), by name: what every ``acs serve`` process and every start
-#: must agree on, such as the shared CPE credentials. A NULL value is a setting switched off.
+#: must agree on, such as the shared CPE credentials. A NULL value is a setting switched off. Secret
+#: settings (the shared CPE password, the check of the secrets key) are kept sealed in ``secret``.
 settings = sa.Table(
     "settings",
     metadata,
     sa.Column("name", sa.Text, primary_key=True),
     sa.Column("value", sa.Text),
+    sa.Column("secret", SealedText),
     sa.Column("updated_at", UTCDateTime, nullable=False, default=utcnow),
 )

@@ -4,7 +4,8 @@
 first start (a readable user name, a random password), keeps them here and prints them once,
 so that the server a new user starts accepts phones; every later start, and every worker,
 uses the same ones. ``acs cpe-credentials`` shows, replaces or switches them off (a NULL
-value: only devices with their own credentials may then open sessions).
+value: only devices with their own credentials may then open sessions). The password is kept
+sealed (``settings.secret``, ``acs.store.secrets``): reading it needs the server key.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from acs.store.schema import settings, utcnow
+from acs.store.secrets import reveal
 
 CPE_USERNAME = "cpe_username"
 CPE_PASSWORD = "cpe_password"  # noqa: S105 - the setting's name
@@ -61,12 +63,16 @@ def check(username: str, password: str) -> None:
 def shared_credentials(conn: Connection) -> SharedCredentials | None:
     """The stored shared credentials; None when none were ever stored."""
     c = settings.c
-    found = dict(
-        conn.execute(sa.select(c.name, c.value).where(c.name.in_((CPE_USERNAME, CPE_PASSWORD)))).all()
-    )
+    found = {
+        r.name: r
+        for r in conn.execute(
+            sa.select(c.name, c.value, c.secret).where(c.name.in_((CPE_USERNAME, CPE_PASSWORD)))
+        )
+    }
     if CPE_USERNAME not in found:
         return None
-    return SharedCredentials(found[CPE_USERNAME], found.get(CPE_PASSWORD))
+    password = found.get(CPE_PASSWORD)
+    return SharedCredentials(found[CPE_USERNAME].value, reveal(password.secret) if password else None)
 
 
 def set_shared_credentials(conn: Connection, credentials: SharedCredentials) -> None:
@@ -77,7 +83,11 @@ def set_shared_credentials(conn: Connection, credentials: SharedCredentials) -> 
     stmt = _insert(conn)
     stmt = stmt.on_conflict_do_update(
         index_elements=[settings.c.name],
-        set_={"value": stmt.excluded.value, "updated_at": stmt.excluded.updated_at},
+        set_={
+            "value": stmt.excluded.value,
+            "secret": stmt.excluded.secret,
+            "updated_at": stmt.excluded.updated_at,
+        },
     )
     conn.execute(stmt, _rows(credentials))
 
@@ -101,6 +111,6 @@ def _insert(conn: Connection) -> postgresql.Insert | sqlite.Insert:
 def _rows(credentials: SharedCredentials) -> list[dict[str, object]]:
     now = utcnow()
     return [
-        {"name": CPE_USERNAME, "value": credentials.username, "updated_at": now},
-        {"name": CPE_PASSWORD, "value": credentials.password, "updated_at": now},
+        {"name": CPE_USERNAME, "value": credentials.username, "secret": None, "updated_at": now},
+        {"name": CPE_PASSWORD, "value": None, "secret": credentials.password, "updated_at": now},
     ]

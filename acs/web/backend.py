@@ -182,9 +182,10 @@ class CwmpBackend:
         return Session.from_dict(state)
 
     def cpe_password(self, conn: Connection, username: str) -> tuple[str, str] | None:
-        """The device that owns this CPE user name, and its password; None if no device does."""
+        """The device that owns this CPE user name, and its password (unsealed: Digest needs it);
+        None if no device does."""
         row = conn.execute(_PASSWORD, {"username": username}).one_or_none()
-        return (row.id, row.password) if row is not None and row.password is not None else None
+        return (row.id, row.password.reveal()) if row is not None and row.password is not None else None
 
     def sweep(self) -> Swept:
         """The time-based transitions: time out sessions silent for longer than the timeout (their

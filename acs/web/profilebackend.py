@@ -206,9 +206,10 @@ class ProfileBackend:
                     request.certificate.subject,
                 )
                 return Reply(403, reason="the client certificate names another device", device_id=device_id)
-        password = device.get("password")
-        if password is None:
+        sealed = device.get("password")
+        if sealed is None:
             return None
+        password = sealed.reveal()
         if tftp:
             return Reply(403, reason=f"device {device_id} has credentials: its profile goes over HTTP only")
         creds = request.credentials

@@ -47,6 +47,7 @@ DATABASE_ONLY = {
     "cpe-credentials generate": [],
     "cpe-credentials disable": [],
     "db upgrade": [],
+    "db rotate-key": [],
 }
 
 

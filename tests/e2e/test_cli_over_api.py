@@ -275,7 +275,7 @@ def test_import_move_and_kick(shell: Shell, tmp_path: Path) -> None:
             stored = inventory.get_device(conn, "00562baa0001")
     finally:
         engine.dispose()
-    assert (stored["username"], stored["password"]) == ("imp1", "pw1")
+    assert (stored["username"], stored["password"].reveal()) == ("imp1", "pw1")
 
     assert shell("device", "move", DESK.mac, "https://prov2.example.net:7567/") == (
         f"{DESK.device_id} is sent to https://prov2.example.net:7567/ (301)\n"
@@ -352,7 +352,7 @@ def test_tags_and_credentials(shell: Shell) -> None:
             stored = inventory.get_device(conn, DESK.device_id)
     finally:
         engine.dispose()
-    assert (stored["username"], stored["password"]) == ("desk", "pw")
+    assert (stored["username"], stored["password"].reveal()) == ("desk", "pw")
     assert (
         shell("device", "credentials", DESK.mac, "--clear")
         == f"{DESK.device_id} uses the shared CPE credentials again\n"

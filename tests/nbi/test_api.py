@@ -610,7 +610,7 @@ async def test_import_creates_and_updates_devices_and_refuses_bad_ones_by_index(
     }
     with engine.connect() as conn:
         made = inventory.get_device(conn, "00562B-CP-8851-3PCC-FCHIMP1")
-    assert (made["mac"], made["tags"], made["username"], made["password"]) == (
+    assert (made["mac"], made["tags"], made["username"], made["password"].reveal()) == (
         "00562baa0001",
         ["floor-3", "room 12"],
         "imp1",
