@@ -28,11 +28,13 @@ from acs.nbi.problem import CONTENT_TYPE as PROBLEM_TYPE
 from acs.nbi.problem import ApiError
 from acs.nbi.routing import (
     XML_TYPES,
+    BadJson,
     Call,
     Reply,
     Route,
     check_body,
     check_texts,
+    parse_json,
     parse_path,
     parse_query,
 )
@@ -57,16 +59,6 @@ def _jsonable(value: Any) -> Any:
 
 def encode(value: Any) -> bytes:
     return json.dumps(value, default=_jsonable, separators=(",", ":")).encode()
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _number(text: str) -> float | int:
-    """A JSON number; 3.0 is the integer 3, as JSON Schema counts it (and as the store needs it)."""
-    value = float(text)
-    return int(value) if value.is_integer() and abs(value) < 2**63 else value
 
 
 def bearer(request: server.Request) -> str:
@@ -316,11 +308,22 @@ def _json_body(body: bytes, media: str, schema: str, *, xml: bool = False) -> An
     if media != "application/json":
         accepted = "application/json" + (" or application/xml" if xml else "")
         raise ApiError(415, f"body of type {media or 'none'}", field="header.Content-Type", allowed=accepted)
+    allowed = f"a {schema} object (see /openapi.json)"
     try:
-        document = json.loads(body, parse_constant=_reject_constant, parse_float=_number)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise ApiError(
-            400, f"body is not JSON: {e}", field="body", allowed=f"a {schema} object (see /openapi.json)"
-        ) from None
+        document = parse_json(body)
+    except BadJson as e:
+        raise ApiError(400, f"body is not JSON the API takes: {e}", field="body", allowed=allowed) from None
+    if not isinstance(document, dict):  # every body is an object: say so, not which branch it missed
+        raise ApiError(400, f"body is {_kind(document)}, not a JSON object", field="body", allowed=allowed)
     check_texts(document)
     return document
+
+
+def _kind(document: Any) -> str:
+    if isinstance(document, list):
+        return "an array"
+    if isinstance(document, str):
+        return "a string"
+    if isinstance(document, bool):
+        return "true or false"
+    return "null" if document is None else "a number"
