@@ -39,6 +39,7 @@ from acs.nbi.routing import (
     parse_query,
 )
 from acs.nbi.tokens import AccessDenied
+from acs.web.boundedlog import BoundedLog, Long, loggable
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +138,8 @@ class NbiResource(resource.Resource):
         self.reactor = reactor
         self.kicker = kicker
         self.poll_interval = poll_interval
+        #: the lines a stranger can cause (an unknown token, a request that failed)
+        self.say = BoundedLog(reactor, log)
 
     def _in_thread(self, fn: Callable[..., Any], *args: Any) -> defer.Deferred[Any]:
         return threads.deferToThreadPool(self.reactor, self.pool, fn, *args)
@@ -179,7 +182,7 @@ class NbiResource(resource.Resource):
             self._run, route, raw_path, request.args, token, body, content_type, peer, accept
         )
         if method != "GET":  # who changed what; the token by its name, never itself
-            log.info("NBI %s %s -> %d (token %s)", method, path, reply.status, holder)
+            log.info("NBI %s %s -> %d (token %s)", method, loggable(path), reply.status, holder)
         if reply.follow is not None:
             reply = await self._follow(reply)
         return reply
@@ -199,7 +202,7 @@ class NbiResource(resource.Resource):
         with self.engine.begin() as conn:
             holder = tokens.authenticate(conn, token)
             if holder is None:
-                log.warning("NBI: unknown or revoked token from %s", peer)
+                self.say("token", logging.WARNING, "NBI: unknown or revoked token from %s", peer)
                 raise ApiError(
                     401,
                     "the token is unknown or revoked",
@@ -278,7 +281,7 @@ class NbiResource(resource.Resource):
         request.finish()
 
     def _crash(self, failure: Any, request: server.Request) -> None:
-        log.error("NBI request failed: %s", failure.getTraceback())
+        self.say("crash", logging.ERROR, "NBI request failed: %s", Long(failure.getTraceback()))
         if not request.finished and not getattr(request, "_disconnected", False):
             problem = ApiError(500, "internal error; see the server's log")
             self._write(request, Reply(500, problem.body()))
