@@ -671,7 +671,8 @@ def envelope_problem(body: bytes) -> tuple[str, str] | None:
 
     Read with the CWMP codec's hardened parser (no entity resolution, no DTD, no network,
     libxml2's depth and size limits), and refused with a DOCTYPE, as SOAP 1.1 says a message
-    must not have one: spyne's own parser would expand the entities it declares.
+    must not have one. spyne's parser leaves entities unresolved, and its schema validation
+    then fails on them with an lxml internal error: an empty 500 and a traceback.
     """
     if not body.strip():
         return "Client.XMLSyntaxError", "empty body: a SOAP request is a SOAP envelope"
