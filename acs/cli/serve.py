@@ -20,6 +20,7 @@ from acs.connreq import Options as ConnreqOptions
 from acs.provisioning.mapping import MapError, load_map
 from acs.store.engine import StoreError, create_engine, database_url, ensure_schema, show_url
 from acs.store.secrets import KEY_FILE_ENV
+from acs.web.boundedlog import BoundedLog, TwistedStrangerLines
 from acs.web.server import (
     ServeOptions,
     bind,
@@ -266,6 +267,9 @@ def serve(
     # Twisted's own messages (unhandled errors, the access log) go to the same log; unrouted, Twisted
     # would format them into a buffer of 64k events nobody reads.
     globalLogBeginner.beginLoggingTo([STDLibLogObserver()], redirectStandardIO=False)
+    # Twisted's lines a stranger causes (an idle connection timed out), at a bounded rate
+    stranger_lines = BoundedLog(reactor, logging.getLogger("acs.web.server"))
+    logging.getLogger("twisted").addFilter(TwistedStrangerLines(stranger_lines))
     if (cpe_username is None) != (cpe_password is None):
         raise click.UsageError("give --cpe-username and --cpe-password together")
     ctx = click.get_current_context()

@@ -28,15 +28,18 @@ from acs.nbi.problem import CONTENT_TYPE as PROBLEM_TYPE
 from acs.nbi.problem import ApiError
 from acs.nbi.routing import (
     XML_TYPES,
+    BadJson,
     Call,
     Reply,
     Route,
     check_body,
     check_texts,
+    parse_json,
     parse_path,
     parse_query,
 )
 from acs.nbi.tokens import AccessDenied
+from acs.web.boundedlog import BoundedLog, Long, loggable
 
 log = logging.getLogger(__name__)
 
@@ -57,16 +60,6 @@ def _jsonable(value: Any) -> Any:
 
 def encode(value: Any) -> bytes:
     return json.dumps(value, default=_jsonable, separators=(",", ":")).encode()
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _number(text: str) -> float | int:
-    """A JSON number; 3.0 is the integer 3, as JSON Schema counts it (and as the store needs it)."""
-    value = float(text)
-    return int(value) if value.is_integer() and abs(value) < 2**63 else value
 
 
 def bearer(request: server.Request) -> str:
@@ -96,8 +89,7 @@ def soap_authorize(engine: Engine) -> Callable[[str | None, str], str]:
             raise AccessDenied(401, f"an API token is required: {_AUTH_HELP}")
         with engine.begin() as conn:
             holder = tokens.authenticate(conn, token)
-        if holder is None:
-            log.warning("NBI SOAP: unknown or revoked token")
+        if holder is None:  # the fault says so in the log (acs.nbi.soap), at a bounded rate
             raise AccessDenied(401, "the token is unknown or revoked")
         if not tokens.allows(holder["role"], role):
             raise AccessDenied(403, f"token {holder['name']!r} has role {holder['role']}; this needs {role}")
@@ -146,6 +138,8 @@ class NbiResource(resource.Resource):
         self.reactor = reactor
         self.kicker = kicker
         self.poll_interval = poll_interval
+        #: the lines a stranger can cause (an unknown token, a request that failed)
+        self.say = BoundedLog(reactor, log)
 
     def _in_thread(self, fn: Callable[..., Any], *args: Any) -> defer.Deferred[Any]:
         return threads.deferToThreadPool(self.reactor, self.pool, fn, *args)
@@ -188,7 +182,7 @@ class NbiResource(resource.Resource):
             self._run, route, raw_path, request.args, token, body, content_type, peer, accept
         )
         if method != "GET":  # who changed what; the token by its name, never itself
-            log.info("NBI %s %s -> %d (token %s)", method, path, reply.status, holder)
+            log.info("NBI %s %s -> %d (token %s)", method, loggable(path), reply.status, holder)
         if reply.follow is not None:
             reply = await self._follow(reply)
         return reply
@@ -208,7 +202,7 @@ class NbiResource(resource.Resource):
         with self.engine.begin() as conn:
             holder = tokens.authenticate(conn, token)
             if holder is None:
-                log.warning("NBI: unknown or revoked token from %s", peer)
+                self.say("token", logging.WARNING, "NBI: unknown or revoked token from %s", peer)
                 raise ApiError(
                     401,
                     "the token is unknown or revoked",
@@ -287,7 +281,7 @@ class NbiResource(resource.Resource):
         request.finish()
 
     def _crash(self, failure: Any, request: server.Request) -> None:
-        log.error("NBI request failed: %s", failure.getTraceback())
+        self.say("crash", logging.ERROR, "NBI request failed: %s", Long(failure.getTraceback()))
         if not request.finished and not getattr(request, "_disconnected", False):
             problem = ApiError(500, "internal error; see the server's log")
             self._write(request, Reply(500, problem.body()))
@@ -316,11 +310,22 @@ def _json_body(body: bytes, media: str, schema: str, *, xml: bool = False) -> An
     if media != "application/json":
         accepted = "application/json" + (" or application/xml" if xml else "")
         raise ApiError(415, f"body of type {media or 'none'}", field="header.Content-Type", allowed=accepted)
+    allowed = f"a {schema} object (see /openapi.json)"
     try:
-        document = json.loads(body, parse_constant=_reject_constant, parse_float=_number)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise ApiError(
-            400, f"body is not JSON: {e}", field="body", allowed=f"a {schema} object (see /openapi.json)"
-        ) from None
+        document = parse_json(body)
+    except BadJson as e:
+        raise ApiError(400, f"body is not JSON the API takes: {e}", field="body", allowed=allowed) from None
+    if not isinstance(document, dict):  # every body is an object: say so, not which branch it missed
+        raise ApiError(400, f"body is {_kind(document)}, not a JSON object", field="body", allowed=allowed)
     check_texts(document)
     return document
+
+
+def _kind(document: Any) -> str:
+    if isinstance(document, list):
+        return "an array"
+    if isinstance(document, str):
+        return "a string"
+    if isinstance(document, bool):
+        return "true or false"
+    return "null" if document is None else "a number"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import heapq
+import json
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -374,6 +375,83 @@ def check_texts(value: Any, where: str = "body") -> None:
 
 
 # --- bodies ------------------------------------------------------------------------------------
+
+#: arrays and objects in one another, at most, in a JSON body (the deepest the API takes is 5)
+MAX_DEPTH = 32
+#: digits of a JSON integer, at most (an unsignedLong has 20; as for integer parameters)
+MAX_DIGITS = 40
+
+
+class BadJson(ValueError):
+    """A JSON text the API does not take, and why in words."""
+
+
+def _int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_DIGITS:
+        raise BadJson(f"an integer of {len(text.lstrip('-'))} digits (at most {MAX_DIGITS})")
+    return int(text)
+
+
+def _number(text: str) -> float | int:
+    """A JSON number with a fraction or exponent; 3.0 is the integer 3, as JSON Schema counts it (and
+    as the store needs it). One a float cannot hold (1e999) is refused, not made infinite."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise BadJson(f"the number {text[:20]}{'...' if len(text) > 20 else ''} is out of range")
+    return int(value) if value.is_integer() and abs(value) < 2**63 else value
+
+
+def _constant(name: str) -> Any:
+    raise BadJson(f"{name} is not JSON")
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object whose every key is given once: with two, which one counts depends on who reads it."""
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise BadJson(f"the key {key[:40]!r} is given twice")
+        found[key] = value
+    return found
+
+
+def _depth(document: Any) -> int:
+    """How deep arrays and objects go in a parsed document (without recursion)."""
+    deepest, level = 0, [(document, 1)]
+    while level:
+        value, depth = level.pop()
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+        for child in children:
+            if isinstance(child, dict | list):
+                if depth + 1 > MAX_DEPTH:
+                    return depth + 1
+                level.append((child, depth + 1))
+        deepest = max(deepest, depth)
+    return deepest if isinstance(document, dict | list) else 0
+
+
+def parse_json(data: bytes | str) -> Any:
+    """A JSON text as the API takes it: UTF-8 (a BOM is ignored), RFC 8259 numbers that fit (no
+    NaN or Infinity, no 1e999, integers of MAX_DIGITS digits at most), each key once per object,
+    at most MAX_DEPTH levels. BadJson says what is wrong; nothing else is raised."""
+    try:
+        text = data.decode("utf-8-sig") if isinstance(data, bytes) else data
+    except UnicodeDecodeError as e:
+        raise BadJson(f"not UTF-8 (byte {e.start})") from None
+    try:
+        document = json.loads(
+            text, parse_int=_int, parse_float=_number, parse_constant=_constant, object_pairs_hook=_object
+        )
+    except RecursionError:
+        raise BadJson(f"nested more than {MAX_DEPTH} levels deep") from None
+    except BadJson:
+        raise
+    except ValueError as e:
+        raise BadJson(str(e)) from None
+    if _depth(document) > MAX_DEPTH:
+        raise BadJson(f"nested more than {MAX_DEPTH} levels deep")
+    return document
+
 
 _URI = "urn:acs:openapi"
 _REGISTRY = referencing.Registry().with_resource(

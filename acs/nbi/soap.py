@@ -17,13 +17,23 @@ Every refusal is a SOAP Fault whose faultstring says what was wrong:
 ``Client.AmbiguousDevice`` (a MAC or serial number several devices share; the
 faultstring lists their ids), ``Client.InvalidArgument`` (and spyne's ``Client.SchemaValidationError`` for a
 message that does not fit the WSDL).
+
+What reaches spyne was read first by the CWMP codec's hardened parser (``SoapGuard``): a
+body that is not well-formed XML, has a DOCTYPE (entity expansion, external entities) or
+is over the NBI's body cap is answered with a Client fault there, without spyne. spyne's
+own loggers are silenced (they log a refused request whole, WS-Security password and all,
+and a traceback per fault); each fault is logged here as one line, at a bounded rate and
+with secrets masked (``acs.web.boundedlog``).
 """
 
 from __future__ import annotations
 
+import io
 import json
 import logging
-from collections.abc import Callable, Mapping
+import sys
+import traceback
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -50,13 +60,17 @@ from spyne.protocol.soap import Soap11
 from spyne.server.wsgi import WsgiApplication
 from sqlalchemy.engine import Engine
 from twisted.python.threadpool import ThreadPool
+from twisted.web import server
 from twisted.web.wsgi import WSGIResource
 
+from acs.cwmp.codec import hardened_parser
 from acs.jobs import queue
 from acs.jobs.requests import redacted
+from acs.nbi.routing import BadJson, parse_json
 from acs.nbi.tokens import AccessDenied, Authorize
 from acs.store import inventory
 from acs.store.schema import TASK_STATUSES, utcnow
+from acs.web.boundedlog import BoundedLog, Long
 
 #: The target namespace of the WSDL and of every element in it.
 NAMESPACE = "urn:acs:nbi:soap:1"
@@ -66,8 +80,13 @@ _DIGEST_FORM = (
     "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0#PasswordDigest"
 )
 
-# A Client fault is an answer, not a server error: spyne logs each with a traceback.
-logging.getLogger("spyne.application.client").setLevel(logging.CRITICAL)
+log = logging.getLogger(__name__)
+# spyne logs a request it cannot read whole (a WS-Security UsernameToken's password, a SIP
+# password in ParameterValues), a value it refuses, and a traceback per Client fault, at any
+# rate: none of its lines is written. ``SoapGuard`` and ``_log_faults`` write ours instead.
+logging.getLogger("spyne").setLevel(logging.CRITICAL + 1)
+#: the SOAP 1.1 envelope namespace, and the prefix spyne writes its faults with
+SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 
 
 @dataclass(frozen=True)
@@ -293,8 +312,8 @@ def task_arguments(kind: str, typed: TaskArguments | None, as_json: str | None) 
         raise _fault("InvalidArgument", "give Arguments or ArgumentsJSON, not both")
     if as_json:
         try:
-            args = json.loads(as_json)
-        except ValueError as e:
+            args = parse_json(as_json)
+        except BadJson as e:
             raise _fault("InvalidArgument", f"ArgumentsJSON is not JSON: {e}") from None
         if not isinstance(args, dict):
             raise _fault("InvalidArgument", "ArgumentsJSON must be a JSON object of argument names")
@@ -588,8 +607,9 @@ def _caller(ctx: Any, engine: Engine, authorize: Authorize) -> Caller:
         raise _fault("Unauthorized" if e.status == 401 else "Forbidden", str(e)) from None
 
 
-def soap_application(engine: Engine, authorize: Authorize) -> WsgiApplication:
-    """The WSGI application of the SOAP service on this store, checking tokens with ``authorize``."""
+def soap_application(engine: Engine, authorize: Authorize, say: BoundedLog | None = None) -> WsgiApplication:
+    """The WSGI application of the SOAP service on this store, checking tokens with ``authorize``;
+    each fault is logged with ``say``."""
     app = Application(
         [AcsNbi],
         tns=NAMESPACE,
@@ -602,9 +622,136 @@ def soap_application(engine: Engine, authorize: Authorize) -> WsgiApplication:
         ctx.udc = _caller(ctx, engine, authorize)
 
     app.event_manager.add_listener("method_call", on_call)
-    return WsgiApplication(app)
+    wsgi = WsgiApplication(app)
+    if say is not None:
+        _log_faults(app, wsgi, say)
+    return wsgi
+
+
+# --- what spyne is spared, and what is logged ---------------------------------------------------
+
+
+def _log_faults(app: Application, wsgi: WsgiApplication, say: BoundedLog) -> None:
+    """One line per fault answered (its code, the caller's address, its faultstring), and the
+    traceback of a server error; at a bounded rate, secrets masked."""
+
+    def answered(ctx: Any) -> None:
+        error = ctx.in_error or ctx.out_error
+        code = str(getattr(error, "faultcode", "Server"))
+        level = logging.INFO
+        if code.startswith("Server"):
+            level = logging.ERROR
+        elif code in ("Client.Unauthorized", "Client.Forbidden"):
+            level = logging.WARNING
+        peer = ctx.transport.req_env.get("REMOTE_ADDR")
+        say(code, level, "NBI SOAP %s from %s: %s", code, peer, str(getattr(error, "faultstring", error)))
+
+    def failed(ctx: Any) -> None:
+        if sys.exc_info()[0] is not None and str(ctx.out_error.faultcode).startswith("Server"):
+            say("crash", logging.ERROR, "NBI SOAP operation failed: %s", Long(traceback.format_exc()))
+
+    wsgi.event_manager.add_listener("wsgi_exception", answered)
+    app.event_manager.add_listener("method_exception_object", failed)
+
+
+def fault_body(code: str, message: str) -> bytes:
+    """A SOAP 1.1 Fault envelope, as spyne writes them."""
+    envelope = etree.Element(f"{{{SOAP_ENV}}}Envelope", nsmap={"soap11env": SOAP_ENV})
+    fault = etree.SubElement(etree.SubElement(envelope, f"{{{SOAP_ENV}}}Body"), f"{{{SOAP_ENV}}}Fault")
+    etree.SubElement(fault, "faultcode").text = f"soap11env:{code}"
+    etree.SubElement(fault, "faultstring").text = message
+    return bytes(etree.tostring(envelope, xml_declaration=True, encoding="UTF-8"))
+
+
+_FAULT_HEADERS = [("Content-Type", "text/xml; charset=utf-8")]
+
+
+def envelope_problem(body: bytes) -> tuple[str, str] | None:
+    """Why a request body is not for spyne: (fault code, words), or None when it may go on.
+
+    Read with the CWMP codec's hardened parser (no entity resolution, no DTD, no network,
+    libxml2's depth and size limits), and refused with a DOCTYPE, as SOAP 1.1 says a message
+    must not have one. spyne's parser leaves entities unresolved, and its schema validation
+    then fails on them with an lxml internal error: an empty 500 and a traceback.
+    """
+    if not body.strip():
+        return "Client.XMLSyntaxError", "empty body: a SOAP request is a SOAP envelope"
+    if b"<!DOCTYPE" in body:  # at once: libxml2 would weigh its entities first (UTF-16: see below)
+        return _DOCTYPE
+    try:
+        root = etree.fromstring(body, hardened_parser())
+    except etree.XMLSyntaxError as e:
+        return "Client.XMLSyntaxError", f"not well-formed XML: {e}"
+    except ValueError as e:  # NUL bytes, an encoding lxml does not know
+        return "Client.XMLSyntaxError", f"unreadable XML: {e}"
+    if root.getroottree().docinfo.doctype:
+        return _DOCTYPE
+    return None
+
+
+_DOCTYPE = ("Client.DoctypeNotAllowed", "a DOCTYPE is not allowed in a SOAP message")
+
+
+class SoapGuard:
+    """The WSGI application twisted.web runs: a POST's body is checked (``envelope_problem``) before
+    spyne reads it, and whatever spyne raises is a Server fault, never an empty 500."""
+
+    def __init__(self, spyne: WsgiApplication, say: BoundedLog) -> None:
+        self.spyne = spyne
+        self.say = say
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("REQUEST_METHOD") == "POST":
+            body = environ["wsgi.input"].read()
+            problem = envelope_problem(body)
+            if problem is not None:
+                code, why = problem
+                peer = environ.get("REMOTE_ADDR")
+                self.say(
+                    code,
+                    logging.INFO,
+                    "NBI SOAP %s from %s: %s; the body began %s",
+                    code,
+                    peer,
+                    why,
+                    body,
+                )
+                start_response("500 Internal Server Error", _FAULT_HEADERS)
+                return [fault_body(code, why)]
+            environ["wsgi.input"] = io.BytesIO(body)
+            environ["CONTENT_LENGTH"] = str(len(body))
+        try:
+            return list(self.spyne(environ, start_response))
+        except Exception:
+            self.say("crash", logging.ERROR, "NBI SOAP request failed: %s", Long(traceback.format_exc()))
+            start_response("500 Internal Server Error", _FAULT_HEADERS, sys.exc_info())
+            return [fault_body("Server", "internal error; see the server's log")]
+
+
+class SoapResource(WSGIResource):
+    """``/soap``: a body over the NBI's cap (dropped as it came, ``LimitedRequest``) is a Client fault
+    answered here; the rest goes to ``SoapGuard`` and spyne on the thread pool."""
+
+    def __init__(self, reactor: Any, pool: ThreadPool, guard: SoapGuard) -> None:
+        super().__init__(reactor, pool, guard)
+        self.say = guard.say
+
+    def render(self, request: server.Request) -> Any:
+        if getattr(request, "too_large", False):
+            why = f"body over the {request.max_size}-byte limit"
+            peer = getattr(request.getClientAddress(), "host", None)
+            self.say(
+                "Client.RequestTooLong", logging.INFO, "NBI SOAP Client.RequestTooLong from %s: %s", peer, why
+            )
+            body = fault_body("Client.RequestTooLong", why)
+            request.setResponseCode(500)
+            request.setHeader(b"content-type", b"text/xml; charset=utf-8")
+            request.setHeader(b"content-length", str(len(body)).encode())
+            return body
+        return super().render(request)
 
 
 def soap_resource(engine: Engine, authorize: Authorize, reactor: Any, pool: ThreadPool) -> WSGIResource:
     """The service as a twisted.web resource: spyne and the store run on ``pool``, never on the reactor."""
-    return WSGIResource(reactor, pool, soap_application(engine, authorize))
+    say = BoundedLog(reactor, log)
+    return SoapResource(reactor, pool, SoapGuard(soap_application(engine, authorize, say), say))

@@ -101,9 +101,12 @@ def create_engine(url: str | URL | None = None, **kwargs: Any) -> Engine:
     SQLite connections get WAL (readers never block the writer), synchronous=NORMAL
     (durable at each checkpoint, fast commits), foreign keys on (SQLite's default is
     off) and a busy timeout, so concurrent writers wait instead of failing.
-    ``kwargs`` go to ``sqlalchemy.create_engine``.
+    ``kwargs`` go to ``sqlalchemy.create_engine``. A statement's parameters are never shown in an
+    error (``hide_parameters``): a failed write of a CPE password or a profile key would otherwise
+    carry it into the traceback a log keeps.
     """
     parsed = database_url(url)
+    kwargs.setdefault("hide_parameters", True)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database in (None, "", ":memory:"):
             # One connection shared by every thread, else each would see its own empty database.

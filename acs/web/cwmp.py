@@ -8,6 +8,8 @@ the messages waiting for the store share one transaction (``acs.web.groupcommit`
 Sessions are found by their cookie; CPEs that return no cookie are followed
 by their TCP connection. Bodies over the size cap get HTTP 413, unreadable or
 out-of-order messages HTTP 400 with the reason; neither touches other sessions.
+What a stranger can make it log (refused requests, failed authentication) is
+written at a bounded rate, cut short and with secrets masked (``acs.web.boundedlog``).
 
 A session is opened by an Inform whose sender authenticated: with HTTP Digest (or
 Basic where it is allowed), or with a TLS client certificate that names the device
@@ -21,6 +23,7 @@ from __future__ import annotations
 import hmac
 import logging
 import re
+import traceback
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,6 +37,7 @@ from acs.cwmp.faults import CwmpError, MessageTooLarge
 from acs.session.machine import ProtocolError, device_id
 from acs.store import inventory
 from acs.web.auth import BASIC_REFUSED, Authenticator, Credentials, parse_authorization
+from acs.web.boundedlog import Long, bounded_log
 from acs.web.groupcommit import GroupCommit
 from acs.web.http11 import Answer, HttpChannel, HttpRequest
 from acs.web.tls import CertificateNames
@@ -167,7 +171,8 @@ class CwmpEndpoint:
         try:
             done(channel, request, ok, result)
         except Exception:
-            log.exception("CWMP request failed")
+            say = bounded_log(channel.reactor, log)
+            say("crash", logging.ERROR, "CWMP request failed: %s", Long(traceback.format_exc()))
             self._error(channel, request, 500, "internal error; see the server log")
 
     def handle(self, channel: HttpChannel, request: HttpRequest) -> None:
@@ -216,7 +221,8 @@ class CwmpEndpoint:
         if not ok:
             if result.check(ProtocolError):
                 return self._error(channel, request, 400, str(result.value))
-            log.error("CWMP request failed: %s", result.getTraceback())
+            say = bounded_log(channel.reactor, log)
+            say("crash", logging.ERROR, "CWMP request failed: %s", Long(result.getTraceback()))
             return self._error(channel, request, 500, "internal error; see the server log")
         session, step = result
         if not channel.open:  # the CPE hung up: what the step did is committed; nothing to send
@@ -276,7 +282,9 @@ class CwmpEndpoint:
         if verdict == "names":
             return self._step(channel, request, None, env)
         if verdict == "other":
-            log.warning(
+            bounded_log(channel.reactor, log)(
+                "certificate",
+                logging.WARNING,
                 "CPE %s from %s presented a client certificate for another device (%s); refused",
                 did,
                 channel.peer,
@@ -292,7 +300,8 @@ class CwmpEndpoint:
         if creds is None:
             return self._challenge(channel, request, stale=False)
         if self.auth.digest.basic_refused(creds, tls=channel.secure):
-            log.warning("CPE %r from %s: %s", creds.username, channel.peer, BASIC_REFUSED)
+            say = bounded_log(channel.reactor, log)
+            say("basic", logging.WARNING, "CPE %r from %s: %s", creds.username, channel.peer, BASIC_REFUSED)
             return self._challenge(channel, request, stale=False)
         password = self.auth.shared_password(creds.username)
         if password is None and self.auth.per_device:
@@ -321,7 +330,14 @@ class CwmpEndpoint:
         if verdict == "ok":
             return self._step(channel, request, None, env)
         if verdict == "denied":
-            log.warning("CPE authentication failed for user %r from %s", creds.username, channel.peer)
+            say = bounded_log(channel.reactor, log)
+            say(
+                "denied",
+                logging.WARNING,
+                "CPE authentication failed for user %r from %s",
+                creds.username,
+                channel.peer,
+            )
         self._challenge(channel, request, stale=verdict == "stale")
         return None
 
@@ -354,7 +370,9 @@ class CwmpEndpoint:
         return session_cookie(request.headers.get(b"cookie")) or channel.session
 
     def _error(self, channel: HttpChannel, request: HttpRequest, code: int, reason: str) -> None:
-        log.info("CWMP %s from %s: %s", code, channel.peer, reason)
+        bounded_log(channel.reactor, log)(
+            f"refused {code}", logging.INFO, "CWMP %s from %s: %s", code, channel.peer, reason
+        )
         channel.respond(request, code, [_TEXT], reason.encode() + b"\n")
 
 

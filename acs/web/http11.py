@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import time
+import traceback
 from collections.abc import Callable
 from email.utils import formatdate
 from http import HTTPStatus
@@ -32,6 +33,8 @@ from typing import Any, Protocol
 
 import httptools
 from twisted.internet import interfaces, protocol
+
+from acs.web.boundedlog import Long, bounded_log, mask_secrets
 
 access_log = logging.getLogger("acs.web.access")
 log = logging.getLogger(__name__)
@@ -318,7 +321,14 @@ class HttpChannel(protocol.Protocol):
                 try:
                     self.handler.handle(self, request)
                 except Exception:
-                    log.exception("HTTP request %r failed", request)
+                    say = bounded_log(self.reactor, log)
+                    say(
+                        "crash",
+                        logging.ERROR,
+                        "HTTP request %s failed: %s",
+                        repr(request),  # as text: cut short, a token in its target masked
+                        Long(traceback.format_exc()),
+                    )
                     self.respond(
                         request,
                         500,
@@ -329,7 +339,9 @@ class HttpChannel(protocol.Protocol):
             self._dispatching = False
         if not self._busy and self._closing and self.open:
             if self._bad is not None:
-                log.info("HTTP 400 from %s: %s", self.peer, self._bad)
+                bounded_log(self.reactor, log)(
+                    "bad", logging.INFO, "HTTP 400 from %s: %s", self.peer, self._bad
+                )
                 body = self._bad.encode("utf-8", "replace") + b"\n"
                 self._bad = None
                 self.transport.write(
@@ -388,7 +400,7 @@ class HttpChannel(protocol.Protocol):
             self.peer,
             time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime()),
             request.method.decode("latin-1"),
-            request.target.decode("latin-1"),
+            mask_secrets(request.target.decode("latin-1")),  # a token in a query string
             request.version,
             status,
             length,

@@ -17,13 +17,14 @@ User-Agent (``/$PSN.xml`` names only the model), else by a serial number in the 
 
 Runs on the thread pool, one transaction per fetch: the lookup, the device record
 (model, firmware, MAC, address, time of the fetch, from what the phone just told) and
-the rendering. Credentials and keys are never logged.
+the rendering. Nothing is logged here: what a refusal should say in the log is the reply's
+``warning``, which the shell logs at a bounded rate (strangers cause them). Credentials and keys
+are never in it.
 """
 
 from __future__ import annotations
 
 import gzip
-import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -39,8 +40,6 @@ from acs.store.schema import utcnow
 from acs.web.auth import BASIC_REFUSED, Authenticator, Credentials
 from acs.web.negotiation import qualities
 from acs.web.tls import CertificateNames
-
-log = logging.getLogger(__name__)
 
 UnknownPhones = Literal["404", "default"]
 XML = "text/xml; charset=utf-8"
@@ -70,6 +69,9 @@ class Reply:
     headers: list[tuple[str, str]] = field(default_factory=list)
     reason: str = ""
     device_id: str | None = None
+    #: a line for the log, for refusals an operator should hear of (a wrong password, a certificate
+    #: naming another device, Basic on plain HTTP)
+    warning: str | None = None
 
     def header(self, name: str) -> str | None:
         return next((v for k, v in self.headers if k == name), None)
@@ -199,13 +201,13 @@ class ProfileBackend:
             if verdict == "names":
                 return None  # the certificate authenticates the phone: no password asked
             if verdict == "other":
-                log.warning(
-                    "profile fetch for %s from %s with a client certificate for another device (%s); refused",
-                    device_id,
-                    request.remote_addr,
-                    request.certificate.subject,
+                return Reply(
+                    403,
+                    reason="the client certificate names another device",
+                    device_id=device_id,
+                    warning=f"profile fetch for {device_id} from {request.remote_addr} with a client "
+                    f"certificate for another device ({request.certificate.subject}); refused",
                 )
-                return Reply(403, reason="the client certificate names another device", device_id=device_id)
         sealed = device.get("password")
         if sealed is None:
             return None
@@ -213,9 +215,9 @@ class ProfileBackend:
         if tftp:
             return Reply(403, reason=f"device {device_id} has credentials: its profile goes over HTTP only")
         creds = request.credentials
-        verdict = "challenge"
+        verdict, warning = "challenge", None
         if creds is not None and self.authenticator.basic_refused(creds, tls=request.scheme == "https"):
-            log.warning("profile fetch for %s from %s: %s", device_id, request.remote_addr, BASIC_REFUSED)
+            warning = f"profile fetch for {device_id} from {request.remote_addr}: {BASIC_REFUSED}"
         elif creds is not None:
             verdict = (
                 self.authenticator.check(
@@ -227,17 +229,15 @@ class ProfileBackend:
         if verdict == "ok":
             return None
         if verdict == "denied":
-            log.warning(
-                "profile fetch: authentication failed for user %r from %s",
-                creds and creds.username,
-                request.remote_addr,
-            )
+            username = creds.username if creds is not None else None
+            warning = f"profile fetch: authentication failed for user {username!r} from {request.remote_addr}"
         challenges = self.authenticator.challenges(stale=verdict == "stale", tls=request.scheme == "https")
         return Reply(
             401,
             headers=[("www-authenticate", c.decode()) for c in challenges],
             reason="this phone's profile needs its credentials (HTTP Digest)",
             device_id=device_id,
+            warning=warning,
         )
 
     def _ok(self, request: Fetch, rendered: Rendered, device_id: str | None) -> Reply:

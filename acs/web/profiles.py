@@ -4,7 +4,8 @@ A thin Twisted shell: the request's path, User-Agent, Authorization and
 Accept-Encoding go to ``ProfileBackend.fetch`` on the thread pool (one transaction),
 and its reply is written with a Content-Length, as small phone stacks read by length.
 What a POST carries (a GPP register's contents) is read and not used: the answer is
-the same profile a GET gets.
+the same profile a GET gets. Refusals are logged at a bounded rate (``acs.web.boundedlog``):
+anyone who reaches the port can cause them.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from twisted.python.threadpool import ThreadPool
 from twisted.web import resource, server
 
 from acs.web.auth import parse_authorization
+from acs.web.boundedlog import BoundedLog, Long
 from acs.web.profilebackend import Fetch, ProfileBackend, Reply
 from acs.web.tls import CertificateNames
 
@@ -36,6 +38,7 @@ class ProfileResource(resource.Resource):
         self.backend = backend
         self.pool = pool
         self.reactor = reactor
+        self.say = BoundedLog(reactor, log)
 
     def render_GET(self, request: server.Request) -> Any:
         if getattr(request, "too_large", False):
@@ -65,7 +68,17 @@ class ProfileResource(resource.Resource):
         if reply.status == 200:
             log.debug("profile %s to %s (%s)", fetch.path, fetch.remote_addr, reply.device_id)
         else:
-            log.info("profile %s from %s: %d %s", fetch.path, fetch.remote_addr, reply.status, reply.reason)
+            self.say(
+                f"refused {reply.status}",
+                logging.INFO,
+                "profile %s from %s: %d %s",
+                fetch.path,
+                fetch.remote_addr,
+                reply.status,
+                reply.reason,
+            )
+        if reply.warning is not None:
+            self.say(f"warning {reply.status}", logging.WARNING, "%s", reply.warning)
         if request.channel is None:  # the phone hung up; what the fetch recorded is committed
             return
         request.write(self._write(request, reply))
@@ -84,7 +97,7 @@ class ProfileResource(resource.Resource):
         return body
 
     def _crash(self, failure: Any, request: server.Request) -> None:
-        log.error("profile request failed: %s", failure.getTraceback())
+        self.say("crash", logging.ERROR, "profile request failed: %s", Long(failure.getTraceback()))
         if not request.finished and request.channel is not None:
             request.write(self._write(request, Reply(500, reason="internal error; see the server log")))
             request.finish()

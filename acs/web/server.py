@@ -21,6 +21,7 @@ from acs.nbi.resource import Kicker, NbiResource, NbiSite, soap_authorize
 from acs.web import workers
 from acs.web.auth import Authenticator
 from acs.web.backend import CwmpBackend
+from acs.web.boundedlog import access_line
 from acs.web.cwmp import CpeAuth, CwmpEndpoint, LimitedRequest
 from acs.web.groupcommit import GroupCommit
 from acs.web.http11 import HttpFactory
@@ -181,7 +182,9 @@ def profile_site(
 ) -> server.Site:
     """The profile server on every path: phones are given rules like /$MA.cfg or /Cisco/$MA.cfg."""
     resource = ProfileResource(backend, pool, reactor)
-    site = (server.Site if options.access_log else QuietSite)(resource, parsePOSTFormSubmission=False)
+    site = (server.Site if options.access_log else QuietSite)(
+        resource, parsePOSTFormSubmission=False, logFormatter=access_line
+    )
     site.requestFactory = type("ProfileRequest", (LimitedRequest,), {"max_size": MAX_BODY})
     site.displayTracebacks = False
     return site
@@ -215,7 +218,10 @@ def nbi_site(
 
     rest = NbiResource(engine, pool, reactor=reactor, kicker=kicker)
     soap = soap_resource(engine, soap_authorize(engine), reactor, pool)
-    site = server.Site(NbiSite(rest, soap), parsePOSTFormSubmission=False)
+    # a line per request only with --access-log: anyone who reaches the port could fill the disk
+    site = (server.Site if options.access_log else QuietSite)(
+        NbiSite(rest, soap), parsePOSTFormSubmission=False, logFormatter=access_line
+    )
     site.requestFactory = type("NbiRequest", (LimitedRequest,), {"max_size": options.nbi_max_body})
     site.displayTracebacks = False
     return site

@@ -8,6 +8,7 @@ with tokens made as ``acs token create`` makes them.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -16,6 +17,7 @@ import pytest
 import requests
 import sqlalchemy as sa
 import zeep
+from lxml import etree
 from zeep.transports import Transport
 from zeep.wsse.username import UsernameToken
 
@@ -401,3 +403,86 @@ def test_a_ws_security_username_token_carries_the_api_token(soap: Soap) -> None:
     digest = soap.client(None, wsse=UsernameToken("oss", soap.tokens["operator"], use_digest=True)).service
     fault = fault_of(digest.GetTask, TaskId=task.Id)
     assert code(fault) == "Client.Unauthorized" and "PasswordText" in fault.message
+
+
+# --- hostile bodies ------------------------------------------------------------------------------
+
+_ENVELOPE = (
+    '<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" xmlns:acs="urn:acs:nbi:soap:1">'
+    "<soap:Body><acs:GetDevice><acs:Device>{}</acs:Device></acs:GetDevice></soap:Body></soap:Envelope>"
+)
+_LAUGHS = "".join(
+    f'<!ENTITY lol{n} "{f"&lol{n - 1};" * 10 if n else "lol"}">' for n in range(10)
+)  # 10^9 "lol"s, 3 GB, from a few hundred bytes
+#: (what, body): every one a Client fault, with nothing of an entity in the answer
+HOSTILE = [
+    ("billion laughs", f"<!DOCTYPE d [{_LAUGHS}]>" + _ENVELOPE.format("&lol9;")),
+    ("an internal entity", '<!DOCTYPE d [<!ENTITY who "FCH2233A1B2">]>' + _ENVELOPE.format("&who;")),
+    ("a file", '<!DOCTYPE d [<!ENTITY f SYSTEM "file:///etc/passwd">]>' + _ENVELOPE.format("&f;")),
+    ("a URL", '<!DOCTYPE d [<!ENTITY u SYSTEM "http://127.0.0.1:9/x">]>' + _ENVELOPE.format("&u;")),
+    ("an external DTD", '<!DOCTYPE d SYSTEM "file:///etc/passwd">' + _ENVELOPE.format("x")),
+    (
+        "a parameter entity",
+        '<!DOCTYPE d [<!ENTITY % p SYSTEM "file:///etc/passwd"> %p;]>' + _ENVELOPE.format("x"),
+    ),
+    (
+        "UTF-16 with a DOCTYPE",
+        '<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE d []>' + _ENVELOPE.format("x"),
+    ),
+    ("an undeclared entity", _ENVELOPE.format("&who;")),
+    ("100,000 nested elements", _ENVELOPE.format("<a>" * 100_000)),
+    ("not XML", "GetDevice FCH2233A1B2"),
+    ("empty", ""),
+]
+
+
+def test_a_hostile_body_is_a_client_fault_at_once_and_expands_nothing(soap: Soap) -> None:
+    headers = {
+        "Content-Type": "text/xml; charset=utf-8",
+        "Authorization": f"Bearer {soap.tokens['operator']}",
+    }
+    for what, body in HOSTILE:
+        data = body.encode("utf-16") if what.startswith("UTF-16") else body.encode()
+        started = time.monotonic()
+        response = requests.post(soap.url, data=data, headers=headers, timeout=HTTP_TIMEOUT)
+        took = time.monotonic() - started
+        assert response.status_code == 500 and response.headers["Content-Type"].startswith("text/xml"), what
+        faultcode = etree.fromstring(response.content).findtext(".//faultcode")
+        wanted = "Client.DoctypeNotAllowed" if "DOCTYPE" in body else "Client.XMLSyntaxError"
+        assert faultcode == f"soap11env:{wanted}", (what, response.text)
+        assert len(response.content) < 1000 and "lol" not in response.text and "root:" not in response.text, (
+            what
+        )
+        assert "FCH2233A1B2" not in response.text, what  # the device the entity named was not looked up
+        assert took < 2, (what, took)  # milliseconds; a billion laughs expanded would take minutes
+    assert queue.list_tasks(soap.engine) == []
+
+
+def test_a_body_over_the_cap_is_a_client_fault_whether_its_length_is_given_or_not(soap: Soap) -> None:
+    big = _ENVELOPE.format("x" * (3 << 19)).encode()  # 1.5 MiB: over the NBI's cap, under spyne's own
+    headers = {"Content-Type": "text/xml; charset=utf-8", "Authorization": f"Bearer {soap.tokens['read']}"}
+    sized = requests.post(soap.url, data=big, headers=headers, timeout=HTTP_TIMEOUT)
+    chunked = requests.post(
+        soap.url, data=iter([big[:1000], big[1000:]]), headers=headers, timeout=HTTP_TIMEOUT
+    )
+    for response in (sized, chunked):
+        assert response.status_code == 500
+        assert "<faultcode>soap11env:Client.RequestTooLong</faultcode>" in response.text
+        assert "over the 1048576-byte limit" in response.text
+    device = soap.client("read").service.GetDevice(Device=DESK.device_id)
+    assert device.Id == DESK.device_id  # and the service goes on
+
+
+def test_arguments_json_nested_too_deep_is_an_invalid_argument(soap: Soap) -> None:
+    service = soap.client().service
+    for text, message in [
+        ("[" * 100_000, "nested more than 32 levels deep"),
+        ('{"CommandKey": "a", "CommandKey": "b"}', "the key 'CommandKey' is given twice"),
+        ('{"DelaySeconds": 1e999999}', "out of range"),
+    ]:
+        fault = fault_of(service.CreateTask, Device=DESK.device_id, Kind="Reboot", ArgumentsJSON=text)
+        assert code(fault) == "Client.InvalidArgument" and message in fault.message, (
+            text[:40],
+            fault.message,
+        )
+    assert queue.list_tasks(soap.engine) == []

@@ -135,6 +135,21 @@ def test_deleting_a_device_deletes_what_belongs_to_it(engine):
     assert left == {"device_tags": 0, "parameters": 0, "events": 0, "tasks": 0}
 
 
+def test_a_failed_statement_never_shows_its_parameters(engine):
+    """The error of a write that failed carries its statement, never its values: a CPE password,
+    a connection-request password or a profile key would reach the log with its traceback."""
+    import traceback
+
+    secrets = {"password": "pw-never-shown", "connection_request_password": "cr-never-shown"}
+    with engine.begin() as conn:
+        _device(conn, **secrets)
+    with pytest.raises(sa.exc.IntegrityError) as failed, engine.begin() as conn:
+        _device(conn, **secrets)  # the same id again
+    shown = "".join(traceback.format_exception(failed.value))
+    assert "INSERT INTO devices" in shown
+    assert not [value for value in secrets.values() if value in shown], shown
+
+
 def test_rows_must_belong_to_a_known_device(engine):
     with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
         conn.execute(sa.insert(parameters).values(device_id="nobody", path="Device.", object=True))
