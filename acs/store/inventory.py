@@ -920,6 +920,31 @@ def find_phone(
     return None
 
 
+def profile_fetch_facts(
+    device: dict[str, Any],
+    *,
+    now: datetime,
+    ip: str | None = None,
+    mac: str | None = None,
+    model: str | None = None,
+    vendor: str | None = None,
+    firmware: str | None = None,
+) -> dict[str, Any]:
+    """What a profile fetch tells of a device: when and from where; and from its User-Agent what the
+    store does not know yet (MAC, model, vendor). The firmware is taken only for devices that never
+    informed over TR-069: an Inform reports the full SoftwareVersion, which the User-Agent's short
+    one (11.0.1) must not overwrite. The device columns to set."""
+    values: dict[str, Any] = {"last_profile_fetch": now}
+    if ip:
+        values["ip"] = ip
+    for column, value in (("mac", mac), ("product_class", model), ("manufacturer", vendor)):
+        if value and not device.get(column):
+            values[column] = value
+    if firmware and device.get("last_inform") is None:
+        values["software_version"] = firmware
+    return values
+
+
 def record_profile_fetch(
     conn: Connection,
     device: dict[str, Any],
@@ -931,18 +956,11 @@ def record_profile_fetch(
     vendor: str | None = None,
     firmware: str | None = None,
 ) -> dict[str, Any]:
-    """Store what a profile fetch tells of a device: when and from where; and from its User-Agent
-    what the store does not know yet (MAC, model, vendor). The firmware is taken only for devices
-    that never informed over TR-069: an Inform reports the full SoftwareVersion, which the
-    User-Agent's short one (11.0.1) must not overwrite. Returns the columns it set."""
-    values: dict[str, Any] = {"last_profile_fetch": now}
-    if ip:
-        values["ip"] = ip
-    for column, value in (("mac", mac), ("product_class", model), ("manufacturer", vendor)):
-        if value and not device.get(column):
-            values[column] = value
-    if firmware and device.get("last_inform") is None:
-        values["software_version"] = firmware
+    """Store what a profile fetch tells of a device (``profile_fetch_facts``); returns the columns
+    it set."""
+    values = profile_fetch_facts(
+        device, now=now, ip=ip, mac=mac, model=model, vendor=vendor, firmware=firmware
+    )
     conn.execute(devices.update().where(devices.c.id == device["id"]).values(**values))
     return values
 

@@ -5,6 +5,11 @@ Accept-Encoding go to ``ProfileBackend.fetch`` on the thread pool (one transacti
 and its reply is written with a Content-Length, as small phone stacks read by length.
 What a POST carries (a GPP register's contents) is read and not used: the answer is
 the same profile a GET gets.
+
+Every line a request can cause is logged at a bounded rate (``acs.web.boundedlog``): the
+refusals the operator should see (a profile refused to a requester that proved nothing, a
+wrong password, another device's certificate) at WARNING, other answers (a challenge, 404)
+at INFO, a profile sent at DEBUG.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from twisted.python.threadpool import ThreadPool
 from twisted.web import resource, server
 
 from acs.web.auth import parse_authorization
+from acs.web.boundedlog import BoundedLog
 from acs.web.profilebackend import Fetch, ProfileBackend, Reply
 from acs.web.tls import CertificateNames
 
@@ -36,6 +42,7 @@ class ProfileResource(resource.Resource):
         self.backend = backend
         self.pool = pool
         self.reactor = reactor
+        self.say = BoundedLog(reactor, log)
 
     def render_GET(self, request: server.Request) -> Any:
         if getattr(request, "too_large", False):
@@ -62,10 +69,20 @@ class ProfileResource(resource.Resource):
     render_POST = render_GET
 
     def _finish(self, reply: Reply, request: server.Request, fetch: Fetch) -> None:
-        if reply.status == 200:
+        if reply.warning:
+            self.say(reply.cause or str(reply.status), logging.WARNING, "%s", reply.warning)
+        elif reply.status == 200:
             log.debug("profile %s to %s (%s)", fetch.path, fetch.remote_addr, reply.device_id)
         else:
-            log.info("profile %s from %s: %d %s", fetch.path, fetch.remote_addr, reply.status, reply.reason)
+            self.say(
+                str(reply.status),
+                logging.INFO,
+                "profile %s from %s: %d %s",
+                fetch.path,
+                fetch.remote_addr,
+                reply.status,
+                reply.reason,
+            )
         if request.channel is None:  # the phone hung up; what the fetch recorded is committed
             return
         request.write(self._write(request, reply))
