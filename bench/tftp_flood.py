@@ -8,7 +8,8 @@ each scenario watched for ``--watch`` seconds. For each scenario it
 
 1. makes a temp SQLite database with one phone and its ~3 KB profile (``acs device
    import``, ``acs profile create/assign``: the RRQs name a file the server has);
-2. starts ``acs serve --tftp-port 0 --no-auth`` on 127.0.0.1 under ``prlimit
+2. starts ``acs serve --tftp-port 0 --no-auth`` (and ``--profile-auth none`` where the server
+   knows it: the profile goes in clear, as before it) on 127.0.0.1 under ``prlimit
    --nofile=N`` (``--nofile``, default 1024: the descriptor limit of a systemd service);
 3. sends RRQs for that profile and never acknowledges anything, as an RRQ with a forged
    source does (its packets go to someone who never asked for them):
@@ -305,12 +306,19 @@ def flood(port: int, socks: list[socket.socket], count: int, rate: float, packet
             time.sleep(ahead)
 
 
+def profile_auth_none() -> list[str]:
+    """``--profile-auth none`` for a server that has it (its default serves this profile over TFTP
+    to no one, as it is not encrypted); nothing for an older one, which served it in clear anyway."""
+    usage = subprocess.run([ACS, "serve", "--help"], capture_output=True, text=True, timeout=60, check=False)
+    return ["--profile-auth", "none"] if "--profile-auth" in usage.stdout else []
+
+
 def run(scenario: str, args: argparse.Namespace, workdir: Path) -> Row:
     row = Row(scenario, watch=args.watch, nofile=args.nofile)
     url = prepare(workdir)
     nofile = ["prlimit", f"--nofile={args.nofile}:{args.nofile}", "--"]
     server = Server(url, 1, None, workdir / "serve.log", wrapper=nofile)
-    server.args += ["--tftp-port", "0"]
+    server.args += ["--tftp-port", "0", *profile_auth_none()]
     server.start()
     try:
         port = next(int(m.group(1)) for line in server.tail if (m := _TFTP.search(line)))

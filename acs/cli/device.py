@@ -116,6 +116,8 @@ def show(acs: Acs, key: str, prefix: str | None, as_json: bool, show_secrets: bo
                 "created_at",
                 "last_profile_fetch",
             )
+            else _conflict_lines(dev["id"], v)
+            if k == "mac_conflicts"
             else (", ".join(v) if isinstance(v, list) else _kick_line(v) if isinstance(v, dict) else v)
         )
         click.echo(f"{k.replace('_', ' '):<{width}}  {shown if shown not in (None, '') else '-'}")
@@ -130,6 +132,19 @@ def show(acs: Acs, key: str, prefix: str | None, as_json: bool, show_secrets: bo
                 for p in params
             ],
         )
+
+
+def _conflict_lines(device_id: str, conflicts: list[dict[str, Any]]) -> str:
+    """``device show``'s words for the device's open MAC conflicts, one after the other."""
+    said = []
+    for c in conflicts:
+        reports = f"{c['reports']} report{'' if c['reports'] == 1 else 's'}"
+        seen = f"{c['source']}, {reports} since {show_time(c['first_seen_at'])}"
+        if c["claimant_id"] == device_id:
+            said.append(f"{c['mac']} is {c['holder_id']}'s: refused to this device ({seen})")
+        else:
+            said.append(f"{c['mac']} stays here: {c['claimant_id']} reported it too ({seen})")
+    return "; ".join(said)
 
 
 def _show_xml(engine: Engine, key: str, show_secrets: bool) -> None:
@@ -249,7 +264,8 @@ def _kick_line(row: dict[str, Any]) -> str:
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1))
 @click.option("--json", "as_json", is_flag=True, help="JSON instead of a table.")
 def events(acs: Acs, key: str, limit: int, as_json: bool) -> None:
-    """The events a device informed (0 BOOTSTRAP, 1 BOOT, M Reboot...), newest first."""
+    """The events a device informed (0 BOOTSTRAP, 1 BOOT, M Reboot...), newest first, and those the ACS
+    recorded on it (ACS MAC CONFLICT, ACS MAC RESOLVED: the command key says which MAC and device)."""
     rows = acs.events(key, limit)
     if as_json:
         echo_json(rows)
@@ -344,3 +360,62 @@ def move(acs: Acs, key: str, url: str | None, temporary: bool, clear: bool) -> N
         click.echo(f"{device_id} fetches its profile here again")
     else:
         click.echo(f"{device_id} is sent to {url} ({302 if temporary else 301})")
+
+
+@device.group("mac-conflict")
+def mac_conflict() -> None:
+    """Devices that reported a MAC another device has: the MAC stayed with the device that had it.
+
+    The profile server finds a phone by its MAC: a device that could take another's MAC by
+    reporting it would be served that phone's profile. So a MAC stays with the device that had
+    it, and the conflict waits here for an operator (a phone replaced under the same MAC, two
+    models whose firmware reports one MAC, or a device that lies).
+    """
+
+
+@mac_conflict.command("list")
+@service_options
+@click.option("--all", "everything", is_flag=True, help="Resolved conflicts too.")
+@click.option("--json", "as_json", is_flag=True, help="JSON instead of a table.")
+def mac_conflict_list(acs: Acs, everything: bool, as_json: bool) -> None:
+    """The open MAC conflicts (with --all, the resolved ones too): which device has the MAC, which
+    one reported it, by what and how often."""
+    rows = acs.mac_conflicts(everything)
+    if as_json:
+        echo_json(rows)
+        return
+    echo_table(
+        ("mac", "has it", "reported by", "source", "reports", "first seen", "last seen", "resolved"),
+        [
+            (
+                r["mac"],
+                r["holder_id"],
+                r["claimant_id"],
+                r["source"],
+                r["reports"],
+                show_time(r["first_seen_at"]),
+                show_time(r["last_seen_at"]),
+                show_time(r["resolved_at"]) if r["resolved_at"] else "",
+            )
+            for r in rows
+        ],
+    )
+
+
+@mac_conflict.command("resolve")
+@service_options
+@click.argument("mac")
+@click.option(
+    "--keep",
+    required=True,
+    metavar="ID|SERIAL",
+    help="The device that keeps the MAC: the one that has it, or one that reported it.",
+)
+def mac_conflict_resolve(acs: Acs, mac: str, keep: str) -> None:
+    """Settle who has MAC: the device --keep names gets it (its profile is served for that MAC), every
+    other one loses it, and their later reports of it are refused without another alarm."""
+    done = acs.resolve_mac_conflict(mac, keep)
+    lost = ", ".join(done["lost"])
+    click.echo(
+        f"{done['mac']} is {done['kept']}'s; {lost} {'has' if len(done['lost']) == 1 else 'have'} it no more"
+    )

@@ -208,7 +208,18 @@ class PortOrOff(click.ParamType):
     type=click.Choice(["404", "default"]),
     default="404",
     show_default=True,
-    help="What a phone the ACS does not know gets: 404 (file not found) or the default profile.",
+    help="What a phone the ACS does not know gets: 404 (file not found) or the default profile (with "
+    "--profile-auth required, only over HTTPS with a client certificate that names its MAC).",
+)
+@click.option(
+    "--profile-auth",
+    type=click.Choice(["required", "none"]),
+    default="required",
+    show_default=True,
+    help="A profile holds the phone's SIP and admin passwords. required: it goes in clear only to a "
+    "phone that authenticates (its own credentials, HTTP Digest; a client certificate that names it), "
+    "else encrypted with its key (acs profile key), else not at all (403); TFTP serves encrypted "
+    "profiles only. none: to anyone who names the phone, as a lab wants.",
 )
 def serve(
     db: str | None,
@@ -233,6 +244,7 @@ def serve(
     tftp_max_transfers: int,
     tftp_max_per_source: int,
     profile_unknown: str,
+    profile_auth: str,
     nbi_port: int | None,
     nbi_tls_port: int | None,
     nbi_host: str | None,
@@ -331,6 +343,7 @@ def serve(
         tftp_max_transfers=tftp_max_transfers,
         tftp_max_per_source=tftp_max_per_source,
         profile_unknown=profile_unknown,
+        profile_auth=profile_auth,
         nbi_port=nbi_port,
         nbi_tls_port=nbi_tls_port,
         nbi_host=nbi_host,
@@ -344,6 +357,13 @@ def serve(
         log.warning(
             "shared CPE credentials are off (`acs cpe-credentials disable`): only devices with "
             "their own credentials in the store can open sessions"
+        )
+    serves_profiles = profile_port is not None or profile_tls_port is not None or tftp_port is not None
+    if not worker and profile_auth == "none" and serves_profiles:
+        log.warning(
+            "profile authentication is OFF (--profile-auth none): anyone who reaches the profile "
+            "port%s gets a known phone's profile in clear, with its SIP and admin passwords; for a lab only",
+            " or TFTP" if tftp_port is not None else "",
         )
     secret = auth_secret or (secrets.token_urlsafe(32) if workers > 1 else None)
     options.auth_secret = secret.encode() if secret else None

@@ -150,6 +150,14 @@ class Acs(Protocol):
         """Send a phone's profile fetches to ``url`` (None: serve them here again); its id."""
         ...
 
+    def mac_conflicts(self, resolved: bool) -> list[JSON]:
+        """The MAC conflicts (``inventory.list_mac_conflicts``): open ones, or every one."""
+        ...
+
+    def resolve_mac_conflict(self, mac: str, keep: str) -> JSON:
+        """Give ``mac`` to the device ``keep`` names (``MacResolved.to_json``)."""
+        ...
+
     def import_devices(self, rows: list[InventoryRow], progress: Callable[[int], None]) -> JSON:
         """Create or update the devices of an inventory: ``created``, ``updated`` and ``refused``
         (each ``line`` and ``reason``); ``progress`` is told how many rows each batch had."""
@@ -239,6 +247,7 @@ class Local:
             dev = inventory.device_json(self._find(conn, key))  # never the passwords
             kicks = connection_requests.history(conn, dev["id"], limit=1)
             dev["last_connection_request"] = kicks[0] if kicks else None
+            dev["mac_conflicts"] = inventory.list_mac_conflicts(conn, device_id=dev["id"])
             if params is not None:
                 paths = () if params == "." else (params,)
                 dev["parameters"] = inventory.get_parameters(
@@ -290,6 +299,20 @@ class Local:
             except ValueError as e:
                 raise click.BadParameter(str(e), param_hint="URL") from None
         return str(dev["id"])
+
+    def mac_conflicts(self, resolved: bool) -> list[JSON]:
+        with self.engine.connect() as conn:
+            return _plain(inventory.list_mac_conflicts(conn, resolved=resolved))
+
+    def resolve_mac_conflict(self, mac: str, keep: str) -> JSON:
+        normal = mac_argument(mac)
+        with self.engine.begin() as conn:
+            dev = find_device(conn, keep)
+            try:
+                done = inventory.resolve_mac_conflict(conn, normal, dev["id"], now=utcnow())
+            except (inventory.NoMacConflict, ValueError) as e:
+                raise click.ClickException(str(e)) from None
+        return done.to_json()
 
     def import_devices(self, rows: list[InventoryRow], progress: Callable[[int], None]) -> JSON:
         if any(r.password is not None for r in rows):
@@ -377,6 +400,14 @@ class Local:
 
     def retry(self, task_id: int) -> JSON:
         return self._transition(queue.retry, task_id)
+
+
+def mac_argument(mac: str) -> str:
+    """A MAC as the operator typed it, in the store's notation; a usage error if it is none."""
+    normal = inventory.normalize_mac(mac)
+    if normal is None:
+        raise click.BadParameter(f"{mac!r} is not a MAC address; give 12 hex digits, e.g. 00:56:2B:04:36:15")
+    return normal
 
 
 def kick_line(result: JSON) -> str:
@@ -539,6 +570,19 @@ class Remote:
             if e.status == 400 and e.field == "body.url":
                 raise click.BadParameter(e.detail, param_hint="URL") from None
             raise (no_device(key) if e.status == 404 and e.field == "path.device" else e.words()) from None
+
+    def mac_conflicts(self, resolved: bool) -> list[JSON]:
+        return self._pages("/mac-conflicts", {"resolved": "true" if resolved else None}, 1 << 31)
+
+    def resolve_mac_conflict(self, mac: str, keep: str) -> JSON:
+        normal = mac_argument(mac)
+        try:
+            done: JSON = self.call("POST", f"/mac-conflicts/{normal}/resolve", body={"keep": keep})
+        except Problem as e:
+            if e.status == 404 and e.field == "body.keep":
+                raise no_device(keep) from None
+            raise (click.ClickException(e.detail) if e.status in (400, 404) else e.words()) from None
+        return done
 
     def import_devices(self, rows: list[InventoryRow], progress: Callable[[int], None]) -> JSON:
         done: JSON = {"created": 0, "updated": 0, "refused": []}

@@ -17,7 +17,7 @@ from acs.nbi.routing import Call, Follow, Param, Reply, Response, Router, parse_
 from acs.nbi.schemas import DEVICE_FILTER, FILTERS, ref
 from acs.provisioning import preprovision
 from acs.store import connection_requests, inventory
-from acs.store.schema import TASK_STATUSES
+from acs.store.schema import TASK_STATUSES, utcnow
 
 router = Router()
 
@@ -278,6 +278,7 @@ def get_device(call: Call) -> Reply:
     if call.query["fields"] is None:  # as `acs device show` shows it
         kicks = connection_requests.history(call.conn, dev["id"], limit=1)
         body["last_connection_request"] = kicks[0] if kicks else None
+        body["mac_conflicts"] = inventory.list_mac_conflicts(call.conn, device_id=dev["id"])
     wanted = call.query["parameters"]
     if wanted is not None:
         paths = () if "." in wanted else wanted
@@ -450,6 +451,71 @@ def import_devices(call: Call) -> Reply:
     return Reply(200, body)
 
 
+_HEX2 = "[0-9A-Fa-f]{2}"
+MAC = Param(
+    "mac",
+    "path",
+    {
+        "type": "string",
+        "pattern": f"^(?:{_HEX2}[:-]?){{5}}{_HEX2}$|^(?:[0-9A-Fa-f]{{4}}\\.){{2}}[0-9A-Fa-f]{{4}}$",
+    },
+    "A MAC address: 00562b043615, 00:56:2B:04:36:15, 00-56-2b-04-36-15 or 0056.2b04.3615.",
+    required=True,
+)
+
+
+@route(
+    "GET",
+    "/mac-conflicts",
+    role="read",
+    params=(
+        Param("resolved", "query", {"type": "boolean", "default": False}, "Resolved conflicts too."),
+        *PAGE,
+    ),
+    responses=responses({200: many("MacConflict", "The conflicts, by MAC.")}, found=False),
+)
+def list_mac_conflicts(call: Call) -> Reply:
+    """Devices that reported a MAC another device has (acs device mac-conflict list)
+    The MAC stayed with the device that had it: the profile server finds a phone by its MAC, and a
+    device that took another's would be served its profile."""
+    q = call.query
+    rows = inventory.list_mac_conflicts(
+        call.conn, resolved=q["resolved"], limit=q["limit"], offset=q["offset"]
+    )
+    return Reply(200, rows)
+
+
+@route(
+    "POST",
+    "/mac-conflicts/{mac}/resolve",
+    role="admin",
+    params=(MAC,),
+    body="MacConflictResolve",
+    responses=responses(
+        {200: one("MacConflictResolved", "Who has the MAC now, and who lost it.")}, conflict=True
+    ),
+)
+def resolve_mac_conflict(call: Call) -> Reply:
+    """Settle who has a MAC (acs device mac-conflict resolve)
+    The device keep names gets it (the profile server serves its profile for the MAC); every other one
+    that had or reported it loses it, and its later reports are refused without another alarm."""
+    mac = inventory.normalize_mac(call.path["mac"])
+    if mac is None:
+        raise ApiError(
+            400, f"{call.path['mac']!r} is not a MAC address", field="path.mac", allowed="12 hex digits"
+        )
+    keep = _device(call, "body.keep", call.body["keep"])
+    try:
+        done = inventory.resolve_mac_conflict(call.conn, mac, keep["id"], now=utcnow())
+    except inventory.NoMacConflict as e:
+        raise ApiError(404, str(e), field="path.mac", allowed="a MAC of GET /mac-conflicts") from None
+    except ValueError as e:
+        raise ApiError(
+            409, str(e), field="body.keep", allowed="a device that has or reported the MAC"
+        ) from None
+    return Reply(200, done.to_json())
+
+
 @route(
     "GET",
     "/devices/{device}/events",
@@ -458,7 +524,8 @@ def import_devices(call: Call) -> Reply:
     responses=responses({200: many("Event", "Events the device informed, newest first.")}),
 )
 def device_events(call: Call) -> Reply:
-    """The events a device informed (0 BOOTSTRAP, 1 BOOT, M Reboot...), newest first"""
+    """The events a device informed (0 BOOTSTRAP, 1 BOOT, M Reboot...), newest first
+    And those the ACS recorded on it (ACS MAC CONFLICT, ACS MAC RESOLVED; command_key says what)."""
     dev = _device(call)
     return Reply(200, inventory.get_events(call.conn, dev["id"], call.query["limit"], call.query["offset"]))
 

@@ -26,6 +26,7 @@ from acs.store.schema import (
     connection_requests,
     devices,
     events,
+    mac_conflicts,
     parameters,
     policies,
     profile_assignments,
@@ -222,9 +223,11 @@ DEVICE_DETAIL = {
             "properties": {
                 "parameters": {"type": "array", "items": ref("Parameter")},
                 "last_connection_request": nullable(ref("ConnectionRequestRecord")),
+                "mac_conflicts": {"type": "array", "items": ref("MacConflict")},
             },
             "description": "`parameters` is present when asked for with the `parameters` query parameter; "
-            "`last_connection_request` when `fields` is not given.",
+            "`last_connection_request` and `mac_conflicts` (the open ones the device is in, as the one "
+            "that has the MAC or one that reported it) when `fields` is not given.",
         },
     ]
 }
@@ -319,7 +322,22 @@ POLICY = _object(
 )
 EVENT = _object(
     _table(events, json={"session_id": nullable({"type": "string"})}),
-    description="An EventCode a device informed, in the session (by reference) it came in.",
+    description="An EventCode a device informed, in the session (by reference) it came in; or one the "
+    "ACS recorded (ACS MAC CONFLICT, ACS MAC RESOLVED), its command_key saying what.",
+)
+MAC_CONFLICT = _object(
+    _table(mac_conflicts, json={"source": {"type": "string", "enum": list(inventory.MAC_SOURCES)}}),
+    description="A device (claimant_id) that reported a MAC another device (holder_id) has: the MAC "
+    "stayed with the holder. resolved_at: an operator settled it; the claimant's reports are refused.",
+)
+MAC_CONFLICT_RESOLVE = _object(
+    {"keep": {**_NON_BLANK, "description": "The device that keeps the MAC: its id or serial number."}},
+    additionalProperties=False,
+    description="Who keeps the MAC (acs device mac-conflict resolve).",
+)
+MAC_CONFLICT_RESOLVED = _object(
+    {"mac": {"type": "string"}, "kept": {"type": "string"}, "lost": _STRINGS},
+    description="The device that has the MAC now, and those that lost it or whose reports are refused.",
 )
 SESSION = _object(
     _table(
@@ -773,6 +791,9 @@ COMPONENTS: dict[str, Schema] = {
     "PolicyCreate": POLICY_CREATE,
     "PolicyUpdate": POLICY_UPDATE,
     "Event": EVENT,
+    "MacConflict": MAC_CONFLICT,
+    "MacConflictResolve": MAC_CONFLICT_RESOLVE,
+    "MacConflictResolved": MAC_CONFLICT_RESOLVED,
     "Session": SESSION,
     "Problem": PROBLEM,
     "ProfileProblem": PROFILE_PROBLEM,

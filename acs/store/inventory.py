@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,12 +28,15 @@ from acs.store.schema import (
     device_tags,
     devices,
     events,
+    mac_conflicts,
     parameters,
     revisions,
     sessions,
     tasks,
     utcnow,
 )
+
+log = logging.getLogger(__name__)
 
 #: parameter name suffix -> devices column, for the facts operators filter on
 _DEVICE_FACTS = {
@@ -92,8 +96,11 @@ def record_facts(
             for suffix, column in _CONNECTION_REQUEST_CREDENTIALS.items():
                 if p.Name.endswith(suffix):
                     facts[column] = values.encode(p.Value, p.Type)
+    mac = facts.pop("mac", None)
     if facts:
         _set_facts(tuple(sorted(facts))).execute(conn, facts | {"device": device_id})
+    if mac:
+        claim_mac(conn, device_id, mac, now=utcnow(), source="parameters")
 
 
 @functools.cache
@@ -116,9 +123,12 @@ def _upsert_statement(
     returning: tuple[sa.ColumnElement[Any], ...] = (),
     first: tuple[str, ...] = (),
     recordset: tuple[str, ...] = (),
+    kept: tuple[str, ...] = (),
 ) -> Any:
     """``first`` columns are written only while they are still NULL (a device's first Inform).
-    ``recordset`` (PostgreSQL): the rows come as one JSON array of objects with these keys,
+    ``kept`` columns keep their value when another row has the new one already (a MAC stays with
+    the device that had it); the EXISTS runs only when the value changes. ``recordset``
+    (PostgreSQL): the rows come as one JSON array of objects with these keys,
     ``INSERT ... SELECT ... FROM json_to_recordset(:rows)``."""
     dialect = postgresql if dialect_name == "postgresql" else sqlite
     stmt = dialect.insert(table)
@@ -133,6 +143,15 @@ def _upsert_statement(
         where = sa.or_(*(table.c[c].is_distinct_from(stmt.excluded[c]) for c in changed))
     set_ = {c: stmt.excluded[c] for c in update}
     set_ |= {c: sa.func.coalesce(table.c[c], stmt.excluded[c]) for c in first}
+    for c in kept:
+        # written out: SQLAlchemy does not correlate a subquery with ON CONFLICT's row and excluded
+        others = " AND ".join(f"other.{k} <> {table.name}.{k}" for k in keys)
+        taken = sa.literal_column(
+            f"EXISTS (SELECT 1 FROM {table.name} AS other WHERE other.{c} = excluded.{c} AND {others})",  # noqa: S608 - names of the schema's own
+            sa.Boolean,
+        )
+        unchanged = table.c[c].is_not_distinct_from(stmt.excluded[c])
+        set_[c] = sa.case((unchanged, table.c[c]), (taken, table.c[c]), else_=stmt.excluded[c])
     stmt = stmt.on_conflict_do_update(index_elements=[table.c[k] for k in keys], set_=set_, where=where)
     return stmt.returning(*returning) if returning else stmt
 
@@ -202,10 +221,11 @@ def _prepared_upsert(
     columns: tuple[str, ...],
     returning: tuple[sa.ColumnElement[Any], ...] = (),
     first: tuple[str, ...] = (),
+    kept: tuple[str, ...] = (),
 ) -> Prepared:
     """The upsert of rows that carry these ``columns``, for either dialect."""
     return Prepared(
-        lambda dialect: _upsert_statement(dialect, table, keys, update, changed, returning, first),
+        lambda dialect: _upsert_statement(dialect, table, keys, update, changed, returning, first, kept=kept),
         columns=columns,
     )
 
@@ -233,7 +253,13 @@ _POLICIES_REVISION = (
     .scalar_subquery()
     .label("policies_revision")
 )
-_RECORD_RETURNING = (*(devices.c[c] for c in RECORDED), *_DEVICE_STATE, _POLICIES_REVISION)
+#: and the MAC it has after the upsert: not the Inform's when another device has that one
+_RECORD_RETURNING = (
+    *(devices.c[c] for c in RECORDED),
+    devices.c.mac,
+    *_DEVICE_STATE,
+    _POLICIES_REVISION,
+)
 
 
 def record_device(
@@ -249,7 +275,9 @@ def record_device(
     ``open_sessions`` and ``sent_tasks`` (``_DEVICE_STATE``), and ``policies_revision``.
 
     ``first_inform`` is ``now`` when this Inform was the device's first; a device pre-registered
-    by its MAC or serial number is then merged into it (``adopt_preregistered``).
+    by its MAC or serial number is then merged into it (``adopt_preregistered``). A MAC another
+    device has stays with it: this device keeps its own (``mac``), and the conflict is recorded
+    (``claim_mac``). The upsert itself refuses it, so a periodic Inform costs no statement more.
     """
     codes = set(inform.event_codes)
     dev = inform.DeviceId
@@ -270,11 +298,24 @@ def record_device(
         row["last_bootstrap"] = now
     update = tuple(c for c in row if c != "id")
     row |= {"first_inform": now, "created_at": now}
-    upsert = _prepared_upsert(devices, ("id",), update, (), tuple(row), _RECORD_RETURNING, ("first_inform",))
+    kept = ("mac",) if "mac" in row else ()
+    upsert = _prepared_upsert(
+        devices, ("id",), update, (), tuple(row), _RECORD_RETURNING, ("first_inform",), kept
+    )
     stored = upsert.first_mapping(conn, row | {"device": device_id})
     assert stored is not None  # an upsert returns its row
-    if stored["first_inform"] == now:
+    first = stored["first_inform"] == now
+    if first:
         adopt_preregistered(conn, device_id, row["serial_number"], row.get("mac"))
+    reported = row.get("mac")
+    # refused by the upsert, or written by a first Inform's INSERT (which the guard does not see)
+    if reported and (stored["mac"] != reported or first):
+        holder = _mac_holder(conn, reported, device_id)
+        if holder is not None:
+            if stored["mac"] == reported:
+                conn.execute(devices.update().where(devices.c.id == device_id).values(mac=None))
+                stored["mac"] = None
+            _record_conflict(conn, reported, device_id, holder, now=now, source="inform")
     return stored
 
 
@@ -920,6 +961,31 @@ def find_phone(
     return None
 
 
+def profile_fetch_facts(
+    device: dict[str, Any],
+    *,
+    now: datetime,
+    ip: str | None = None,
+    mac: str | None = None,
+    model: str | None = None,
+    vendor: str | None = None,
+    firmware: str | None = None,
+) -> dict[str, Any]:
+    """What a profile fetch tells of a device: when and from where; and from its User-Agent what the
+    store does not know yet (MAC, model, vendor). The firmware is taken only for devices that never
+    informed over TR-069: an Inform reports the full SoftwareVersion, which the User-Agent's short
+    one (11.0.1) must not overwrite. The device columns to set."""
+    values: dict[str, Any] = {"last_profile_fetch": now}
+    if ip:
+        values["ip"] = ip
+    for column, value in (("mac", mac), ("product_class", model), ("manufacturer", vendor)):
+        if value and not device.get(column):
+            values[column] = value
+    if firmware and device.get("last_inform") is None:
+        values["software_version"] = firmware
+    return values
+
+
 def record_profile_fetch(
     conn: Connection,
     device: dict[str, Any],
@@ -931,19 +997,15 @@ def record_profile_fetch(
     vendor: str | None = None,
     firmware: str | None = None,
 ) -> dict[str, Any]:
-    """Store what a profile fetch tells of a device: when and from where; and from its User-Agent
-    what the store does not know yet (MAC, model, vendor). The firmware is taken only for devices
-    that never informed over TR-069: an Inform reports the full SoftwareVersion, which the
-    User-Agent's short one (11.0.1) must not overwrite. Returns the columns it set."""
-    values: dict[str, Any] = {"last_profile_fetch": now}
-    if ip:
-        values["ip"] = ip
-    for column, value in (("mac", mac), ("product_class", model), ("manufacturer", vendor)):
-        if value and not device.get(column):
-            values[column] = value
-    if firmware and device.get("last_inform") is None:
-        values["software_version"] = firmware
+    """Store what a profile fetch tells of a device (``profile_fetch_facts``); a MAC another device
+    has is not taken (``claim_mac``). Returns the columns it set."""
+    values = profile_fetch_facts(
+        device, now=now, ip=ip, mac=mac, model=model, vendor=vendor, firmware=firmware
+    )
+    told = values.pop("mac", None)
     conn.execute(devices.update().where(devices.c.id == device["id"]).values(**values))
+    if told and claim_mac(conn, device["id"], told, now=now, source="profile fetch"):
+        values["mac"] = told
     return values
 
 
@@ -967,3 +1029,162 @@ def set_profile_redirect(conn: Connection, device_id: str, url: str | None, stat
         .where(devices.c.id == device_id)
         .values(profile_redirect=url, profile_redirect_status=status if url else None)
     )
+
+
+# --- MAC conflicts: a MAC stays with the device that had it ------------------------------------------
+
+#: what reported a MAC: an Inform, a GetParameterValues answer, a profile fetch's User-Agent, a MAC two
+#: devices shared before migration 0012; ``operator``: the device an operator took it from
+MAC_SOURCES = ("inform", "parameters", "profile fetch", "upgrade", "operator")
+#: the events recorded on the devices of a conflict (beside those the devices informed)
+MAC_CONFLICT_EVENT, MAC_RESOLVED_EVENT = "ACS MAC CONFLICT", "ACS MAC RESOLVED"
+
+
+def _mac_holder(conn: Connection, mac: str, device_id: str) -> str | None:
+    """Another device that has ``mac`` (the first created), or None."""
+    c = devices.c
+    q = sa.select(c.id).where(c.mac == mac, c.id != device_id).order_by(c.created_at, c.id).limit(1)
+    return conn.execute(q).scalar_one_or_none()
+
+
+def claim_mac(conn: Connection, device_id: str, mac: str, *, now: datetime, source: str) -> bool:
+    """A device reports ``mac`` (``source``): it gets it unless another device has it; then the MAC
+    stays there and the conflict is recorded (``_record_conflict``). Whether it got it."""
+    holder = _mac_holder(conn, mac, device_id)
+    if holder is None:
+        conn.execute(
+            devices.update()
+            .where(devices.c.id == device_id, devices.c.mac.is_distinct_from(mac))
+            .values(mac=mac)
+        )
+        return True
+    _record_conflict(conn, mac, device_id, holder, now=now, source=source)
+    return False
+
+
+def _record_conflict(
+    conn: Connection, mac: str, claimant: str, holder: str, *, now: datetime, source: str
+) -> None:
+    """Count a refused report of ``mac`` by ``claimant``. The first one (a new conflict) is an event on
+    both devices and a WARNING line; a conflict an operator resolved stays quiet."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    c = mac_conflicts.c
+    stmt = dialect.insert(mac_conflicts).values(
+        mac=mac,
+        claimant_id=claimant,
+        holder_id=holder,
+        source=source,
+        first_seen_at=now,
+        last_seen_at=now,
+        reports=1,
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[c.mac, c.claimant_id],
+        set_={"last_seen_at": now, "reports": c.reports + 1, "holder_id": holder},
+    ).returning(c.first_seen_at)
+    if conn.execute(stmt).scalar_one() != now:
+        return
+    _mac_event(conn, claimant, MAC_CONFLICT_EVENT, f"{mac} held by {holder}", now)
+    _mac_event(conn, holder, MAC_CONFLICT_EVENT, f"{mac} claimed by {claimant}", now)
+    log.warning(
+        "MAC conflict: device %s reported MAC %s (%s), which device %s has; the MAC stays with %s "
+        "(its profile is served to it, not to %s): `acs device mac-conflict resolve %s --keep DEVICE`",
+        claimant,
+        mac,
+        source,
+        holder,
+        holder,
+        claimant,
+        mac,
+    )
+
+
+def _mac_event(conn: Connection, device_id: str, code: str, detail: str, now: datetime) -> None:
+    """An event the ACS records on a device (``command_key`` says what), beside those it informed."""
+    conn.execute(events.insert().values(device_id=device_id, code=code, command_key=detail, received_at=now))
+
+
+#: a conflict as the CLI's ``--json`` and the API show it
+MAC_CONFLICT_FIELDS = tuple(c.name for c in mac_conflicts.c)
+
+
+def list_mac_conflicts(
+    conn: Connection,
+    *,
+    device_id: str | None = None,
+    resolved: bool = False,
+    mac: str | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+) -> list[dict[str, Any]]:
+    """MAC conflicts, by MAC and claimant: the open ones (``resolved``: those an operator settled too),
+    of one device (as claimant or holder) or one MAC."""
+    c = mac_conflicts.c
+    q = sa.select(mac_conflicts).order_by(c.mac, c.claimant_id).limit(limit).offset(offset or None)
+    if not resolved:
+        q = q.where(c.resolved_at.is_(None))
+    if device_id is not None:
+        q = q.where(sa.or_(c.claimant_id == device_id, c.holder_id == device_id))
+    if mac is not None:
+        q = q.where(c.mac == mac)
+    return [dict(r) for r in conn.execute(q).mappings()]
+
+
+@dataclass(frozen=True)
+class MacResolved:
+    """What ``resolve_mac_conflict`` did: ``kept`` has the MAC, ``lost`` reported it and do not."""
+
+    mac: str
+    kept: str
+    lost: list[str]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"mac": self.mac, "kept": self.kept, "lost": self.lost}
+
+
+class NoMacConflict(LookupError):
+    """No conflict over this MAC to resolve."""
+
+
+def resolve_mac_conflict(conn: Connection, mac: str, keep: str, *, now: datetime) -> MacResolved:
+    """An operator settles who has ``mac``: device ``keep`` (one that has or claims it) gets it; every
+    other one that had it loses it, and its later reports are refused without another alarm (the
+    conflict stays, resolved). An event on each. NoMacConflict when none is open over the MAC;
+    ValueError when ``keep`` has no part in it."""
+    c = mac_conflicts.c
+    open_ = list_mac_conflicts(conn, mac=mac)
+    if not open_:
+        raise NoMacConflict(f"no open conflict over MAC {mac} (see `acs device mac-conflict list`)")
+    holders = list(conn.execute(sa.select(devices.c.id).where(devices.c.mac == mac)).scalars())
+    involved = sorted({*holders, *(r["claimant_id"] for r in open_), *(r["holder_id"] for r in open_)})
+    if keep not in involved:
+        raise ValueError(
+            f"device {keep} has no part in the conflict over MAC {mac}; keep one of {', '.join(involved)}"
+        )
+    lost = [d for d in involved if d != keep]
+    conn.execute(devices.update().where(devices.c.mac == mac, devices.c.id != keep).values(mac=None))
+    conn.execute(devices.update().where(devices.c.id == keep).values(mac=mac))
+    conn.execute(mac_conflicts.delete().where(c.mac == mac, c.claimant_id == keep))
+    conn.execute(
+        mac_conflicts.update()
+        .where(c.mac == mac, c.claimant_id.in_(lost))
+        .values(holder_id=keep, resolved_at=now)
+    )
+    recorded = set(conn.execute(sa.select(c.claimant_id).where(c.mac == mac)).scalars())
+    for device_id in lost:
+        if device_id not in recorded:  # it had the MAC: its reports of it are refused from now on
+            conn.execute(
+                mac_conflicts.insert().values(
+                    mac=mac,
+                    claimant_id=device_id,
+                    holder_id=keep,
+                    source="operator",
+                    first_seen_at=now,
+                    last_seen_at=now,
+                    reports=0,
+                    resolved_at=now,
+                )
+            )
+    for device_id in involved:
+        _mac_event(conn, device_id, MAC_RESOLVED_EVENT, f"{mac} kept by {keep}", now)
+    return MacResolved(mac, keep, lost)

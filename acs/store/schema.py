@@ -383,3 +383,25 @@ settings = sa.Table(
     sa.Column("secret", SealedText),
     sa.Column("updated_at", UTCDateTime, nullable=False, default=utcnow),
 )
+
+#: A device that reported a MAC another device has (its Inform, a GetParameterValues, a profile fetch's
+#: User-Agent): the MAC stays with the device that had it (``holder_id``), so that the profile server goes
+#: on serving that phone's profile to that phone; an operator settles it (``acs device mac-conflict``).
+#: One row per MAC and claimant; ``resolved_at`` is set when an operator kept another device: the
+#: claimant's later reports are refused without another alarm.
+mac_conflicts = sa.Table(
+    "mac_conflicts",
+    metadata,
+    sa.Column("mac", sa.Text, primary_key=True),
+    sa.Column("claimant_id", sa.Text, _device_fk(), primary_key=True),
+    sa.Column("holder_id", sa.Text, _device_fk(), nullable=False),
+    # what reported it: inform, parameters (a GetParameterValues), profile fetch, upgrade (shared before 0012)
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("first_seen_at", UTCDateTime, nullable=False),
+    sa.Column("last_seen_at", UTCDateTime, nullable=False),
+    # how many times the claimant reported it
+    sa.Column("reports", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("resolved_at", UTCDateTime),
+    sa.Index("ix_mac_conflicts_claimant_id", "claimant_id"),
+    sa.Index("ix_mac_conflicts_holder_id", "holder_id"),
+)

@@ -11,15 +11,18 @@ User-Agent (``/$PSN.xml`` names only the model), else by a serial number in the 
 - 401 with a Digest challenge for a phone with credentials: it retries with them at
   most twice, then counts an "other failure"; a client certificate that names the phone
   (``--tls-client-ca``) stands for them, one that names another phone gets 403;
+- 403 (``--profile-auth required``, the default) for a profile that would go in clear to a
+  requester that proved nothing: a profile holds the phone's SIP and admin passwords, so it
+  goes in clear only to the phone's credentials or certificate, else encrypted with its key;
 - 404 for a phone the ACS does not know (unless a default profile is served to
   unknown phones): "file not found", retried after ``Resync_Error_Retry_Delay``;
 - anything else (a server error) is an "other failure".
 
 Runs on the thread pool, one transaction per fetch: the lookup, the device record
-(model, firmware, MAC, address, time of the fetch, from what the phone just told) and
-the rendering. Nothing is logged here: what a refusal should say in the log is the reply's
-``warning``, which the shell logs at a bounded rate (strangers cause them). Credentials and keys
-are never in it.
+(model, firmware, MAC, address, time of the fetch, from what the phone just told; only the
+time when the requester did not authenticate) and the rendering. Credentials and keys are
+never logged; what a stranger can cause is not logged here but handed to the shell
+(``Reply.warning``), which logs it at a bounded rate on the reactor.
 """
 
 from __future__ import annotations
@@ -42,6 +45,16 @@ from acs.web.negotiation import qualities
 from acs.web.tls import CertificateNames
 
 UnknownPhones = Literal["404", "default"]
+#: ``required``: a profile goes in clear only to a requester that proved it is the phone, else
+#: encrypted with the phone's key, else not at all; ``none``: to anyone who names the phone (a lab)
+ProfileAuth = Literal["required", "none"]
+PROFILE_AUTH: tuple[ProfileAuth, ...] = ("required", "none")
+#: what an operator does about a refused plain profile, in the log line and the 403's body
+_WHAT_TO_DO = (
+    "give the phone credentials of its own (acs device credentials; --uid/--pwd in its Profile_Rule) "
+    "or a key (acs profile key set; [--key ...] in its rule), or have it fetch over HTTPS with a client "
+    "certificate that names it (--tls-client-ca); --profile-auth none serves it in clear (a lab)"
+)
 XML = "text/xml; charset=utf-8"
 
 
@@ -69,9 +82,10 @@ class Reply:
     headers: list[tuple[str, str]] = field(default_factory=list)
     reason: str = ""
     device_id: str | None = None
-    #: a line for the log, for refusals an operator should hear of (a wrong password, a certificate
-    #: naming another device, Basic on plain HTTP)
-    warning: str | None = None
+    #: a line for the log at WARNING (a refusal the operator should know of), written by the shell
+    #: at a bounded rate under ``cause``: a stranger can cause it as often as it likes
+    warning: str = ""
+    cause: str = ""
 
     def header(self, name: str) -> str | None:
         return next((v for k, v in self.headers if k == name), None)
@@ -121,8 +135,11 @@ class ProfileBackend:
     ``unknown``: ``404`` (file not found for a phone the ACS does not know) or
     ``default`` (render for it what ``render`` gives with ``known=False``).
     ``authenticator``: HTTP Digest for phones with credentials of their own
-    (``devices.username/password``, the ones they use for CWMP); None serves every
-    known phone without asking.
+    (``devices.username/password``, the ones they use for CWMP); None asks for none (``acs
+    serve --no-auth --profile-auth none``). ``auth``: ``required`` sends a profile in clear
+    only to a requester that authenticated (its credentials, a client certificate that names
+    it), else encrypted with the phone's key, else refuses it (403); ``none`` sends it to
+    anyone who names the phone, as a lab wants.
     """
 
     def __init__(
@@ -132,14 +149,20 @@ class ProfileBackend:
         *,
         unknown: UnknownPhones = "404",
         authenticator: Authenticator | None = None,
+        auth: ProfileAuth = "required",
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         if unknown not in ("404", "default"):
             raise ValueError(f"unknown phones get '404' or 'default', not {unknown!r}")
+        if auth not in PROFILE_AUTH:
+            raise ValueError(f"profile authentication is 'required' or 'none', not {auth!r}")
+        if auth == "required" and authenticator is None:
+            authenticator = Authenticator()  # phones with credentials always answer a challenge
         self.engine = engine
         self.render = render or render_profile
         self.unknown = unknown
         self.authenticator = authenticator
+        self.auth = auth
         self.clock = clock
 
     def fetch(self, request: Fetch) -> Reply:
@@ -157,34 +180,78 @@ class ProfileBackend:
                 return Reply(409, reason=f"{shared}, and the User-Agent does not say which: serving none")
             if device is None:
                 return self._unknown(conn, request, name, agent)
-            refusal = self._refusal(request, device)
-            if refusal is not None:
-                return refusal
+            gate = self._gate(request, device)
+            if isinstance(gate, Reply):
+                return gate
+            proven = gate or self.auth == "none"
             told = (
                 {"mac": agent.mac, "model": agent.model, "vendor": agent.vendor, "firmware": agent.firmware}
                 if agent
                 else {}
             )
-            device |= inventory.record_profile_fetch(
-                conn, device, now=self.clock(), ip=request.remote_addr, **told
-            )
-            rendered = self.render(conn, device, True)  # with what the phone just told (its firmware)
+            now = self.clock()
+            facts = inventory.profile_fetch_facts(device, now=now, ip=request.remote_addr, **told)
+            # with what the phone just told (its firmware picks the CBC digest)
+            rendered = self.render(conn, device | facts, True)
+            if rendered is not None and not proven and not sealed(rendered, request.scheme):
+                return self._not_proven(request, device, rendered)
+            if proven:
+                inventory.record_profile_fetch(conn, device, now=now, ip=request.remote_addr, **told)
+            else:  # an encrypted profile to a requester that proved nothing: what it told is not kept
+                inventory.record_profile_fetch(conn, device, now=now)
         if rendered is None:
             return Reply(404, reason=f"no profile for device {device['id']}", device_id=device["id"])
         return self._ok(request, rendered, device["id"])
 
+    def _not_proven(self, request: Fetch, device: Mapping[str, Any], rendered: Rendered) -> Reply:
+        """403 for a profile that would go in clear to a requester that proved nothing."""
+        device_id = device["id"]
+        if request.scheme == "tftp" and rendered.key is not None and rendered.key.ikm:
+            why = "TFTP cannot authenticate, and aes128gcm needs HTTP: TFTP carries only the openssl form"
+        elif request.scheme == "tftp":
+            why = "TFTP cannot authenticate, and it has no key"
+        elif request.certificate is not None:
+            why = "the client certificate does not name it, and it has no credentials nor key"
+        else:
+            why = "it has no credentials of its own nor key, and no client certificate named it"
+        reason = (
+            f"device {device_id}'s profile holds its passwords: it goes in clear only to a phone "
+            f"that authenticates, else encrypted; {why}"
+        )
+        return Reply(
+            403,
+            reason=reason,
+            device_id=device_id,
+            warning=f"profile {request.path} from {request.remote_addr} refused: {reason}; {_WHAT_TO_DO}",
+            cause="not proven",
+        )
+
     def _unknown(
         self, conn: Connection, request: Fetch, name: ProfileName, agent: PhoneAgent | None
     ) -> Reply:
-        who = name.mac or (agent.mac if agent else None) or name.key or name.filename
+        mac = name.mac or (agent.mac if agent else None)
+        who = mac or name.key or name.filename
         if self.unknown == "default":
             rendered = self.render(conn, _pseudo_device(name, agent, request.remote_addr), False)
             if rendered is not None:
+                if self.auth == "required" and not (request.certificate and mac in request.certificate.macs):
+                    reason = (
+                        f"no phone known by {who!r}, and the default profile (its passwords) goes to an "
+                        "unknown phone only over HTTPS with a client certificate that names its MAC"
+                    )
+                    return Reply(
+                        403,
+                        reason=reason,
+                        warning=f"profile {request.path} from {request.remote_addr} refused: {reason} "
+                        "(--tls-client-ca; --profile-auth none serves it to anyone)",
+                        cause="unknown not proven",
+                    )
                 return self._ok(request, rendered, None)
         return Reply(404, reason=f"no phone known by {who!r} (import it, or let it inform over TR-069)")
 
-    def _refusal(self, request: Fetch, device: Mapping[str, Any]) -> Reply | None:
-        """A redirect, or a refusal to send the profile before the phone authenticates."""
+    def _gate(self, request: Fetch, device: Mapping[str, Any]) -> Reply | bool:
+        """A redirect, or a refusal to send the profile before the phone authenticates; else whether
+        the requester proved it is this phone (its credentials, or a certificate that names it)."""
         device_id = device["id"]
         tftp = request.scheme == "tftp"
         target = device.get("profile_redirect")
@@ -195,11 +262,11 @@ class ProfileBackend:
             status = device.get("profile_redirect_status") or 301
             return Reply(status, headers=[("location", location)], reason=f"moved to {location}")
         if self.authenticator is None:
-            return None
+            return False
         if request.certificate is not None:
             verdict = request.certificate.verdict(device_id, device.get("serial_number"), device.get("mac"))
             if verdict == "names":
-                return None  # the certificate authenticates the phone: no password asked
+                return True  # the certificate authenticates the phone: no password asked
             if verdict == "other":
                 return Reply(
                     403,
@@ -207,17 +274,20 @@ class ProfileBackend:
                     device_id=device_id,
                     warning=f"profile fetch for {device_id} from {request.remote_addr} with a client "
                     f"certificate for another device ({request.certificate.subject}); refused",
+                    cause="other certificate",
                 )
         sealed = device.get("password")
         if sealed is None:
-            return None
+            return False
         password = sealed.reveal()
         if tftp:
             return Reply(403, reason=f"device {device_id} has credentials: its profile goes over HTTP only")
         creds = request.credentials
-        verdict, warning = "challenge", None
+        verdict = "challenge"
+        warning, cause = "", ""
         if creds is not None and self.authenticator.basic_refused(creds, tls=request.scheme == "https"):
             warning = f"profile fetch for {device_id} from {request.remote_addr}: {BASIC_REFUSED}"
+            cause = "basic refused"
         elif creds is not None:
             verdict = (
                 self.authenticator.check(
@@ -227,10 +297,13 @@ class ProfileBackend:
                 else "denied"
             )
         if verdict == "ok":
-            return None
+            return True
         if verdict == "denied":
-            username = creds.username if creds is not None else None
-            warning = f"profile fetch: authentication failed for user {username!r} from {request.remote_addr}"
+            warning = (
+                f"profile fetch: authentication failed for user {creds and creds.username!r} "
+                f"from {request.remote_addr}"
+            )
+            cause = "denied"
         challenges = self.authenticator.challenges(stale=verdict == "stale", tls=request.scheme == "https")
         return Reply(
             401,
@@ -238,6 +311,7 @@ class ProfileBackend:
             reason="this phone's profile needs its credentials (HTTP Digest)",
             device_id=device_id,
             warning=warning,
+            cause=cause,
         )
 
     def _ok(self, request: Fetch, rendered: Rendered, device_id: str | None) -> Reply:
@@ -260,6 +334,13 @@ class ProfileBackend:
                 body = gzip.compress(body, mtime=0)
                 headers.append(("content-encoding", "gzip"))
         return Reply(200, body, headers, reason="profile sent", device_id=device_id)
+
+
+def sealed(rendered: Rendered, scheme: str) -> bool:
+    """Whether the profile goes out encrypted over this scheme (``_ok``'s choice): a CBC passphrase
+    anywhere, an RFC 8188 IKM over HTTP(S) only (TFTP carries no Content-Encoding)."""
+    key = rendered.key
+    return key is not None and bool(key.passphrase or (key.ikm and scheme != "tftp"))
 
 
 def render_profile(conn: Connection, device: Mapping[str, Any], known: bool) -> Rendered | None:

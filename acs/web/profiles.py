@@ -4,8 +4,12 @@ A thin Twisted shell: the request's path, User-Agent, Authorization and
 Accept-Encoding go to ``ProfileBackend.fetch`` on the thread pool (one transaction),
 and its reply is written with a Content-Length, as small phone stacks read by length.
 What a POST carries (a GPP register's contents) is read and not used: the answer is
-the same profile a GET gets. Refusals are logged at a bounded rate (``acs.web.boundedlog``):
-anyone who reaches the port can cause them.
+the same profile a GET gets.
+
+Every line a request can cause is logged at a bounded rate (``acs.web.boundedlog``): the
+refusals the operator should see (a profile refused to a requester that proved nothing, a
+wrong password, another device's certificate) at WARNING, other answers (a challenge, 404)
+at INFO, a profile sent at DEBUG.
 """
 
 from __future__ import annotations
@@ -65,11 +69,13 @@ class ProfileResource(resource.Resource):
     render_POST = render_GET
 
     def _finish(self, reply: Reply, request: server.Request, fetch: Fetch) -> None:
-        if reply.status == 200:
+        if reply.warning:
+            self.say(reply.cause or str(reply.status), logging.WARNING, "%s", reply.warning)
+        elif reply.status == 200:
             log.debug("profile %s to %s (%s)", fetch.path, fetch.remote_addr, reply.device_id)
         else:
             self.say(
-                f"refused {reply.status}",
+                str(reply.status),
                 logging.INFO,
                 "profile %s from %s: %d %s",
                 fetch.path,
@@ -77,8 +83,6 @@ class ProfileResource(resource.Resource):
                 reply.status,
                 reply.reason,
             )
-        if reply.warning is not None:
-            self.say(f"warning {reply.status}", logging.WARNING, "%s", reply.warning)
         if request.channel is None:  # the phone hung up; what the fetch recorded is committed
             return
         request.write(self._write(request, reply))

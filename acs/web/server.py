@@ -63,6 +63,9 @@ class ServeOptions:
     tftp_max_per_source: int = MAX_PER_SOURCE
     #: what a phone the ACS does not know gets: "404" (file not found) or "default" (the default profile)
     profile_unknown: str = "404"
+    #: "required": a profile goes in clear only to a phone that authenticates, else encrypted with its
+    #: key, else not at all; "none": to anyone who names the phone (a lab)
+    profile_auth: str = "required"
     #: the northbound API's HTTP and HTTPS ports: None turns one off; 0 is any free port
     nbi_port: int | None = 7557
     nbi_tls_port: int | None = None
@@ -299,21 +302,29 @@ def listen_profiles(
 
     Served by the first process only (workers serve CWMP): a resync is one short
     request, against a CWMP session's several. Phones with credentials of their own
-    authenticate with HTTP Digest unless ``--no-auth``, or with a client certificate that
-    names them (``--tls-client-ca``).
+    authenticate with HTTP Digest, or with a client certificate that names them
+    (``--tls-client-ca``); with ``--profile-auth required`` (the default) a profile goes in
+    clear to them only, else encrypted with the phone's key. ``--no-auth`` with
+    ``--profile-auth none`` asks nobody.
     """
+    required = options.profile_auth == "required"
     authenticator = (
-        Authenticator(secret=options.auth_secret, allow_basic=options.allow_basic) if options.auth else None
+        Authenticator(secret=options.auth_secret, allow_basic=options.allow_basic)
+        if options.auth or required
+        else None
     )
     backend = ProfileBackend(
         engine,
         render,
         unknown=options.profile_unknown,  # type: ignore[arg-type]
         authenticator=authenticator,
+        auth=options.profile_auth,  # type: ignore[arg-type]
     )
     http_ports = {}
     if sockets.profiles:
         factory = profile_site(backend, pool, options, reactor)
+        assert isinstance(factory.resource, ProfileResource)
+        reactor.addSystemEventTrigger("before", "shutdown", factory.resource.say.stop)  # the lines counted
         http_ports = {
             scheme: _serve(reactor, sock, factory, options.tls, scheme)
             for scheme, sock in sockets.profiles.items()

@@ -4,7 +4,8 @@ Read only: an RRQ is looked up like an HTTP fetch (``ProfileBackend.fetch`` on t
 thread pool) and, when there is a profile, sent from a UDP port of its own (RFC 1350's
 transfer identifier), one block per ACK, the last packet resent when an ACK is late. A
 WRQ is refused. TFTP has no authentication: phones with credentials, moved phones, and
-aes128gcm keys get an error instead of a profile.
+aes128gcm keys get an error instead of a profile, and so does every profile that would go
+in clear unless ``acs serve --profile-auth none``.
 
 UDP has no handshake, so anyone can send an RRQ in someone else's name. What bounds it
 (the rules are pure, in ``acs.provisioning.tftp``): a transfer's slot, taken before the
@@ -309,15 +310,18 @@ class TftpServer(protocol.DatagramProtocol):
     ) -> None:
         if reply.status != 200:
             give_back()
-            self.say(
-                "refused",
-                logging.INFO,
-                "TFTP %s from %s:%d: %s",
-                request.filename,
-                addr[0],
-                addr[1],
-                reply.reason,
-            )
+            if reply.warning:
+                self.say(reply.cause or "refused", logging.WARNING, "TFTP: %s", reply.warning)
+            else:
+                self.say(
+                    "refused",
+                    logging.INFO,
+                    "TFTP %s from %s:%d: %s",
+                    request.filename,
+                    addr[0],
+                    addr[1],
+                    reply.reason,
+                )
             _send(
                 self.transport,
                 tftp.error(_ERRORS.get(reply.status, tftp.ErrorCode.NOT_DEFINED), reply.reason),

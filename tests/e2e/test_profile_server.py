@@ -5,7 +5,9 @@ profile``, as an operator does; they fetch over a real socket with the User-Agen
 firmware sends, through ``http.client`` (every status as it comes), ``urllib``'s Digest
 client, Debian's ``tftp`` (tftp-hpa) and, for encrypted profiles, the real ``openssl``
 command and ``http_ece`` (an RFC 8188 implementation that is not ours). SQLite and
-PostgreSQL.
+PostgreSQL. Tests about which phone and which status run with ``--profile-auth none``
+(profiles in clear to anyone, as a lab has it); who gets a profile in clear by default is
+``test_profile_auth.py``'s.
 """
 
 from __future__ import annotations
@@ -110,9 +112,14 @@ def errors(server: Server) -> list[str]:
 
 
 def test_each_status_puts_the_phone_in_the_right_branch(start, cli):
-    server = start()
+    server = start("--profile-auth", "none")
     port = server.profile_port
     assert port is not None
+    assert any(
+        " WARNING acs: profile authentication is OFF (--profile-auth none): anyone who reaches the profile "
+        "port gets a known phone's profile in clear, with its SIP and admin passwords; for a lab only" in line
+        for line in server.log
+    )
 
     # 200: the profile, as the effective profile the operator sees
     ok = request(port, f"/{MAC}.cfg")
@@ -178,7 +185,7 @@ def test_each_status_puts_the_phone_in_the_right_branch(start, cli):
 
 
 def test_the_user_agent_updates_the_device_record(start, cli):
-    server = start()
+    server = start("--profile-auth", "none")
     before = cli.device(MAC)
     assert (before["software_version"], before["ip"], before["last_profile_fetch"]) == (None, None, None)
 
@@ -201,7 +208,7 @@ def test_the_user_agent_updates_the_device_record(start, cli):
 
 
 def test_unknown_phones_get_the_default_profile_by_setting(start, cli, tmp_path):
-    server = start("--profile-unknown", "default")
+    server = start("--profile-unknown", "default", "--profile-auth", "none")
     stranger = "00562b0000ff"
     got = request(server.profile_port, "/8841.xml", user_agent=f"Cisco-CP-8841-3PCC/12.0.1 ({stranger})")
     assert got.status == 200
@@ -244,7 +251,7 @@ def tftp_get(port: int, name: str, target: Path, mode: str = "octet") -> str:
 
 
 def test_a_real_tftp_client_fetches_a_profile(start, tmp_path):
-    server = start("--tftp-port", "0")
+    server = start("--tftp-port", "0", "--profile-auth", "none")
     assert server.tftp_port is not None
     over_http = request(server.profile_port, f"/{MAC}.cfg", user_agent=None).body
 
@@ -299,10 +306,25 @@ def set_key(cli: Operator, kind: str, secret: str) -> None:
     assert result.exit_code == 0, result.output
 
 
+def digest_get(port: int, path: str, username: str, password: str) -> bytes:
+    """GET with a real Digest client (``urllib``'s): it answers the 401 challenge."""
+    passwords = urllib.request.HTTPPasswordMgrWithDefaultRealm()
+    passwords.add_password(None, f"http://127.0.0.1:{port}/", username, password)
+    opener = urllib.request.build_opener(urllib.request.HTTPDigestAuthHandler(passwords))
+    with opener.open(urllib.request.Request(f"http://127.0.0.1:{port}{path}"), timeout=15) as answer:
+        assert answer.status == 200
+        return answer.read()
+
+
 def test_encrypted_profiles_decrypt_with_openssl_and_an_rfc8188_decoder(start, cli, tmp_path):
+    """With --profile-auth required (the default): a keyed profile goes encrypted to whoever asks."""
     server = start("--tftp-port", "0")
     port = server.profile_port
-    plain = request(port, f"/{MAC}.cfg").body
+    assert request(port, f"/{MAC}.cfg").status == 403  # no key yet: in clear to the phone's credentials only
+    cli("device", "credentials", MAC, "--username", "desk-1", "--password", "desk-1-pw")
+    plain = digest_get(port, f"/{MAC}.cfg", "desk-1", "desk-1-pw")
+    assert flatprofile.parse(plain).values()["Station_Name"] == f"desk-{MAC}"
+    cli("device", "credentials", MAC, "--clear")  # TFTP serves no phone with credentials
 
     set_key(cli, "--cbc", "SecretPhrase1234")  # the phone's Profile_Rule: [--key SecretPhrase1234] http://...
     cbc = request(port, f"/{MAC}.cfg", Accept_Encoding="gzip")
@@ -333,7 +355,8 @@ def test_encrypted_profiles_decrypt_with_openssl_and_an_rfc8188_decoder(start, c
     assert http_ece.decrypt(gcm.body, key=b"IKM-of-this-phone", version="aes128gcm") == plain
     with pytest.raises(http_ece.ECEException):
         http_ece.decrypt(gcm.body, key=b"another IKM", version="aes128gcm")
-    assert "Error code 2: aes128gcm needs HTTP" in tftp_get(server.tftp_port, f"{MAC}.cfg", tmp_path / "z")
+    refused = tftp_get(server.tftp_port, f"{MAC}.cfg", tmp_path / "z")
+    assert refused.startswith("Error code 2: ") and "aes128gcm needs HTTP" in refused
     assert errors(server) == []
 
 
@@ -355,10 +378,12 @@ def test_a_phone_managed_over_tr069_fetches_the_values_tr069_set(serve: Callable
     acs.session(phone)  # the SetParameterValues
     assert cli("profile", "diff", phone.mac).startswith(f"{phone.device_id} matches its profile")
 
-    got = request(acs.server.profile_port, f"/{phone.mac}.cfg", user_agent=phone.user_agent)
+    # its profile goes in clear to its own credentials (--profile-auth required, the default)
+    assert request(acs.server.profile_port, f"/{phone.mac}.cfg", user_agent=phone.user_agent).status == 403
+    cli("device", "credentials", phone.mac, "--username", "alice-phone", "--password", "alice-pw")
+    got = digest_get(acs.server.profile_port, f"/{phone.mac}.cfg", "alice-phone", "alice-pw")
 
-    assert got.status == 200
-    fetched = flatprofile.parse(got.body).values()
+    fetched = flatprofile.parse(got).values()
     effective = flatprofile.parse(cli("profile", "show", "--device", phone.mac, "--show-secrets").encode())
     assert fetched == effective.values()
     on_phone = flatprofile.parse(

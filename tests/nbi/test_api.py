@@ -12,7 +12,7 @@ from twisted.internet import reactor, task, threads
 from acs.cwmp import rpc
 from acs.jobs import queue
 from acs.store import inventory
-from acs.store.schema import api_tokens, sessions, utcnow
+from acs.store.schema import api_tokens, devices, sessions, utcnow
 from tests.nbi.conftest import Api, inform_of, session
 
 ensure = pytest_twisted.ensureDeferred
@@ -528,6 +528,9 @@ async def test_policies_crud(api: Api):
 async def test_a_mac_two_devices_share_is_409_listing_both_wherever_a_device_is_named(api: Api, engine):
     desk = session(engine, inform_of("FCH0001", mac="00:56:2b:00:00:01"))
     twin = session(engine, inform_of("FCH7777", model="CP-7841-3PCC", mac="00:56:2b:00:00:01"))
+    with engine.begin() as conn:  # the MAC stayed with desk; a database from before 0012 shares it
+        assert inventory.get_device(conn, "00562b000001")["id"] == desk
+        conn.execute(devices.update().where(devices.c.id == twin).values(mac="00562b000001"))
     both = sorted([desk, twin])
     expected = f"'00:56:2B:00:00:01' names 2 devices: {', '.join(both)}; give the id of the one you mean"
 

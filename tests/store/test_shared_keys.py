@@ -1,5 +1,9 @@
-"""A MAC (or serial number) that two devices report names neither: lookups by it are refused with
-both ids, never answered with one of them. Ids always name one device. On SQLite and PostgreSQL."""
+"""A MAC (or serial number) that two devices have names neither: lookups by it are refused with
+both ids, never answered with one of them. Ids always name one device. On SQLite and PostgreSQL.
+
+Since migration 0012 an Inform no longer takes a MAC another device has (it stays with the device
+that had it: ``test_mac_conflicts.py``); devices that shared one before it are made here as the
+server before it made them, the second Inform's MAC written over the refusal."""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy.engine import Engine
 
-from acs.store import inventory
+from acs.store import devices, inventory
 from acs.testing import SimulatedPhone
 
 MAC = "00562b043615"
@@ -26,6 +30,9 @@ def informed(engine: Engine) -> Engine:
         for phone in (DESK, TWIN, LOBBY):
             inform = phone.inform(["0 BOOTSTRAP", "1 BOOT"])
             inventory.record_device(conn, phone.device_id, inform, version="1.2", remote_addr=None, now=now)
+        assert inventory.get_device(conn, MAC)["id"] == DESK.device_id  # the MAC stayed with DESK
+        # a database from before 0012: TWIN's Inform took the MAC too
+        conn.execute(devices.update().where(devices.c.id == TWIN.device_id).values(mac=MAC))
     return engine
 
 

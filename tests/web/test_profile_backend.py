@@ -1,7 +1,9 @@
 """The profile server's decisions, without a socket: which phone, which status (Cisco's table 2), which bytes.
 
 The rendering is injected here (the profile itself is the provisioning store's); what
-is checked is what the server does around it, on SQLite and PostgreSQL.
+is checked is what the server does around it, on SQLite and PostgreSQL. Most tests are
+about which phone and which status, with ``--profile-auth none`` (``auth="none"``); the
+last ones are about ``required``, the default: who gets a profile in clear.
 """
 
 from __future__ import annotations
@@ -50,7 +52,8 @@ def add_device(engine):
 
 
 def backend(engine, **kwargs) -> ProfileBackend:
-    return ProfileBackend(engine, render, clock=lambda: NOW, **kwargs)
+    """``auth="none"`` unless given: as ``acs serve --profile-auth none``."""
+    return ProfileBackend(engine, render, clock=lambda: NOW, **({"auth": "none"} | kwargs))
 
 
 def device(engine, key=DEVICE):
@@ -185,6 +188,7 @@ def test_a_phone_with_credentials_answers_a_digest_challenge(engine, add_device)
 
 
 def test_basic_on_plain_http_is_logged_as_refused_not_as_a_wrong_password(engine, add_device):
+    """The line the shell logs (at a bounded rate, on the reactor: ``Reply.warning``)."""
     import base64
 
     add_device(username="phone1", password="pw1")
@@ -193,6 +197,7 @@ def test_basic_on_plain_http_is_logged_as_refused_not_as_a_wrong_password(engine
     reply = server.fetch(Fetch(f"/{MAC}.cfg", credentials=basic))
     assert reply.status == 401
     assert [c.split()[0] for _, c in reply.headers] == ["Digest"]
+    assert reply.cause == "basic refused"
     assert reply.warning == (
         f"profile fetch for {DEVICE} from None: HTTP Basic refused on plain HTTP (it would send the password "
         "in clear); enable --allow-basic, use the HTTPS port, or configure the CPE for Digest"
@@ -260,3 +265,107 @@ def test_a_mac_two_devices_share_is_told_apart_by_the_user_agent_s_model_or_serv
         )
     assert device(engine, twin)["last_profile_fetch"] == NOW  # only the fetches that named one
     assert device(engine)["last_profile_fetch"] == NOW
+
+
+# --- --profile-auth required (the default): who gets a profile in clear ------------------------------
+
+
+def required(engine, **kwargs) -> ProfileBackend:
+    """As ``acs serve`` builds it by default."""
+    return ProfileBackend(engine, render, clock=lambda: NOW, authenticator=Authenticator(), **kwargs)
+
+
+def test_required_is_the_default_and_a_plain_profile_goes_to_no_one_who_proved_nothing(engine, add_device):
+    add_device(mac=None)  # imported by serial: what the User-Agent says would fill the record
+    for server in (ProfileBackend(engine, render, clock=lambda: NOW), required(engine)):
+        for fetch in (
+            Fetch("/FCH2233A1B2.xml", user_agent=UA, remote_addr="192.0.2.7"),
+            Fetch("/FCH2233A1B2.xml", scheme="https", remote_addr="192.0.2.7"),
+            Fetch("FCH2233A1B2.xml", scheme="tftp", method="RRQ", remote_addr="192.0.2.7"),
+        ):
+            reply = server.fetch(fetch)
+            assert (reply.status, reply.body, reply.cause) == (403, b"", "not proven"), fetch
+            assert reply.reason.startswith(f"device {DEVICE}'s profile holds its passwords: it goes in clear")
+            assert reply.warning.startswith(f"profile {fetch.path} from 192.0.2.7 refused: device {DEVICE}")
+            assert "acs device credentials" in reply.warning and "acs profile key set" in reply.warning
+    seen = device(engine)
+    assert (seen["mac"], seen["ip"], seen["last_profile_fetch"]) == (None, None, None)  # nothing recorded
+    assert backend(engine).fetch(Fetch("/FCH2233A1B2.xml", user_agent=UA)).status == 200  # none: as before
+
+
+def test_required_sends_a_keyed_profile_encrypted_and_keeps_nothing_the_requester_told(engine, add_device):
+    add_device(serial="ENC", mac=None)
+    server = required(engine)
+    for fetch in (
+        Fetch("/ENC.xml", user_agent=UA, remote_addr="192.0.2.7"),
+        Fetch("ENC.xml", scheme="tftp", method="RRQ", remote_addr="192.0.2.7"),
+    ):
+        reply = server.fetch(fetch)
+        assert reply.status == 200, reply.reason
+        assert crypto.openssl_decrypt(reply.body, "s3cret") == (
+            f"<flat-profile><Station_Name>{DEVICE}</Station_Name></flat-profile>".encode()
+        )
+    seen = device(engine)
+    assert seen["last_profile_fetch"] == NOW  # a fetch happened; who asked proved nothing
+    assert (seen["mac"], seen["product_class"], seen["ip"]) == (None, None, None)
+
+
+def test_required_refuses_an_aes128gcm_only_key_over_tftp_and_sends_it_over_http(engine, add_device):
+    add_device()
+
+    def gcm(conn, device, known):
+        xml = b"<flat-profile><Station_Name>x</Station_Name></flat-profile>"
+        return Rendered(xml, ProfileKey("device", DEVICE, ikm="IKM-of-this-phone"))
+
+    server = ProfileBackend(engine, gcm, clock=lambda: NOW)
+    http = server.fetch(Fetch(f"/{MAC}.cfg"))
+    assert (http.status, http.header("content-encoding")) == (200, "aes128gcm")
+    assert server.fetch(Fetch(f"{MAC}.cfg", scheme="tftp")).status == 403
+
+
+def test_required_sends_a_plain_profile_to_the_phone_s_own_credentials(engine, add_device):
+    add_device(mac=None, username="phone1", password="pw1")
+    server = required(engine)
+    path = "/FCH2233A1B2.xml"
+    first = server.fetch(Fetch(path, user_agent=UA))
+    assert (first.status, first.warning) == (401, "")  # a challenge: what a phone expects, not logged
+    creds = parse_authorization(_answer(first.header("www-authenticate"), "phone1", "pw1", path))
+    ok = server.fetch(Fetch(path, user_agent=UA, credentials=creds, remote_addr="192.0.2.7"))
+    assert ok.status == 200 and ok.body.startswith(b"<flat-profile>")
+    seen = device(engine)  # the phone proved itself: what it told is kept
+    assert (seen["mac"], seen["ip"], seen["last_profile_fetch"]) == (MAC, "192.0.2.7", NOW)
+    wrong = parse_authorization(_answer(first.header("www-authenticate"), "phone1", "nope", path))
+    denied = server.fetch(Fetch(path, credentials=wrong, remote_addr="192.0.2.9"))
+    assert (denied.status, denied.cause) == (401, "denied")
+    assert denied.warning == "profile fetch: authentication failed for user 'phone1' from 192.0.2.9"
+
+
+def test_required_sends_a_plain_profile_to_a_certificate_that_names_the_phone(engine, add_device):
+    from acs.web.tls import CertificateNames
+
+    add_device()
+    server = required(engine)
+    mine = CertificateNames("CN=SEP00562B043615", frozenset({MAC}), frozenset({"SEP00562B043615"}))
+    ok = server.fetch(Fetch(f"/{MAC}.cfg", scheme="https", certificate=mine))
+    assert ok.status == 200 and ok.body.startswith(b"<flat-profile>")
+    other = CertificateNames(
+        "CN=SEP00562B0436FF", frozenset({"00562b0436ff"}), frozenset({"SEP00562B0436FF"})
+    )
+    refused = server.fetch(Fetch(f"/{MAC}.cfg", scheme="https", certificate=other, remote_addr="192.0.2.9"))
+    assert (refused.status, refused.cause) == (403, "other certificate")
+    assert "with a client certificate for another device (CN=SEP00562B0436FF)" in refused.warning
+
+
+def test_required_gives_the_default_profile_to_an_unknown_phone_only_for_a_certificate_naming_its_mac(engine):
+    from acs.web.tls import CertificateNames
+
+    server = required(engine, unknown="default")
+    refused = server.fetch(Fetch("/8841.xml", user_agent=UA, remote_addr="192.0.2.9"))
+    assert (refused.status, refused.cause) == (403, "unknown not proven")
+    assert "a client certificate that names its MAC" in refused.warning
+    mic = CertificateNames("CN=CP-8841-3PCC-SEP00562B043615", frozenset({MAC}), frozenset())
+    assert server.fetch(Fetch("/8841.xml", scheme="https", user_agent=UA, certificate=mic)).status == 200
+    stranger = CertificateNames("CN=SEP00562B0436FF", frozenset({"00562b0436ff"}), frozenset())
+    assert server.fetch(Fetch("/8841.xml", scheme="https", user_agent=UA, certificate=stranger)).status == 403
+    assert server.fetch(Fetch("/00562b999999.cfg")).status == 403  # no default without the certificate
+    assert required(engine).fetch(Fetch("/8841.xml", user_agent=UA)).status == 404  # --profile-unknown 404

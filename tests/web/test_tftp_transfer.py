@@ -309,7 +309,8 @@ WAIT = 30.0
 
 @pytest.fixture
 def serve(db_url: str, tmp_path: Path) -> Iterator[Callable[..., Server]]:
-    """``acs serve --tftp-port 0`` with one phone (MAC) and a profile of several blocks for everyone."""
+    """``acs serve --tftp-port 0`` with one phone (MAC) and a profile of several blocks for everyone, in
+    clear (``--profile-auth none``: what is measured is the transfer, not who may have it)."""
     (tmp_path / "inventory.csv").write_text(f"mac,serial,model\n{MAC},FCH2233A1B2,CP-8841-3PCC\n")
     (tmp_path / "base.xml").write_text(PROFILE)
     for command in (
@@ -322,7 +323,9 @@ def serve(db_url: str, tmp_path: Path) -> Iterator[Callable[..., Server]]:
     started: list[Server] = []
 
     def run(*args: str, nofile: int | None = None) -> Server:
-        server = start_server(db_url, "--no-auth", "--tftp-port", "0", *args, nofile=nofile)
+        server = start_server(
+            db_url, "--no-auth", "--profile-auth", "none", "--tftp-port", "0", *args, nofile=nofile
+        )
         started.append(server)
         return server
 

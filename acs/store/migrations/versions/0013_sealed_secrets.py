@@ -22,7 +22,7 @@ from alembic import context, op
 from acs.store.engine import StoreError
 
 revision: str = "0013"
-down_revision: str | None = "0010"
+down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
