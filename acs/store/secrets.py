@@ -260,7 +260,9 @@ def key_path(url: URL, given: str | Path | None = None) -> Path:
             "server on the database needs a copy of the same file)"
         )
     assert database is not None
-    return Path(database).absolute().with_suffix(".key")
+    path = Path(database).absolute()
+    key = path.with_suffix(".key")
+    return key if key != path else path.with_name(f"{path.name}.key")
 
 
 def _stamp(info: os.stat_result) -> tuple[int, int, int, int]:
