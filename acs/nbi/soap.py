@@ -85,7 +85,7 @@ log = logging.getLogger(__name__)
 # password in ParameterValues), a value it refuses, and a traceback per Client fault, at any
 # rate: none of its lines is written. ``SoapGuard`` and ``_log_faults`` write ours instead.
 logging.getLogger("spyne").setLevel(logging.CRITICAL + 1)
-#: the SOAP 1.1 envelope namespace, and the prefix spyne writes its faults with
+#: the SOAP 1.1 envelope namespace (``soap11env`` in spyne's faults, and in ours)
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 
 
@@ -693,15 +693,16 @@ _DOCTYPE = ("Client.DoctypeNotAllowed", "a DOCTYPE is not allowed in a SOAP mess
 
 
 class SoapGuard:
-    """The WSGI application twisted.web runs: a POST's body is checked (``envelope_problem``) before
-    spyne reads it, and whatever spyne raises is a Server fault, never an empty 500."""
+    """The WSGI application twisted.web runs: a request's body is checked (``envelope_problem``)
+    before spyne reads it (all but ``GET ?wsdl``), and whatever spyne raises is a Server fault,
+    never an empty 500."""
 
     def __init__(self, spyne: WsgiApplication, say: BoundedLog) -> None:
         self.spyne = spyne
         self.say = say
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if environ.get("REQUEST_METHOD") == "POST":
+        if not self.spyne.is_wsdl_request(environ):
             body = environ["wsgi.input"].read()
             problem = envelope_problem(body)
             if problem is not None:

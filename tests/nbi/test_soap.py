@@ -459,6 +459,10 @@ def test_a_hostile_body_is_a_client_fault_at_once_and_expands_nothing(soap: Soap
         )
         assert "FCH2233A1B2" not in response.text, what  # the device the entity named was not looked up
         assert took < 2, (what, took)  # milliseconds; a billion laughs expanded would take minutes
+    for method in ("GET", "PUT"):  # no envelope at all (GET ?wsdl is the WSDL)
+        response = requests.request(method, soap.url, headers=headers, timeout=HTTP_TIMEOUT)
+        assert response.status_code == 500, method
+        assert "<faultcode>soap11env:Client.XMLSyntaxError</faultcode>" in response.text, method
     assert queue.list_tasks(soap.engine) == []
 
 
