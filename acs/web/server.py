@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import socket
 from collections.abc import Callable, Iterable
@@ -18,11 +19,13 @@ from twisted.web import server
 
 from acs.cwmp.codec import DEFAULT_MAX_SIZE
 from acs.nbi.resource import Kicker, NbiResource, NbiSite, soap_authorize
+from acs.web import guard as http_guard
 from acs.web import workers
 from acs.web.auth import Authenticator
 from acs.web.backend import CwmpBackend
 from acs.web.cwmp import CpeAuth, CwmpEndpoint, LimitedRequest
 from acs.web.groupcommit import GroupCommit
+from acs.web.guard import Guard, GuardedChannel, Limits
 from acs.web.http11 import HttpFactory
 from acs.web.profilebackend import ProfileBackend, Render
 from acs.web.profiles import MAX_BODY, ProfileResource
@@ -68,6 +71,26 @@ class ServeOptions:
     #: None: the same address as CWMP
     nbi_host: str | None = None
     nbi_max_body: int = 1 << 20
+    #: the HTTP ports' deadlines and caps (``acs.web.guard``): seconds for a request's head, bytes/s
+    #: for its body, connections at once in all (lowered to half of RLIMIT_NOFILE) and from one address
+    http_head_timeout: float = http_guard.HEAD_TIMEOUT
+    http_min_rate: float = http_guard.MIN_RATE
+    http_max_connections: int = http_guard.MAX_CONNECTIONS
+    http_max_per_source: int = http_guard.MAX_PER_SOURCE
+    _guard: Guard | None = field(default=None, init=False, repr=False, compare=False)
+
+    def guard(self, reactor: Any) -> Guard:
+        """The one guard of this process's HTTP ports (CWMP, profiles, NBI), made at first use: the
+        caps count the connections of all three, which share the process's descriptors."""
+        if self._guard is None:
+            limits = Limits(
+                self.http_head_timeout,
+                self.http_min_rate,
+                self.http_max_connections,
+                self.http_max_per_source,
+            )
+            self._guard = Guard(reactor, limits)
+        return self._guard
 
     def cpe_auth(self) -> CpeAuth | None:
         if not self.auth:
@@ -173,6 +196,7 @@ def cwmp_site(backend: CwmpBackend, pool: ThreadPool, options: ServeOptions, rea
         max_body=options.max_body,
         idle_timeout=options.session_timeout,
         log_requests=options.access_log,
+        guard=options.guard(reactor),
     )
 
 
@@ -181,10 +205,19 @@ def profile_site(
 ) -> server.Site:
     """The profile server on every path: phones are given rules like /$MA.cfg or /Cisco/$MA.cfg."""
     resource = ProfileResource(backend, pool, reactor)
-    site = (server.Site if options.access_log else QuietSite)(resource, parsePOSTFormSubmission=False)
+    site = (server.Site if options.access_log else QuietSite)(
+        resource, parsePOSTFormSubmission=False, timeout=None
+    )
+    guarded(site, options.guard(reactor))
     site.requestFactory = type("ProfileRequest", (LimitedRequest,), {"max_size": MAX_BODY})
     site.displayTracebacks = False
     return site
+
+
+def guarded(site: server.Site, guard: Guard) -> None:
+    """Serve ``site``'s connections with ``GuardedChannel``: the guard's deadlines replace Twisted's
+    idle timeout (the Site is made with ``timeout=None``), and its caps count them."""
+    site.protocol = functools.partial(GuardedChannel, guard, http_guard.IDLE_TIMEOUT)
 
 
 def database_threads(dialect: str) -> int:
@@ -215,7 +248,8 @@ def nbi_site(
 
     rest = NbiResource(engine, pool, reactor=reactor, kicker=kicker)
     soap = soap_resource(engine, soap_authorize(engine), reactor, pool)
-    site = server.Site(NbiSite(rest, soap), parsePOSTFormSubmission=False)
+    site = server.Site(NbiSite(rest, soap), parsePOSTFormSubmission=False, timeout=None)
+    guarded(site, options.guard(reactor))
     site.requestFactory = type("NbiRequest", (LimitedRequest,), {"max_size": options.nbi_max_body})
     site.displayTracebacks = False
     return site
