@@ -342,10 +342,19 @@ class GuardedChannel(http.HTTPChannel):
     # --- back-pressure, closing, half-close --------------------------------------------------------
 
     def pauseProducing(self) -> None:
+        """The transport's buffer is full: the client is not reading its answers.
+
+        HTTPChannel stops reading then only between requests: full while a request is handled,
+        it reads on, and the requests pipelined behind are answered into the full buffer, which
+        grows as long as the client sends (``bench/pipelining.py``). Here the reading stops
+        either way; ``requestDone`` resumes it once the buffer has drained.
+        """
         if self._stalled_at is None:
             self._stalled_at = self.guard.reactor.seconds()
             self.guard.wait(self)
         super().pauseProducing()
+        if self._handlingRequest:
+            self._networkProducer.pauseProducing()
 
     def resumeProducing(self) -> None:
         if self._stalled_at is not None:
