@@ -292,11 +292,10 @@ class GuardedChannel(http.HTTPChannel):
     def give_up(self, why: str, *, shed: bool = False) -> None:
         if shed or self._closed_at is not None or self._stalled_at is not None:
             self.transport.abortConnection()
-        elif self._head_at is not None or self._body_at is not None:
+            return
+        if self._in_request or self._buffer or self._body_at is not None:  # bytes of a request came
             self.transport.write(timeout_answer(why))
-            self.loseConnection()
-        else:
-            self.loseConnection()
+        self.loseConnection()  # over TLS, before the handshake's end: an abort
 
     # --- where a request is -------------------------------------------------------------------
 

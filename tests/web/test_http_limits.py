@@ -264,6 +264,19 @@ def test_a_close_the_client_does_not_take_is_aborted_not_waited_on_for_ever() ->
     assert transport.disconnected
 
 
+def test_the_twisted_web_ports_stop_reading_when_the_answer_fills_the_buffer_during_a_request() -> None:
+    guard = new_guard()
+    transport = Client(bound=100)
+    channel = web(guard, transport, Hello())
+    channel.dataReceived(GET)  # its answer is over the bound: the transport pauses the channel
+    assert transport.full
+    assert transport.producerState == "paused"  # no more requests read until the client reads
+    transport.take()
+    assert transport.producerState == "producing"
+    channel.dataReceived(GET)
+    assert transport.value().endswith(b"hello")
+
+
 # --- pipelined bursts and heads over the limit ---------------------------------------------------------
 
 
