@@ -249,7 +249,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--scenario", choices=SCENARIOS, action="append", help="default: both")
     parser.add_argument("--connections", type=int, default=3000, help="open at once, at most (default 3000)")
     parser.add_argument(
-        "--max-opens", type=int, default=20000, help="connections opened in all, at most (20000)"
+        "--max-opens", type=int, default=50000, help="connections opened in all, at most (50000)"
     )
     parser.add_argument(
         "--rate", type=float, default=1000.0, help="connections opened per second, at most (1000)"

@@ -117,6 +117,8 @@ class Guard:
         #: the connections waiting on their client, the longest waiting first; all, and per address
         self.waiting: OrderedDict[Guarded, None] = OrderedDict()
         self.waiting_from: dict[str | None, OrderedDict[Guarded, None]] = {}
+        #: connections shed or refused, aborted but not yet closed: they still hold their descriptor
+        self.dropping: set[Guarded] = set()
         self.shed = self.refused = self.expired = 0
         self.say = BoundedLog(reactor, log)
         self._sweep: task.LoopingCall | None = None
@@ -163,8 +165,16 @@ class Guard:
             del self.waiting[conn]
             del self.waiting_from[conn.source][conn]
 
+    def full(self) -> bool:
+        """Too many descriptors held already, shed connections included: a new connection is closed at
+        once (``Admission``), before it costs anything. Shedding makes room at once, but a shed
+        connection's descriptor goes only at the reactor's next turn, and a flood accepted in one
+        turn would otherwise take them all."""
+        return len(self.connections) + len(self.dropping) >= self.max_connections * 3 // 2
+
     def release(self, conn: Guarded) -> None:
         """``conn`` is closed (or given up): it counts no more."""
+        self.dropping.discard(conn)
         if conn not in self.connections:
             return  # refused, or already given up
         del self.connections[conn]
@@ -206,17 +216,53 @@ class Guard:
             cap,
         )
         self.release(victim)
+        self.dropping.add(victim)
         victim.give_up("shed", shed=True)
         return True
 
     def _refuse(self, conn: Guarded, why: str) -> bool:
         self.refused += 1
+        self.dropping.add(conn)
         self.say("refused", logging.WARNING, "HTTP connection from %s refused: %s", conn.source, why)
         return False
 
     def body_deadline(self, began: float, received: int) -> float:
         """When a body begun at ``began`` of which ``received`` bytes came must be whole."""
         return began + self.head_timeout + (received / self.min_rate if self.min_rate else math.inf)
+
+
+@implementer(interfaces.ILoggingContext)
+class Admission:
+    """The factory a port serves with (outside TLS): a connection while the guard is ``full`` gets no
+    protocol, and the port closes its socket at once; the others go to ``factory``."""
+
+    def __init__(self, factory: Any, guard: Guard) -> None:
+        self.factory = factory
+        self.guard = guard
+
+    def buildProtocol(self, addr: Any) -> Any:
+        guard = self.guard
+        if guard.full():
+            guard.refused += 1
+            guard.say(
+                "full",
+                logging.WARNING,
+                "HTTP connection from %s closed at once: %d connections open and %d being closed",
+                getattr(addr, "host", addr),
+                len(guard.connections),
+                len(guard.dropping),
+            )
+            return None
+        return self.factory.buildProtocol(addr)
+
+    def doStart(self) -> None:
+        self.factory.doStart()
+
+    def doStop(self) -> None:
+        self.factory.doStop()
+
+    def logPrefix(self) -> str:
+        return self.factory.logPrefix()  # type: ignore[no-any-return]
 
 
 def peer_host(transport: Any) -> str | None:

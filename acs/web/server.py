@@ -25,7 +25,7 @@ from acs.web.auth import Authenticator
 from acs.web.backend import CwmpBackend
 from acs.web.cwmp import CpeAuth, CwmpEndpoint, LimitedRequest
 from acs.web.groupcommit import GroupCommit
-from acs.web.guard import Guard, GuardedChannel, Limits
+from acs.web.guard import Admission, Guard, GuardedChannel, Limits
 from acs.web.http11 import HttpFactory
 from acs.web.profilebackend import ProfileBackend, Render
 from acs.web.profiles import MAX_BODY, ProfileResource
@@ -167,12 +167,15 @@ def _close(socks: Iterable[socket.socket]) -> None:
         sock.close()
 
 
-def _serve(reactor: Any, sock: socket.socket, factory: Any, tls: ServerTls | None, scheme: str) -> Any:
-    """Serve a bound socket (over TLS for https); the reactor keeps its own copy of it."""
+def _serve(
+    reactor: Any, sock: socket.socket, factory: Any, tls: ServerTls | None, scheme: str, guard: Guard
+) -> Any:
+    """Serve a bound socket (over TLS for https), its connections admitted by ``guard``; the reactor
+    keeps its own copy of the socket."""
     if scheme == "https":
         assert tls is not None, "an HTTPS port needs a certificate"
         factory = TLSMemoryBIOFactory(tls, False, factory)
-    return reactor.adoptStreamPort(sock.fileno(), sock.family, factory)
+    return reactor.adoptStreamPort(sock.fileno(), sock.family, Admission(factory, guard))
 
 
 class QuietSite(server.Site):
@@ -275,7 +278,10 @@ def listen_nbi(
     threads_ = nbi_threads(engine.dialect.name)
     nbi_pool = start_pool(engine, reactor, threads_, "acs-nbi") if threads_ else pool
     factory = nbi_site(engine, nbi_pool, options, reactor, kicker(nbi_pool) if kicker else None)
-    ports = {scheme: _serve(reactor, sock, factory, options.tls, scheme) for scheme, sock in sockets.items()}
+    ports = {
+        scheme: _serve(reactor, sock, factory, options.tls, scheme, options.guard(reactor))
+        for scheme, sock in sockets.items()
+    }
     _close(sockets.values())
     return ports
 
@@ -304,7 +310,10 @@ def listen(
         lambda f: log.error("session sweep stopped: %s", f.getTraceback())
     )
     reactor.addSystemEventTrigger("before", "shutdown", lambda: sweep.running and sweep.stop())
-    ports = {scheme: _serve(reactor, sock, factory, options.tls, scheme) for scheme, sock in sockets.items()}
+    ports = {
+        scheme: _serve(reactor, sock, factory, options.tls, scheme, options.guard(reactor))
+        for scheme, sock in sockets.items()
+    }
     if workers.is_worker():
         workers.watch_parent(reactor)
     elif options.workers > 1:
@@ -343,7 +352,7 @@ def listen_profiles(
     if sockets.profiles:
         factory = profile_site(backend, pool, options, reactor)
         http_ports = {
-            scheme: _serve(reactor, sock, factory, options.tls, scheme)
+            scheme: _serve(reactor, sock, factory, options.tls, scheme, options.guard(reactor))
             for scheme, sock in sockets.profiles.items()
         }
     tftp_port = None

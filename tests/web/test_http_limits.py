@@ -3,8 +3,10 @@ and a fake clock, for the CWMP port's own server (``acs.web.http11``) and the tw
 
 from __future__ import annotations
 
+import io
 import resource
 
+import pytest
 from twisted.internet import interfaces
 from twisted.internet.address import IPv4Address
 from twisted.internet.task import Clock
@@ -12,7 +14,8 @@ from twisted.internet.testing import StringTransport
 from twisted.web import resource as web_resource
 from twisted.web import server
 
-from acs.web.guard import IDLE_TIMEOUT, Guard, GuardedChannel, Limits, connection_cap
+from acs.web.cwmp import LimitedRequest
+from acs.web.guard import IDLE_TIMEOUT, Admission, Guard, GuardedChannel, Limits, connection_cap
 from acs.web.http11 import MAX_HEAD, HttpChannel, HttpFactory
 from acs.web.server import QuietSite, guarded
 from tests.web.test_http11 import Recorder, answer, post, responses
@@ -150,6 +153,14 @@ def test_the_twisted_web_ports_cut_a_trickling_head_too() -> None:
     assert transport.value().startswith(b"HTTP/1.1 408 ") and transport.disconnecting
 
 
+@pytest.mark.parametrize("framing", [b"Content-Length: 200000", b"Transfer-Encoding: chunked"])
+def test_a_slow_body_to_the_twisted_web_ports_holds_no_temporary_file(framing: bytes) -> None:
+    guard = new_guard()
+    channel = web(guard, Client(), Hello(), max_body=1 << 20)
+    channel.dataReceived(b"POST / HTTP/1.1\r\nHost: acs\r\n" + framing + b"\r\n\r\n")
+    assert isinstance(channel.requests[-1].content, io.BytesIO)  # a file would be a descriptor held
+
+
 # --- caps: the longest-waiting connection makes room ---------------------------------------------------
 
 
@@ -195,6 +206,23 @@ def test_one_address_over_its_cap_sheds_its_own_connections_not_others() -> None
     assert [t.disconnected for t in flood] == [True, True, True, False, False]
     assert not neighbour.disconnecting
     assert guard.per_source == {"10.0.0.1": 2, "10.0.0.2": 1}
+
+
+def test_while_shed_connections_still_hold_their_descriptors_new_ones_are_closed_before_any_protocol() -> (
+    None
+):
+    guard = new_guard(max_connections=4)
+    factory = HttpFactory(Recorder(), guard.reactor, max_body=1000, guard=guard)
+    admission = Admission(factory, guard)
+    waiting = [Client(f"10.0.0.{n}") for n in range(6)]
+    for transport in waiting:  # 4 in, then 2 shed: aborted, their descriptors not closed yet
+        channel = admission.buildProtocol(transport.getPeer())
+        transport.protocol = channel
+        channel.makeConnection(transport)
+    assert (len(guard.connections), len(guard.dropping), guard.shed) == (4, 2, 2)
+    assert admission.buildProtocol(IPv4Address("TCP", "10.0.0.9", 1)) is None  # 4 + 2: 1.5 times the cap
+    waiting[0].protocol.connectionLost(None)  # the reactor's next turn: a shed one is closed
+    assert admission.buildProtocol(IPv4Address("TCP", "10.0.0.9", 1)) is not None
 
 
 def test_a_closed_connection_gives_its_place_back_and_an_idle_guard_keeps_no_timer() -> None:
@@ -385,9 +413,10 @@ class Later(web_resource.Resource):
         return server.NOT_DONE_YET
 
 
-def web(guard: Guard, transport: Client, root: web_resource.Resource) -> GuardedChannel:
+def web(guard: Guard, transport: Client, root: web_resource.Resource, max_body: int = 1000) -> GuardedChannel:
     site = QuietSite(root, timeout=None, reactor=guard.reactor)
     guarded(site, guard)
+    site.requestFactory = type("Limited", (LimitedRequest,), {"max_size": max_body})
     channel = site.buildProtocol(transport.getPeer())
     transport.protocol = channel
     channel.makeConnection(transport)
