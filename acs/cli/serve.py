@@ -204,6 +204,38 @@ class PortOrOff(click.ParamType):
 @click.option("--nbi-host", default=None, help="Address of the REST API (default: --host).")
 @click.option("--no-nbi", is_flag=True, help="Serve no REST API (neither port).")
 @click.option(
+    "--http-head-timeout",
+    default=ServeOptions.http_head_timeout,
+    show_default=True,
+    type=click.FloatRange(1),
+    help="Seconds a request's head may take on the HTTP ports (CWMP, profiles, API), from the "
+    "connection's opening or the request's first byte, however its bytes trickle in (HTTP 408 after).",
+)
+@click.option(
+    "--http-min-rate",
+    default=ServeOptions.http_min_rate,
+    show_default=True,
+    type=click.FloatRange(1),
+    help="Bytes/s a request's body must average on the HTTP ports, after --http-head-timeout "
+    "seconds of grace (HTTP 408 below).",
+)
+@click.option(
+    "--http-max-connections",
+    default=ServeOptions.http_max_connections,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Connections open at once on the HTTP ports, in all; lowered to half the descriptor limit "
+    "(ulimit -n). Over it, the connection that has waited on its client the longest is closed.",
+)
+@click.option(
+    "--http-max-per-source",
+    default=ServeOptions.http_max_per_source,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Connections open at once on the HTTP ports from one IP address (a NAT may hold many "
+    "phones); over it, that address's longest-waiting connection is closed.",
+)
+@click.option(
     "--profile-unknown",
     type=click.Choice(["404", "default"]),
     default="404",
@@ -250,6 +282,10 @@ def serve(
     nbi_host: str | None,
     no_nbi: bool,
     secrets_key_file: str | None,
+    http_head_timeout: float,
+    http_min_rate: float,
+    http_max_connections: int,
+    http_max_per_source: int,
 ) -> None:
     """Serve CWMP sessions: phones inform, the ACS answers and sends their queued tasks.
 
@@ -347,6 +383,10 @@ def serve(
         nbi_port=nbi_port,
         nbi_tls_port=nbi_tls_port,
         nbi_host=nbi_host,
+        http_head_timeout=http_head_timeout,
+        http_min_rate=http_min_rate,
+        http_max_connections=http_max_connections,
+        http_max_per_source=http_max_per_source,
     )
     worker = is_worker()
     if worker:
@@ -497,6 +537,14 @@ def _worker_command(
         str(options.max_body),
         "--session-timeout",
         str(options.session_timeout),
+        "--http-head-timeout",
+        str(options.http_head_timeout),
+        "--http-min-rate",
+        str(options.http_min_rate),
+        "--http-max-connections",
+        str(options.http_max_connections),
+        "--http-max-per-source",
+        str(options.http_max_per_source),
     ]
     argv += [] if options.auth else ["--no-auth"]
     argv += ["--allow-basic"] if options.allow_basic else []

@@ -21,6 +21,7 @@ probes with an empty POST first.
 from __future__ import annotations
 
 import hmac
+import io
 import logging
 import re
 import traceback
@@ -108,10 +109,12 @@ class LimitedRequest(server.Request):
     _received = 0
 
     def gotLength(self, length: int | None) -> None:
+        """The body goes to memory, never to a temporary file, whatever its length: twisted.web spools
+        a body of 100,000 bytes or more, or chunked, to a file, a descriptor each, held as long as
+        the client takes to send it; capped at ``max_size``, memory is as good a place."""
         if length is not None and length > self.max_size:
             self.too_large = True
-            length = 0
-        super().gotLength(length)
+        self.content = io.BytesIO()
 
     def handleContentChunk(self, data: bytes) -> None:
         if self.too_large:

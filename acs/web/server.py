@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import socket
 from collections.abc import Callable, Iterable
@@ -18,12 +19,14 @@ from twisted.web import server
 
 from acs.cwmp.codec import DEFAULT_MAX_SIZE
 from acs.nbi.resource import Kicker, NbiResource, NbiSite, soap_authorize
+from acs.web import guard as http_guard
 from acs.web import workers
 from acs.web.auth import Authenticator
 from acs.web.backend import CwmpBackend
 from acs.web.boundedlog import access_line
 from acs.web.cwmp import CpeAuth, CwmpEndpoint, LimitedRequest
 from acs.web.groupcommit import GroupCommit
+from acs.web.guard import Admission, Guard, GuardedChannel, Limits
 from acs.web.http11 import HttpFactory
 from acs.web.profilebackend import ProfileBackend, Render
 from acs.web.profiles import MAX_BODY, ProfileResource
@@ -72,6 +75,26 @@ class ServeOptions:
     #: None: the same address as CWMP
     nbi_host: str | None = None
     nbi_max_body: int = 1 << 20
+    #: the HTTP ports' deadlines and caps (``acs.web.guard``): seconds for a request's head, bytes/s
+    #: for its body, connections at once in all (lowered to half of RLIMIT_NOFILE) and from one address
+    http_head_timeout: float = http_guard.HEAD_TIMEOUT
+    http_min_rate: float = http_guard.MIN_RATE
+    http_max_connections: int = http_guard.MAX_CONNECTIONS
+    http_max_per_source: int = http_guard.MAX_PER_SOURCE
+    _guard: Guard | None = field(default=None, init=False, repr=False, compare=False)
+
+    def guard(self, reactor: Any) -> Guard:
+        """The one guard of this process's HTTP ports (CWMP, profiles, NBI), made at first use: the
+        caps count the connections of all three, which share the process's descriptors."""
+        if self._guard is None:
+            limits = Limits(
+                self.http_head_timeout,
+                self.http_min_rate,
+                self.http_max_connections,
+                self.http_max_per_source,
+            )
+            self._guard = Guard(reactor, limits)
+        return self._guard
 
     def cpe_auth(self) -> CpeAuth | None:
         if not self.auth:
@@ -148,12 +171,15 @@ def _close(socks: Iterable[socket.socket]) -> None:
         sock.close()
 
 
-def _serve(reactor: Any, sock: socket.socket, factory: Any, tls: ServerTls | None, scheme: str) -> Any:
-    """Serve a bound socket (over TLS for https); the reactor keeps its own copy of it."""
+def _serve(
+    reactor: Any, sock: socket.socket, factory: Any, tls: ServerTls | None, scheme: str, guard: Guard
+) -> Any:
+    """Serve a bound socket (over TLS for https), its connections admitted by ``guard``; the reactor
+    keeps its own copy of the socket."""
     if scheme == "https":
         assert tls is not None, "an HTTPS port needs a certificate"
         factory = TLSMemoryBIOFactory(tls, False, factory)
-    return reactor.adoptStreamPort(sock.fileno(), sock.family, factory)
+    return reactor.adoptStreamPort(sock.fileno(), sock.family, Admission(factory, guard))
 
 
 class QuietSite(server.Site):
@@ -177,6 +203,7 @@ def cwmp_site(backend: CwmpBackend, pool: ThreadPool, options: ServeOptions, rea
         max_body=options.max_body,
         idle_timeout=options.session_timeout,
         log_requests=options.access_log,
+        guard=options.guard(reactor),
     )
 
 
@@ -186,11 +213,18 @@ def profile_site(
     """The profile server on every path: phones are given rules like /$MA.cfg or /Cisco/$MA.cfg."""
     resource = ProfileResource(backend, pool, reactor)
     site = (server.Site if options.access_log else QuietSite)(
-        resource, parsePOSTFormSubmission=False, logFormatter=access_line
+        resource, parsePOSTFormSubmission=False, logFormatter=access_line, timeout=None
     )
+    guarded(site, options.guard(reactor))
     site.requestFactory = type("ProfileRequest", (LimitedRequest,), {"max_size": MAX_BODY})
     site.displayTracebacks = False
     return site
+
+
+def guarded(site: server.Site, guard: Guard) -> None:
+    """Serve ``site``'s connections with ``GuardedChannel``: the guard's deadlines replace Twisted's
+    idle timeout (the Site is made with ``timeout=None``), and its caps count them."""
+    site.protocol = functools.partial(GuardedChannel, guard, http_guard.IDLE_TIMEOUT)
 
 
 def database_threads(dialect: str) -> int:
@@ -223,8 +257,9 @@ def nbi_site(
     soap = soap_resource(engine, soap_authorize(engine), reactor, pool)
     # a line per request only with --access-log: anyone who reaches the port could fill the disk
     site = (server.Site if options.access_log else QuietSite)(
-        NbiSite(rest, soap), parsePOSTFormSubmission=False, logFormatter=access_line
+        NbiSite(rest, soap), parsePOSTFormSubmission=False, logFormatter=access_line, timeout=None
     )
+    guarded(site, options.guard(reactor))
     site.requestFactory = type("NbiRequest", (LimitedRequest,), {"max_size": options.nbi_max_body})
     site.displayTracebacks = False
     return site
@@ -250,7 +285,10 @@ def listen_nbi(
     threads_ = nbi_threads(engine.dialect.name)
     nbi_pool = start_pool(engine, reactor, threads_, "acs-nbi") if threads_ else pool
     factory = nbi_site(engine, nbi_pool, options, reactor, kicker(nbi_pool) if kicker else None)
-    ports = {scheme: _serve(reactor, sock, factory, options.tls, scheme) for scheme, sock in sockets.items()}
+    ports = {
+        scheme: _serve(reactor, sock, factory, options.tls, scheme, options.guard(reactor))
+        for scheme, sock in sockets.items()
+    }
     _close(sockets.values())
     return ports
 
@@ -279,7 +317,10 @@ def listen(
         lambda f: log.error("session sweep stopped: %s", f.getTraceback())
     )
     reactor.addSystemEventTrigger("before", "shutdown", lambda: sweep.running and sweep.stop())
-    ports = {scheme: _serve(reactor, sock, factory, options.tls, scheme) for scheme, sock in sockets.items()}
+    ports = {
+        scheme: _serve(reactor, sock, factory, options.tls, scheme, options.guard(reactor))
+        for scheme, sock in sockets.items()
+    }
     if workers.is_worker():
         workers.watch_parent(reactor)
     elif options.workers > 1:
@@ -326,7 +367,7 @@ def listen_profiles(
         assert isinstance(factory.resource, ProfileResource)
         reactor.addSystemEventTrigger("before", "shutdown", factory.resource.say.stop)  # the lines counted
         http_ports = {
-            scheme: _serve(reactor, sock, factory, options.tls, scheme)
+            scheme: _serve(reactor, sock, factory, options.tls, scheme, options.guard(reactor))
             for scheme, sock in sockets.profiles.items()
         }
     tftp_port = None

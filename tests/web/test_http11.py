@@ -194,22 +194,22 @@ def test_many_pipelined_requests_answered_at_once_do_not_recurse() -> None:
 
 
 @pytest.mark.parametrize(
-    ("data", "reason"),
+    ("data", "status", "reason"),
     [
-        (b"GARBAGE\r\n\r\n", b"Invalid method"),
-        (b"POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", b"Content-Length"),
-        (b"POST / HTTP/1.1\r\n" + b"X-A: b\r\n" * 200 + b"\r\n", b"headers"),
-        (b"POST /" + b"a" * (MAX_HEAD + 10), b"request head over"),
+        (b"GARBAGE\r\n\r\n", 400, b"Invalid method"),
+        (b"POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400, b"Content-Length"),
+        (b"POST / HTTP/1.1\r\n" + b"X-A: b\r\n" * 200 + b"\r\n", 431, b"headers"),
+        (b"POST /" + b"a" * (MAX_HEAD + 10), 431, b"request head over"),
     ],
 )
-def test_malformed_http_gets_400_with_the_reason_and_the_connection_closes(
-    data: bytes, reason: bytes
+def test_malformed_http_gets_400_or_431_with_the_reason_and_the_connection_closes(
+    data: bytes, status: int, reason: bytes
 ) -> None:
     handler = Recorder()
     channel, transport, _ = connect(handler)
     channel.dataReceived(data)
-    ((status, headers, body),) = responses(transport)
-    assert status == 400 and reason in body and headers["connection"] == "close"
+    ((got, headers, body),) = responses(transport)
+    assert got == status and reason in body and headers["connection"] == "close"
     assert transport.disconnecting
     channel.dataReceived(post(b"after"))
     assert handler.requests == []
@@ -223,7 +223,7 @@ def test_a_request_head_that_never_ends_is_refused_before_it_fills_memory() -> N
             break
         channel.dataReceived(b"a" * 1000)
     assert transport.disconnecting
-    assert responses(transport)[0][0] == 400
+    assert responses(transport)[0][0] == 431
 
 
 def test_an_answer_after_the_client_hung_up_writes_nothing() -> None:
@@ -291,7 +291,7 @@ def test_connect_is_answered_and_the_connection_closed() -> None:
 def test_an_idle_connection_is_closed_but_not_while_its_request_is_handled() -> None:
     handler = Recorder(hold=True)
     channel, transport, clock = connect(handler, idle=60)
-    clock.advance(30)
+    clock.advance(5)
     channel.dataReceived(post(b"x"))
     clock.advance(100)  # the handler is slow: the connection waits for it
     assert not transport.disconnecting
