@@ -55,7 +55,14 @@ def serve(db_url: str, tmp_path: Path) -> Iterator[Callable[..., tuple[Server, s
 
     def run(*args: str, nofile: int | None = None) -> tuple[Server, str]:
         server = start_server(
-            db_url, "--no-auth", "--http-head-timeout", str(HEAD_TIMEOUT), *args, nofile=nofile
+            db_url,
+            "--no-auth",
+            "--profile-auth",
+            "none",
+            "--http-head-timeout",
+            str(HEAD_TIMEOUT),
+            *args,
+            nofile=nofile,
         )
         started.append(server)
         return server, token
