@@ -233,10 +233,10 @@ class UnknownUsers:
 
     Bounded (``size`` names, the oldest forgotten first) and short-lived (``ttl`` seconds). The
     store's ``credentials`` revision says when devices' credentials changed, in any process: every
-    lookup reads it, and a moved revision empties the cache. So that a name given to a device
-    elsewhere is not refused for long, a name found here is looked up again (with the revision)
-    when the last lookup is older than ``recheck`` seconds: one lookup per ``recheck`` at most,
-    whatever the rate of requests, instead of one per request.
+    lookup reads it, and a moved revision empties the cache. A name found here is refused at once;
+    so that a name given to a device meanwhile is not refused for long, one lookup (with the
+    revision) is made in the background when the last one is older than ``recheck`` seconds
+    (``due``): at most one per ``recheck``, whatever the rate of requests, and none of them waits.
     """
 
     def __init__(
@@ -257,18 +257,22 @@ class UnknownUsers:
     def __len__(self) -> int:
         return len(self._names)
 
-    def known_unknown(self, username: str) -> bool:
-        """True: no device had this name at the last lookup, and that is recent enough to go by."""
-        expires = self._names.get(username)
+    def __contains__(self, username: object) -> bool:
+        """Whether no device had this name at a lookup less than ``ttl`` seconds ago."""
+        expires = self._names.get(username) if isinstance(username, str) else None
         if expires is None:
             return False
+        if expires <= self.clock():
+            del self._names[str(username)]
+            return False
+        return True
+
+    def due(self) -> bool:
+        """Whether a lookup is due to see if the credentials changed; True once per ``recheck``."""
         now = self.clock()
-        if expires <= now:
-            del self._names[username]
+        if now - self._checked < self.recheck:
             return False
-        if now - self._checked >= self.recheck:
-            self._checked = now  # this request looks the name up; the others meanwhile go by the cache
-            return False
+        self._checked = now
         return True
 
     def looked_up(self, username: str, found: bool, revision: int | None) -> None:
@@ -284,10 +288,6 @@ class UnknownUsers:
         self._names.move_to_end(username)
         while len(self._names) > self.size:
             self._names.popitem(last=False)
-
-    def forget(self) -> None:
-        """Empty the cache (credentials changed in this process)."""
-        self._names.clear()
 
 
 def digest_response(

@@ -398,7 +398,17 @@ class CwmpEndpoint:
         if password is not None:
             return self._check(channel, request, creds, password, Principal("shared", creds.username), then)
         unknown = self.auth.unknown
-        if not self.auth.per_device or unknown.known_unknown(creds.username):
+        if not self.auth.per_device:
+            return self._unknown_user(channel, request, creds)
+        if creds.username in unknown:
+            if unknown.due():  # has a device been given the name meanwhile? asked aside, waited for by none
+                self.store.call(
+                    lambda ok, found: (
+                        ok and unknown.looked_up(creds.username, found[0] is not None, found[1])
+                    ),
+                    self.backend.cpe_password,
+                    creds.username,
+                )
             return self._unknown_user(channel, request, creds)
 
         def owned(channel: HttpChannel, request: HttpRequest, ok: bool, found: Any) -> None:

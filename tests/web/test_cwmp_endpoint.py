@@ -186,3 +186,50 @@ def test_other_methods_get_405() -> None:
     channel.dataReceived(b"GET / HTTP/1.1\r\n\r\n")
     ((status, headers, body),) = responses(transport)
     assert status == 405 and headers["allow"] == "POST" and b"TR-069 ACS" in body
+
+
+def test_a_user_name_no_device_has_is_looked_up_once_then_in_the_background_once_a_second() -> None:
+    backend, pool, channel, transport, digest = setup()
+    clock = Clock()
+    assert channel.handler.auth is not None
+    channel.handler.auth.unknown.clock = clock.seconds
+    for _ in range(200):
+        channel.dataReceived(post(b"<unclosed", answer_for(digest, "stranger", "pw")))
+        pool.run()
+    assert backend.looked_up == ["stranger"]  # one lookup for 200 requests
+    assert [r[0] for r in responses(transport)] == [401] * 200 and backend.steps == []
+    clock.advance(1.5)
+    channel.dataReceived(post(b"<unclosed", answer_for(digest, "stranger", "pw")))
+    assert responses(transport)[-1][0] == 401  # answered at once; the lookup runs aside
+    pool.run()
+    assert backend.looked_up == ["stranger", "stranger"]
+    # a device got the name (the revision moved): the next request finds it
+    backend.passwords["stranger"] = ("dev-1", "pw")
+    backend.revision += 1
+    clock.advance(1.5)
+    channel.dataReceived(post(b"<unclosed", answer_for(digest, "stranger", "pw")))
+    pool.run()
+    assert backend.looked_up[-1] == "stranger"
+    channel.dataReceived(post(inform("2 PERIODIC"), answer_for(digest, "stranger", "pw")))
+    pool.run()
+    assert responses(transport)[-1][0] == 200 and backend.principals[-1][0] == Principal("device", "dev-1")
+
+
+def test_the_connection_that_opened_a_session_carries_it_and_no_other() -> None:
+    backend, pool, channel, transport, digest = setup()
+    channel.dataReceived(post(inform("2 PERIODIC"), answer_for(digest, "acs", "pw")))
+    pool.run()
+    assert responses(transport)[0][0] == 200 and channel.session == SID
+    channel.dataReceived(post(b"", b"Cookie: session=" + SID.encode()))  # its own: no credentials needed
+    pool.run()
+    assert responses(transport)[1][0] == 204 and backend.principals[1] == (None, None)
+    # another connection with the cookie alone is challenged, unread; with credentials it goes on,
+    # as whoever they are: the backend compares them with the session's opener
+    other = HttpFactory(channel.handler, Clock(), max_body=100_000).buildProtocol(None)
+    wire = StringTransport()
+    other.makeConnection(wire)
+    other.dataReceived(post(b"<unclosed", b"Cookie: session=" + SID.encode()))
+    assert responses(wire)[0][0] == 401 and len(backend.steps) == 2
+    other.dataReceived(post(b"", b"Cookie: session=" + SID.encode(), answer_for(digest, "acs", "pw")))
+    pool.run()
+    assert responses(wire)[1][0] == 204 and backend.principals[2][0] == Principal("shared", "acs")
