@@ -29,7 +29,7 @@ def _use(dialect: str) -> sa.Insert:
     insert = (postgresql if dialect == "postgresql" else sqlite).insert(digest_nonces)
     return insert.on_conflict_do_update(
         index_elements=[_n.nonce], set_={"nc": insert.excluded.nc}, where=_n.nc < insert.excluded.nc
-    ).returning(_n.nc)
+    )
 
 
 _USE = Prepared(_use, columns=("nonce", "nc", "expires"))
@@ -42,7 +42,7 @@ KEEP = 120
 def use(conn: Connection, nonce: str, nc: int, expires: int) -> bool:
     """Record that ``nonce`` answered a request with count ``nc``; False when that count (or a
     higher one) was used already: a replay. ``expires``: when the nonce goes stale (epoch seconds)."""
-    return _USE.first(conn, {"nonce": nonce, "nc": nc, "expires": expires}) is not None
+    return _USE.execute(conn, {"nonce": nonce, "nc": nc, "expires": expires}) == 1  # rows written
 
 
 def purge(conn: Connection, now: float) -> int:
