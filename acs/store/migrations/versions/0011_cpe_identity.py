@@ -2,7 +2,7 @@
 
 Revision ID: 0011
 Revises: 0010
-Create Date: 2026-12-10
+Create Date: 2026-12-05
 
 ``digest_nonces``: the highest nonce count (``nc``) each Digest nonce was used with, so that a
 replayed answer (the same or a lower count) is refused whichever process or machine it reaches;
