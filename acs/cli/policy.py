@@ -75,6 +75,12 @@ def _task(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -
     metavar="SECONDS",
     help="Shorthand: set PeriodicInformEnable and PeriodicInformInterval to SECONDS.",
 )
+@click.option(
+    "--issue-credentials",
+    is_flag=True,
+    help="Shorthand: give each device that informs with the shared credentials its own (a new password, "
+    "set on it by SetParameterValues of ManagementServer.Username/Password; its own once applied).",
+)
 @click.option("--priority", default=100, show_default=True, help="Lower runs first.")
 @click.option("--disabled", is_flag=True, help="Create it switched off.")
 def add(
@@ -87,11 +93,14 @@ def add(
     tag: str | None,
     tasks: list[dict[str, Any]],
     periodic_inform: int | None,
+    issue_credentials: bool,
     priority: int,
     disabled: bool,
 ) -> None:
     """Create a policy NAME that queues tasks when matching devices inform."""
     tasks = list(tasks)
+    if issue_credentials:
+        tasks.append({"kind": policies.ISSUE_CREDENTIALS})
     if periodic_inform is not None:
         tasks.append(
             {
@@ -105,7 +114,7 @@ def add(
             }
         )
     if not tasks:
-        raise click.UsageError("give at least one --task (or --periodic-inform)")
+        raise click.UsageError("give at least one --task (or --periodic-inform, --issue-credentials)")
     match = {"product_class": product_class, "oui": oui, "software_version": software_version, "tag": tag}
     with open_store(db).begin() as conn:
         try:

@@ -106,6 +106,15 @@ class PortOrOff(click.ParamType):
     "database (`acs cpe-credentials set`, which prompts for it).",
 )
 @click.option(
+    "--cpe-shared-new",
+    envvar="ACS_CPE_SHARED_NEW",
+    type=click.Choice(["allow", "deny"]),
+    default="allow",
+    show_default=True,
+    help="Whether a CPE with the shared credentials may inform as a device the database does not know "
+    "(deny: only imported devices; env ACS_CPE_SHARED_NEW). They never speak for a device with its own.",
+)
+@click.option(
     "--auth-secret",
     envvar="ACS_AUTH_SECRET",
     default=None,
@@ -262,6 +271,7 @@ def serve(
     session_timeout: float,
     cpe_username: str | None,
     cpe_password: str | None,
+    cpe_shared_new: str,
     auth_secret: str | None,
     no_auth: bool,
     allow_basic: bool,
@@ -366,6 +376,7 @@ def serve(
         auth=not no_auth,
         cpe_username=cpe_username,
         cpe_password=cpe_password,
+        cpe_shared_new=cpe_shared_new,
         auth_secret=auth_secret.encode() if auth_secret else None,
         allow_basic=allow_basic,
         tls_cert=tls_cert,
@@ -547,6 +558,7 @@ def _worker_command(
         str(options.http_max_per_source),
     ]
     argv += [] if options.auth else ["--no-auth"]
+    argv += ["--cpe-shared-new", options.cpe_shared_new]
     argv += ["--allow-basic"] if options.allow_basic else []
     argv += ["--access-log"] if options.access_log else []
     if options.tls_cert is not None:

@@ -15,24 +15,31 @@ so every new phone's tree is in the store after its first session.
 ``finishes_discovery`` tells when the last batch is answered: the tree is then
 known, and what depends on it (the phone's profile) can be decided.
 
+The pseudo-task ``IssueCredentials`` gives a device credentials of its own: for a
+device that authenticated with the shared credentials, the ACS makes a password and
+queues a SetParameterValues of ``{root}ManagementServer.Username`` (the device's id)
+and ``.Password``; when the device has applied it, the pair becomes the device's own
+(``acs device credentials``), and the shared credentials no longer speak for it.
+
 A policy's tasks are ``created_by`` ``policy:NAME``; its discovery's are
 ``policy:NAME:discover:BATCH`` (the names) and ``policy:NAME:values`` (the
-batches). A policy does not queue a task while one it queued earlier for the same
-device, discovery included, is still pending or sent, so repeated Informs don't
-pile up work.
+batches); its issued credentials' ``policy:NAME:credentials``. A policy does
+not queue a task while one it queued earlier for the same device, discovery
+included, is still pending or sent, so repeated Informs don't pile up work.
 """
 
 from __future__ import annotations
 
+import logging
 import weakref
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from acs.jobs import queue
-from acs.store import inventory
+from acs.store import inventory, settings
 from acs.store.prepared import Prepared
 from acs.store.schema import device_tags, devices, policies, revisions, tasks, utcnow
 
@@ -40,9 +47,15 @@ from acs.store.schema import device_tags, devices, policies, revisions, tasks, u
 #: otherwise (an agent seen in the field crashes above 31 names, and again at each retry)
 DISCOVERY_BATCH = 32
 DISCOVER = "Discover"
+ISSUE_CREDENTIALS = "IssueCredentials"
+#: what the SetParameterValues of issued credentials is created by: ``policy:NAME`` + this
+CREDENTIALS = ":credentials"
+#: the two parameters issued credentials set, under the device's root
+MANAGEMENT_USERNAME, MANAGEMENT_PASSWORD = "ManagementServer.Username", "ManagementServer.Password"
 NEW = "NEW"
 ANY = "*"
 _MATCHES = ("product_class", "oui", "software_version", "tag")
+log = logging.getLogger(__name__)
 
 
 class PolicyError(ValueError):
@@ -62,6 +75,9 @@ def check_tasks(entries: Any) -> list[dict[str, Any]]:
             raise PolicyError(f"task {kind}: args must be an object")
         if kind == DISCOVER:
             _check_discover(args)
+        elif kind == ISSUE_CREDENTIALS:
+            if args:
+                raise PolicyError(f"{ISSUE_CREDENTIALS} takes no args: the ACS makes the password")
         else:
             try:
                 queue.check_args(kind, _fill(args, "Device."))
@@ -349,18 +365,25 @@ def on_inform(
             for k in ("product_class", "oui", "software_version")
         ):
             continue
+        entries = [e for e in policy["tasks"] if e["kind"] != ISSUE_CREDENTIALS or device.get("shared")]
+        if not entries:
+            continue  # credentials are issued only to devices the shared ones speak for
         creator = f"policy:{policy['name']}"
         given = {"device": device["id"], "creator": creator, "prefix": creator + ":"}
         if conn.execute(_OPEN_FROM, given | {"prefix_length": len(creator) + 1}).first() is not None:
             continue
-        for entry in policy["tasks"]:
-            queued.append(_queue_entry(conn, device, entry, creator, root))
+        for entry in entries:
+            task_id = _queue_entry(conn, device, entry, creator, root)
+            if task_id is not None:
+                queued.append(task_id)
     return queued
 
 
 def _queue_entry(
     conn: Connection, device: dict[str, Any], entry: dict[str, Any], creator: str, root: str
-) -> int:
+) -> int | None:
+    if entry["kind"] == ISSUE_CREDENTIALS:
+        return _issue_credentials(conn, device["id"], creator, root)
     if entry["kind"] == DISCOVER:
         batch = discovery_batch(entry.get("args") or {}, device)
         args = {"ParameterPath": root, "NextLevel": False}
@@ -370,6 +393,41 @@ def _queue_entry(
     return queue.enqueue(
         conn, device["id"], entry["kind"], _fill(entry.get("args") or {}, root), created_by=creator
     )
+
+
+def _issue_credentials(conn: Connection, device_id: str, creator: str, root: str) -> int | None:
+    """Queue the SetParameterValues that gives the device credentials of its own: its id as the user
+    name (unique, and what the store finds it by before they are confirmed), a new password."""
+    username, password = device_id, settings.new_password()
+    try:
+        settings.check(username, password)
+    except ValueError as e:
+        log.warning("no credentials issued to %s: its id cannot be a user name (%s)", device_id, e)
+        return None
+    taken = conn.execute(sa.select(devices.c.id).where(devices.c.username == username)).first()
+    if taken is not None:
+        log.warning("no credentials issued to %s: device %s has its id as user name", device_id, taken[0])
+        return None
+    args = {
+        "ParameterList": [
+            [root + MANAGEMENT_USERNAME, username, "string"],
+            [root + MANAGEMENT_PASSWORD, password, "string"],
+        ]
+    }
+    return queue.enqueue(conn, device_id, "SetParameterValues", args, created_by=creator + CREDENTIALS)
+
+
+def issued_credentials(task: queue.Task) -> tuple[str, str] | None:
+    """The user name and password a policy's ``IssueCredentials`` task sets; None for other tasks."""
+    if task.kind != "SetParameterValues" or not (task.created_by or "").endswith(CREDENTIALS):
+        return None
+    found: Mapping[str, Any] = {
+        str(item[0]).rpartition(".ManagementServer.")[2]: item[1]
+        for item in task.args.get("ParameterList") or ()
+        if isinstance(item, list | tuple) and len(item) >= 2
+    }
+    username, password = found.get("Username"), found.get("Password")
+    return (username, password) if isinstance(username, str) and isinstance(password, str) else None
 
 
 def _fill(value: Any, root: str) -> Any:

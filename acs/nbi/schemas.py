@@ -196,12 +196,21 @@ _DISCOVER_ARGS = _object(
     description="Discover reads the whole tree: names, then values in batches of `batch` names (a device "
     "whose session died on a batch gets half as many from then on, down to 1).",
 )
+_ISSUE_CREDENTIALS_ARGS = _object(
+    {},
+    required=[],
+    additionalProperties=False,
+    description="IssueCredentials gives a device on the shared credentials its own: the ACS makes a "
+    "password and sets ManagementServer.Username (the device's id) and Password on it; once applied, "
+    "they are its own. It takes no arguments.",
+)
 _POLICY_TASK = by_kind(
     {},
-    _TASK_ARGS | {"Discover": "DiscoverArgs"},
+    _TASK_ARGS | {"Discover": "DiscoverArgs", "IssueCredentials": "IssueCredentialsArgs"},
     required=[],
     description="A task to queue: an RPC (kind) and its arguments; {root} in strings becomes Device. or "
-    "InternetGatewayDevice. Discover reads the device's whole tree.",
+    "InternetGatewayDevice. Discover reads the device's whole tree; IssueCredentials gives a device on "
+    "the shared credentials its own.",
 )
 _KIND: Schema = {"type": "string", "enum": list(queue.KINDS)}
 
@@ -765,6 +774,7 @@ PROFILE_PUSH = _object(
 COMPONENTS: dict[str, Schema] = {
     **ARGS,
     "DiscoverArgs": _DISCOVER_ARGS,
+    "IssueCredentialsArgs": _ISSUE_CREDENTIALS_ARGS,
     "Device": DEVICE,
     "DeviceDetail": DEVICE_DETAIL,
     "Parameter": PARAMETER,

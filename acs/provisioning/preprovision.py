@@ -29,6 +29,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from acs.provisioning import tr069
+from acs.store import inventory
 from acs.store.inventory import normalize_mac
 from acs.store.schema import device_tags, devices, profile_assignments, profiles, utcnow
 
@@ -283,6 +284,8 @@ def _write(conn: Connection, rows: Sequence[InventoryRow], report: ImportReport)
                 for r in chunk
             ],
         )
+        if with_credentials:
+            inventory.credentials_changed(conn)
     tags = [{"device_id": r.device_id, "tag": tag} for r in rows for tag in r.groups]
     if tags:
         conn.execute(_insert(conn, device_tags).on_conflict_do_nothing(), tags)

@@ -106,6 +106,10 @@ class Session:
     #: the request in flight: task id, method and the cwmp:ID it was sent with
     pending: dict[str, Any] | None = None
     sent: int = 0
+    #: who opened the session (``shared``, ``device:<id>``, ``cert:<subject>``; None without
+    #: authentication): a request on another connection must be from them, or from the device's own
+    #: credentials (the shell checks; the cookie alone is not enough)
+    principal: str | None = None
 
     def receive(self, body: bytes, *, max_size: int = cwmp.codec.DEFAULT_MAX_SIZE) -> Step:
         """Handle one POST body (empty means the CPE has nothing more to ask)."""

@@ -833,6 +833,7 @@ def adopt_preregistered(conn: Connection, device_id: str, serial_number: str, ma
 def set_credentials(conn: Connection, device_id: str, username: str | None, password: str | None) -> None:
     """Give a device its own CPE credentials (None, None: back to the shared ones).
 
+    From then on only they open sessions for it: the shared credentials no longer speak for it.
     Raises ValueError naming the device that already uses the user name.
     """
     if username is not None:
@@ -844,6 +845,57 @@ def set_credentials(conn: Connection, device_id: str, username: str | None, pass
     conn.execute(
         devices.update().where(devices.c.id == device_id).values(username=username, password=password)
     )
+    credentials_changed(conn)
+
+
+_BUMP_CREDENTIALS = (
+    revisions.update().where(revisions.c.name == "credentials").values(revision=revisions.c.revision + 1)
+)
+
+
+def credentials_changed(conn: Connection) -> None:
+    """Devices' own credentials changed (in this transaction): server processes forget the user names
+    they remember no device has (``acs.web.auth.UnknownUsers``). Call it wherever they are written."""
+    conn.execute(_BUMP_CREDENTIALS)
+
+
+_PLACEHOLDER = sa.or_(devices.c.id.startswith("mac:"), devices.c.id.startswith("serial:"))
+_SPEAKER = Prepared(
+    sa.select(devices.c.username.is_not(None), devices.c.first_inform.is_not(None)).where(
+        devices.c.id == sa.bindparam("device")
+    )
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Known:
+    """What the store knows of the device an opening Inform names, before anything is written."""
+
+    #: the device, or a placeholder its first Inform would adopt (``adopt_preregistered``), is known
+    known: bool
+    #: the ids of those rows that have credentials of their own: only those credentials speak for it
+    owners: frozenset[str]
+
+
+def known_as(conn: Connection, device_id: str, serial_number: str, mac: str | None) -> Known:
+    """Whether the device an Inform names is known, and whose own credentials speak for it: its own
+    row's, or, before its first Inform, those of the placeholders pre-registered by its serial number
+    or MAC that this Inform would adopt. A periodic Inform of a known device costs one lookup by key."""
+    row = _SPEAKER.first(conn, {"device": device_id})
+    owners = {device_id} if row is not None and row[0] else set()
+    if row is not None and row[1]:
+        return Known(True, frozenset(owners))  # it has informed: no placeholder is adopted any more
+    same = [devices.c.serial_number == serial_number] if serial_number else []
+    same += [devices.c.mac == mac] if mac else []
+    if same:
+        q = sa.select(devices.c.id, devices.c.username.is_not(None)).where(
+            devices.c.first_inform.is_(None), _PLACEHOLDER, sa.or_(*same)
+        )
+        found = conn.execute(q).all()
+        owners |= {placeholder for placeholder, own in found if own}
+        if found:
+            return Known(True, frozenset(owners))
+    return Known(row is not None, frozenset(owners))
 
 
 def session_ref(session_id: str | None) -> str | None:

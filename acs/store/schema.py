@@ -278,12 +278,25 @@ policies = sa.Table(
 
 #: A counter per thing that server processes cache, bumped in the transaction that changes it:
 #: ``policies`` (``acs.jobs.policies``), read with every Inform's device upsert, so that the
-#: enabled policies are fetched again only when they changed.
+#: enabled policies are fetched again only when they changed; ``credentials`` (devices' own CPE
+#: credentials, ``acs.store.inventory.credentials_changed``), read with each lookup of a CPE user
+#: name, so that the names no device has are remembered until one may have them.
 revisions = sa.Table(
     "revisions",
     metadata,
     sa.Column("name", sa.Text, primary_key=True),
     sa.Column("revision", sa.BigInteger, nullable=False),
+)
+
+#: HTTP Digest nonces in use (``acs.store.nonces``): the highest nonce count each was answered with,
+#: so that a replayed answer is refused by every worker and node; ``expires`` (seconds since the
+#: epoch) is when the nonce goes stale and its row may go.
+digest_nonces = sa.Table(
+    "digest_nonces",
+    metadata,
+    sa.Column("nonce", sa.Text, primary_key=True),
+    sa.Column("nc", sa.BigInteger, nullable=False),
+    sa.Column("expires", sa.BigInteger, nullable=False),
 )
 
 connection_requests = sa.Table(

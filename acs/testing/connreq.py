@@ -79,7 +79,9 @@ class ConnectionRequestListener:
         self.mute = mute
         self.session_timeout = session_timeout
         self.follow = follow
-        self.authenticator = Authenticator(realm, allow_basic=auth == "basic")
+        self.authenticator = Authenticator(
+            realm, allow_basic=auth == "basic", qops=("auth",)
+        )  # as phones offer
         self.received: list[Received] = []
         self.sessions: list[SessionLog] = []
         self.errors: list[BaseException] = []

@@ -9,16 +9,24 @@ shares among the messages that waited together). So any worker process can
 continue any session, a task is never claimed twice nor lost between two steps,
 and a session superseded by a newer Inform from the same device cannot touch
 the tasks the newer one now owns.
+
+Who may speak for a device is decided here too, in the same transaction, before anything is
+written (``_admit``): the endpoint says who the request authenticated as (a ``Principal``), and
+a device with credentials of its own is served only to them; the session remembers who opened
+it, and a request on another connection must be from them. A CPE's answer writes only what its
+request asked for (``_asked``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import secrets
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -32,9 +40,9 @@ from acs.jobs.requests import build_request, to_json
 from acs.provisioning import tr069
 from acs.session import machine
 from acs.session.machine import ProtocolError, Session, Step
-from acs.store import inventory
+from acs.store import inventory, nonces
 from acs.store.prepared import Prepared
-from acs.store.schema import devices, sessions, utcnow
+from acs.store.schema import devices, revisions, sessions, tasks, utcnow
 
 log = logging.getLogger(__name__)
 _s = sessions.c
@@ -45,7 +53,25 @@ _LOAD = Prepared(
     .where(_s.id == sa.bindparam("sid"), _s.status == "open", _s.last_message_at >= sa.bindparam("cutoff"))
     .with_for_update()
 )
-_PASSWORD = sa.select(devices.c.id, devices.c.password).where(devices.c.username == sa.bindparam("username"))
+#: a CPE user name's device and password, with the credentials' revision (``acs.web.auth.UnknownUsers``)
+_PASSWORD = Prepared(
+    sa.select(revisions.c.revision, devices.c.id, devices.c.password)
+    .select_from(revisions.outerjoin(devices, devices.c.username == sa.bindparam("username")))
+    .where(revisions.c.name == "credentials")
+)
+#: credentials a policy sent a device (``IssueCredentials``) whose answer never came: the device may
+#: have applied them, and then authenticates with them (its id as user name)
+_ISSUED = (
+    sa.select(tasks)
+    .where(
+        tasks.c.device_id == sa.bindparam("device"),
+        tasks.c.status == "sent",
+        tasks.c.kind == "SetParameterValues",
+        tasks.c.created_by.like("policy:%" + policies.CREDENTIALS),
+    )
+    .order_by(tasks.c.id.desc())
+    .limit(1)
+)
 _EXPIRE = (
     sa.update(sessions)
     .where(_s.status == "open", _s.last_message_at < sa.bindparam("cutoff"))
@@ -133,14 +159,68 @@ class SessionGone(ProtocolError):
     """The cookie names a session that ended, timed out or was superseded by a newer Inform."""
 
 
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who a request authenticated as: the shared credentials, a device's own, a client certificate."""
+
+    kind: str  # "shared", "device" or "cert"
+    #: the shared user name, the device whose credentials these are, the certificate's subject
+    name: str
+    #: device credentials sent by this ``IssueCredentials`` task and not yet confirmed by its answer
+    issued: int | None = None
+
+    @property
+    def key(self) -> str:
+        """What the session keeps of it (``Session.principal``)."""
+        return "shared" if self.kind == "shared" else f"{self.kind}:{self.name}"
+
+    def continues(self, session: Session) -> bool:
+        """Whether this may continue ``session`` on another connection: whoever opened it, or the
+        device's own credentials (a CPE that applied credentials the session just sent it)."""
+        return self.key == session.principal or self.key == f"device:{session.device_id}"
+
+
+class Owner(NamedTuple):
+    """The device a CPE user name belongs to, and its password."""
+
+    device: str
+    password: str
+    #: the ``IssueCredentials`` task these come from, while its answer is not in (see ``_ISSUED``)
+    issued: int | None = None
+
+
+class Refused(NamedTuple):
+    """A request refused for who sent it, with nothing written: ``handle``'s answer instead of a step."""
+
+    status: int  # 403, or 401 for an answer to challenge again
+    reason: str  # what the CPE is told
+    kind: str  # the log's kind (bounded: strangers can cause it)
+    words: str  # what the log says
+    stale: bool = False  # a 401 with stale=true: the credentials were right, the nonce count was not
+
+
+def _log_note(kind: str, level: int, message: str, *args: Any) -> None:
+    log.log(level, message, *args)
+
+
 class CwmpBackend:
     def __init__(
-        self, engine: Engine, *, session_timeout: float = 60.0, clock: Callable[[], datetime] = utcnow
+        self,
+        engine: Engine,
+        *,
+        session_timeout: float = 60.0,
+        clock: Callable[[], datetime] = utcnow,
+        shared_new: bool = True,
     ) -> None:
         self.engine = engine
         self.session_timeout = timedelta(seconds=session_timeout)
         #: what the sweep takes for now (tests move it)
         self.clock = clock
+        #: whether the shared credentials may make a device the store does not know (--cpe-shared-new)
+        self.shared_new = shared_new
+        #: where lines a CPE can cause go: ``note(kind, level, message, *args)``; ``acs serve`` gives a
+        #: BoundedLog's, called on the reactor (``acs.web.boundedlog``)
+        self.note: Callable[..., None] = _log_note
         self._lock_rows = engine.dialect.name == "postgresql"
         names, _, nth = os.environ.get(KILL_BEFORE_COMMIT, "").partition(":")
         self._kill_on = frozenset(name for name in names.split(",") if name)
@@ -154,12 +234,52 @@ class CwmpBackend:
             return self.handle(conn, sid, env, remote_addr)
 
     def handle(
-        self, conn: Connection, sid: str | None, env: cwmp.Envelope | None, remote_addr: str | None
-    ) -> tuple[Session, Step]:
+        self,
+        conn: Connection,
+        sid: str | None,
+        env: cwmp.Envelope | None,
+        remote_addr: str | None,
+        principal: Principal | None = None,
+        nonce: tuple[str, int, int] | None = None,
+    ) -> tuple[Session, Step] | Refused:
         """Handle one message of session ``sid`` (None: the message must be an Inform, opening one),
-        in the caller's transaction (``acs.web.groupcommit`` shares one among many messages)."""
+        in the caller's transaction (``acs.web.groupcommit`` shares one among many messages).
+
+        ``principal``: who the request authenticated as (None: the endpoint vouches for the
+        connection, or authentication is off); ``nonce``: its Digest nonce, nonce count and expiry,
+        to be used once (``acs.store.nonces``). A request they do not admit is ``Refused``, and
+        nothing is written."""
         opening = sid is None or (env is not None and isinstance(env.body, rpc.Inform))
-        session = Session(secrets.token_urlsafe(18)) if opening else self._load(conn, sid)
+        if opening:
+            if principal is not None:
+                assert env is not None and isinstance(env.body, rpc.Inform)
+                refused = self._admit(conn, env.body, principal)
+                if refused is not None:
+                    return refused
+            session = Session(secrets.token_urlsafe(18))
+            session.principal = principal.key if principal is not None else None
+        else:
+            assert sid is not None
+            session = self._load(conn, sid)
+            if principal is not None and session.principal is not None and not principal.continues(session):
+                return Refused(
+                    403,
+                    "these credentials do not speak for this session's device",
+                    "cookie",
+                    f"a request for session {inventory.session_ref(sid)} of {session.device_id} came on a "
+                    f"new connection as {principal.key}, not as {session.principal}; refused",
+                )
+        if nonce is not None and not nonces.use(conn, *nonce):
+            return Refused(
+                401,
+                "this Digest nonce count was used already",
+                "replay",
+                f"a Digest answer with nonce count {nonce[1]} (or a higher one) seen before; refused",
+                stale=True,
+            )
+        if opening and principal is not None and principal.issued is not None:
+            assert env is not None and isinstance(env.body, rpc.Inform)
+            self._confirm_issued(conn, machine.device_id(env.body.DeviceId), principal.issued)
         step = session.handle(env)
         for effect in step.effects:
             self._apply(conn, session, effect, remote_addr)
@@ -174,6 +294,46 @@ class CwmpBackend:
                 os.kill(os.getpid(), signal.SIGKILL)
         return session, step
 
+    def _admit(self, conn: Connection, inform: rpc.Inform, principal: Principal) -> Refused | None:
+        """Whether ``principal`` may open a session for the device ``inform`` names (reads only).
+
+        A device with credentials of its own (or, before its first Inform, the placeholder it would
+        adopt) is served to them alone; the shared credentials serve the others, and make new
+        devices unless ``shared_new`` is off. A client certificate was checked against the device.
+        """
+        if principal.kind == "cert":
+            return None
+        did = machine.device_id(inform.DeviceId)
+        if principal.kind == "device" and principal.name == did:
+            return None
+        mac = inventory.device_facts(inform.ParameterList).get("mac")
+        known = inventory.known_as(conn, did, inform.DeviceId.SerialNumber, mac)
+        if principal.kind == "device":
+            if principal.name in known.owners:
+                return None  # a pre-registered placeholder's credentials: its first Inform adopts them
+            words = f"the credentials of {principal.name} were used to inform as {did}; refused"
+            return Refused(403, "these credentials belong to another device", "identity", words)
+        if known.owners:
+            owner = ", ".join(sorted(known.owners))
+            words = f"the shared credentials were used to inform as {did}, which has its own ({owner})"
+            return Refused(403, "this device has credentials of its own; use them", "identity", words)
+        if not known.known and not self.shared_new:
+            words = f"the shared credentials were used to inform as {did}, unknown (--cpe-shared-new deny)"
+            return Refused(403, "unknown device: import it first", "unknown-device", words)
+        return None
+
+    def _confirm_issued(self, conn: Connection, device: str, task_id: int) -> None:
+        """The device authenticated with the credentials an ``IssueCredentials`` task sent it in a
+        session that died before its answer: it applied them. They become its own, the task done."""
+        task = queue.get(conn, task_id)
+        pair = policies.issued_credentials(task) if task is not None and task.status == "sent" else None
+        if task is None or pair is None or task.device_id != device:
+            return
+        inventory.set_credentials(conn, device, *pair)
+        words = "the device authenticated with the credentials this task sets: it applied them"
+        queue.complete(conn, task.id, {"recovered": words})
+        log.info("task %s (%s of %s): %s", task.id, task.kind, device, words)
+
     def _load(self, conn: Connection, sid: str) -> Session:
         row = _LOAD.first(conn, {"sid": sid, "cutoff": utcnow() - self.session_timeout})
         state = row[0] if row is not None else None
@@ -181,11 +341,22 @@ class CwmpBackend:
             raise SessionGone(f"session {sid[:8]}... is over (ended, timed out or replaced by a new Inform)")
         return Session.from_dict(state)
 
-    def cpe_password(self, conn: Connection, username: str) -> tuple[str, str] | None:
-        """The device that owns this CPE user name, and its password (unsealed: Digest needs it);
-        None if no device does."""
-        row = conn.execute(_PASSWORD, {"username": username}).one_or_none()
-        return (row.id, row.password.reveal()) if row is not None and row.password is not None else None
+    def cpe_password(self, conn: Connection, username: str) -> tuple[Owner | None, int | None]:
+        """The device that owns this CPE user name and its password, unsealed (None if no device does), and
+        the credentials' revision (for the cache of names no device has).
+
+        A name no device has yet may be a device's id with issued credentials in flight
+        (``_ISSUED``): they are its password until their answer comes."""
+        row = _PASSWORD.first(conn, {"username": username})
+        revision = row[0] if row is not None else None
+        if row is not None and row[1] is not None:
+            return (Owner(row[1], row[2].reveal()) if row[2] is not None else None), revision
+        for found in conn.execute(_ISSUED, {"device": username}).mappings():
+            task = queue.Task(**found)
+            pair = policies.issued_credentials(task)
+            if pair is not None and pair[0] == username:
+                return Owner(username, pair[1], task.id), revision
+        return None, revision
 
     def sweep(self) -> Swept:
         """The time-based transitions: time out sessions silent for longer than the timeout (their
@@ -196,6 +367,7 @@ class CwmpBackend:
             timed_out = conn.execute(_EXPIRE, {"cutoff": now - self.session_timeout, "now": now}).rowcount
             expired = queue.expire_overdue(conn, now)
             missed = queue.fail_overdue(conn, now)
+            nonces.purge(conn, now.timestamp())
         for task in missed:
             log.info("task %s (%s of %s): %s", task.id, task.kind, task.device_id, task.fault_string)
         return Swept(timed_out, expired, len(missed))
@@ -251,6 +423,7 @@ class CwmpBackend:
                     orphans = self._orphans(conn, session.id, device_id, inform, key, now)
                     policies.after_orphans(conn, device_id, orphans)  # a discovery batch that died: halved
                 root = policies.root_of(p.Name for p in inform.ParameterList)
+                device["shared"] = session.principal == "shared"  # IssueCredentials serves those
                 policies.on_inform(conn, device, codes, new=device["first_inform"] == now, root=root)
             case machine.TransferCompleted(message=message):
                 if isinstance(message, rpc.TransferComplete) and session.device_id:
@@ -273,6 +446,7 @@ class CwmpBackend:
         task = queue.get(conn, task_id)
         if task is None:
             raise queue.QueueError(f"no task {task_id}")
+        response = self._asked(task, response)
         result = to_json(response)
         match response:
             case rpc.GetParameterValuesResponse(ParameterList=params):
@@ -301,6 +475,37 @@ class CwmpBackend:
                 return
         queue.record_done(conn, task_id, result)  # the task is in hand: nothing read back
         self._after(conn, task)
+
+    def _asked(self, task: queue.Task, response: rpc.Message) -> rpc.Message:
+        """The response with only what its request asked for: parameters named by, or under, the
+        GetParameterValues' or GetParameterAttributes' names, the GetParameterNames' path. A CPE
+        that answers more (an unasked ManagementServer.URL, a ConnectionRequestURL) writes
+        nothing of it; what it tried is logged."""
+        if isinstance(response, rpc.GetParameterNamesResponse):
+            asked: Iterable[str] = [str(task.args.get("ParameterPath") or "")]
+            items: list[Any] = response.ParameterList
+        elif isinstance(response, rpc.GetParameterValuesResponse | rpc.GetParameterAttributesResponse):
+            asked = [str(n) for n in task.args.get("ParameterNames") or ()]
+            items = response.ParameterList
+        else:
+            return response
+        exact = {n for n in asked if n and not n.endswith(".")}
+        prefixes = tuple(n for n in asked if not n or n.endswith("."))
+        kept = [i for i in items if i.Name in exact or i.Name.startswith(prefixes)]
+        if len(kept) == len(items):
+            return response
+        extra = [i.Name for i in items if i.Name not in exact and not i.Name.startswith(prefixes)]
+        self.note(
+            "unasked",
+            logging.WARNING,
+            "%s answered %s (task %s) with %d parameter(s) it was not asked for, ignored: %s",
+            task.device_id,
+            response.method(),
+            task.id,
+            len(extra),
+            ", ".join(extra[:3]) + (", ..." if len(extra) > 3 else ""),
+        )
+        return dataclasses.replace(response, ParameterList=kept)
 
     def _orphans(
         self,
@@ -369,6 +574,12 @@ def _applied(conn: Connection, task: queue.Task, now: datetime, number: int | No
     written = [*written, rpc.ParameterValueStruct(root + delivery.PARAMETER_KEY[1:], key, "string")]
     inventory.store_values(conn, device_id, written, now)
     inventory.record_facts(conn, device_id, written, written=True)
+    issued = policies.issued_credentials(task)
+    if issued is not None:  # the device applied credentials a policy made: they are its own now
+        try:
+            inventory.set_credentials(conn, device_id, *issued)
+        except ValueError as e:
+            log.error("task %s: the credentials %s applied are not recorded: %s", task.id, device_id, e)
     if task.kind == "AddObject":
         path = name if number is None else f"{name}{number}."
         if number is not None:

@@ -13,9 +13,16 @@ written at a bounded rate, cut short and with secrets masked (``acs.web.boundedl
 
 A session is opened by an Inform whose sender authenticated: with HTTP Digest (or
 Basic where it is allowed), or with a TLS client certificate that names the device
-(``acs.web.tls.CertificateNames``). Any POST outside a session without credentials
-is challenged (401) before its body is read, the empty ones too: libcurl's Digest
-probes with an empty POST first.
+(``acs.web.tls.CertificateNames``). The connection that opened a session carries it;
+any other request must authenticate, the cookie alone is not enough, and as whoever
+opened the session (or as the device's own credentials). A request that must
+authenticate is challenged (401) before its body is read when it has no credentials,
+the empty ones too (libcurl's Digest probes with an empty POST first), and its
+credentials are checked before its body is inflated or parsed: a stranger's body costs
+no XML parse, and a user name no device has no database lookup per request
+(``acs.web.auth.UnknownUsers``). Who may speak for which device is decided by the
+backend, with the parsed Inform (``CwmpBackend._admit``). Lines strangers can cause are
+logged at a bounded rate (``acs.web.boundedlog``).
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ import re
 import traceback
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from twisted.web import server
@@ -37,7 +44,8 @@ from acs.cwmp import rpc
 from acs.cwmp.faults import CwmpError, MessageTooLarge
 from acs.session.machine import ProtocolError, device_id
 from acs.store import inventory
-from acs.web.auth import BASIC_REFUSED, Authenticator, Credentials, parse_authorization
+from acs.web.auth import BASIC_REFUSED, Authenticator, Credentials, UnknownUsers, parse_authorization
+from acs.web.backend import Owner, Principal, Refused
 from acs.web.boundedlog import Long, bounded_log
 from acs.web.groupcommit import GroupCommit
 from acs.web.http11 import Answer, HttpChannel, HttpRequest
@@ -67,6 +75,8 @@ class CpeAuth:
     username: str | None = None
     password: str | None = None
     per_device: bool = True
+    #: the user names no device has, as last looked up (this process's)
+    unknown: UnknownUsers = field(default_factory=UnknownUsers)
 
     def shared_password(self, username: str) -> str | None:
         if self.username is not None and hmac.compare_digest(username, self.username):
@@ -131,6 +141,8 @@ class LimitedRequest(server.Request):
 _TEXT = (b"Content-Type", b"text/plain; charset=utf-8")
 _XML = (b"Content-Type", CONTENT_TYPE)
 _NOT_POST = b"This is a TR-069 ACS: CPEs POST CWMP messages here.\n"
+#: what a request authenticated as goes on with: (principal, (nonce, count, expiry) or None)
+Then = Callable[[Principal, tuple[str, int, int] | None], None]
 
 
 class CwmpEndpoint:
@@ -149,11 +161,21 @@ class CwmpEndpoint:
         *,
         max_size: int,
         auth: CpeAuth | None = None,
+        reactor: Any = None,
     ) -> None:
         self.backend = backend
         self.auth = auth
         self.store = store
         self.max_size = max_size
+        #: lines a stranger can cause, at a bounded rate (plain logging without a reactor: unit tests)
+        self.strangers = bounded_log(reactor, log) if reactor is not None else None
+
+    def note(self, kind: str, level: int, message: str, *args: Any) -> None:
+        """Log a line a stranger can cause: at most a few of a kind per interval."""
+        if self.strangers is not None:
+            self.strangers(kind, level, message, *args)
+        else:
+            log.log(level, message, *args)
 
     def _in_store(
         self,
@@ -184,36 +206,96 @@ class CwmpEndpoint:
             return None
         if request.too_large:
             return self._error(channel, request, 413, f"body over the {self.max_size}-byte limit")
+        if self.auth is None or self._bound(channel, request):
+            env = self._parse(channel, request)
+            if env is False:
+                return None
+            if self.auth is not None and env is not None and isinstance(env.body, rpc.Inform):
+                return self._open(channel, request, env)  # a new session on this connection
+            return self._go_on(channel, request, env, None, None)
+        names = self._certificate(channel)
+        if names is not None:
+            # a client certificate the handshake verified: the body is not a stranger's
+            env = self._parse(channel, request)
+            if env is False:
+                return None
+            if env is not None and isinstance(env.body, rpc.Inform):
+                return self._open(channel, request, env)
+            if b"authorization" in request.headers:
+                return self._http_authenticate(
+                    channel, request, lambda p, n: self._go_on(channel, request, env, p, n)
+                )
+            return self._go_on(channel, request, env, Principal("cert", names.subject), None)
+        if b"authorization" not in request.headers:
+            # The first POST of most sessions comes without credentials: challenge it unread.
+            return self._challenge(channel, request, stale=False)
+        return self._http_authenticate(
+            channel, request, lambda p, n: self._authenticated(channel, request, p, n)
+        )
+
+    def _authenticated(
+        self,
+        channel: HttpChannel,
+        request: HttpRequest,
+        principal: Principal,
+        nonce: tuple[str, int, int] | None,
+    ) -> None:
+        """A request whose credentials were checked before its body was read: now read it."""
+        env = self._parse(channel, request)
+        if env is not False:
+            self._go_on(channel, request, env, principal, nonce)
+
+    def _parse(self, channel: HttpChannel, request: HttpRequest) -> Any:
+        """The request's message (None: the empty POST); False when it was answered with an error."""
         body = request.body
         encoding = request.headers.get(b"content-encoding", b"identity").strip().lower()
         if encoding not in (b"identity", b""):
             try:
                 body = inflate(body, encoding, self.max_size)
             except MessageTooLarge as e:
-                return self._error(channel, request, 413, str(e))
+                self._error(channel, request, 413, str(e))
+                return False
             except ValueError as e:
-                return self._error(channel, request, 415 if "unsupported" in str(e) else 400, str(e))
-        if self.auth is not None and self._unasked(channel, request):
-            # The first POST of most sessions comes without credentials: challenge it unread.
-            return self._challenge(channel, request, stale=False)
+                self._error(channel, request, 415 if "unsupported" in str(e) else 400, str(e))
+                return False
         try:
-            env = cwmp.parse(body, max_size=self.max_size) if body.strip() else None
+            return cwmp.parse(body, max_size=self.max_size) if body.strip() else None
         except MessageTooLarge as e:
-            return self._error(channel, request, 413, str(e))
+            self._error(channel, request, 413, str(e))
         except CwmpError as e:
-            return self._error(channel, request, 400, str(e))
+            self._error(channel, request, 400, str(e))
+        return False
+
+    def _go_on(
+        self,
+        channel: HttpChannel,
+        request: HttpRequest,
+        env: Any,
+        principal: Principal | None,
+        nonce: tuple[str, int, int] | None,
+    ) -> None:
+        """Step the session the message opens (an Inform) or belongs to (cookie or connection)."""
         opening = env is not None and isinstance(env.body, rpc.Inform)
         sid = None if opening else self._session_id(channel, request)
         if sid is None and not opening:
             return self._error(channel, request, 400, "no session: a CWMP session starts with an Inform")
-        if opening and self.auth is not None:
-            return self._authenticate(channel, request, env)
-        self._step(channel, request, sid, env)
+        self._step(channel, request, sid, env, principal, nonce)
         return None
 
-    def _step(self, channel: HttpChannel, request: HttpRequest, sid: str | None, env: Any) -> None:
+    def _step(
+        self,
+        channel: HttpChannel,
+        request: HttpRequest,
+        sid: str | None,
+        env: Any,
+        principal: Principal | None = None,
+        nonce: tuple[str, int, int] | None = None,
+    ) -> None:
         done = self._opened if sid is None else self._stepped
-        self._in_store(done, channel, request, self.backend.handle, sid, env, channel.peer)
+        args: tuple[Any, ...] = (sid, env, channel.peer)
+        if principal is not None:
+            args += (principal, nonce)
+        self._in_store(done, channel, request, self.backend.handle, *args)
 
     def _opened(self, channel: HttpChannel, request: HttpRequest, ok: bool, result: Any) -> None:
         self._stepped(channel, request, ok, result, opening=True)
@@ -227,6 +309,12 @@ class CwmpEndpoint:
             say = bounded_log(channel.reactor, log)
             say("crash", logging.ERROR, "CWMP request failed: %s", Long(result.getTraceback()))
             return self._error(channel, request, 500, "internal error; see the server log")
+        if isinstance(result, Refused):
+            self.note(result.kind, logging.WARNING, "CPE from %s: %s", channel.peer, result.words)
+            if result.status == 401:
+                return self._challenge(channel, request, stale=result.stale)
+            channel.respond(request, result.status, [_TEXT], result.reason.encode() + b"\n")
+            return None
         session, step = result
         if not channel.open:  # the CPE hung up: what the step did is committed; nothing to send
             return None
@@ -247,17 +335,19 @@ class CwmpEndpoint:
             return None
         return 401, self._challenge_headers(channel, stale=False), b""
 
-    def _authenticate(self, channel: HttpChannel, request: HttpRequest, env: Any) -> None:
+    def _open(self, channel: HttpChannel, request: HttpRequest, env: Any) -> None:
         """Check the Inform's sender, then step; when it does not do, answer 401 with a challenge.
 
         A client certificate that names the device opens its session; one naming another device
-        gets 403. Otherwise HTTP authentication: per-device credentials open sessions for their
-        own device only; their password is looked up on the thread pool.
+        gets 403. Otherwise HTTP authentication; the backend then decides whether those credentials
+        speak for the device the Inform names.
         """
         assert self.auth is not None
         names = self._certificate(channel)
         if names is None:
-            return self._http_authenticate(channel, request, env)
+            return self._http_authenticate(
+                channel, request, lambda p, n: self._step(channel, request, None, env, p, n)
+            )
 
         def identified(channel: HttpChannel, request: HttpRequest, ok: bool, stored: Any) -> None:
             if not ok:
@@ -283,9 +373,9 @@ class CwmpEndpoint:
         did = device_id(inform.DeviceId)
         verdict = names.verdict(did, inform.DeviceId.SerialNumber, mac)
         if verdict == "names":
-            return self._step(channel, request, None, env)
+            return self._step(channel, request, None, env, Principal("cert", names.subject), None)
         if verdict == "other":
-            bounded_log(channel.reactor, log)(
+            self.note(
                 "certificate",
                 logging.WARNING,
                 "CPE %s from %s presented a client certificate for another device (%s); refused",
@@ -294,47 +384,85 @@ class CwmpEndpoint:
                 names.subject,
             )
             return self._error(channel, request, 403, "the client certificate names another device")
-        self._http_authenticate(channel, request, env)  # it names a MAC, and this device's is unknown
+        # it names a MAC, and this device's is unknown: HTTP authentication decides
+        self._http_authenticate(channel, request, lambda p, n: self._step(channel, request, None, env, p, n))
         return None
 
-    def _http_authenticate(self, channel: HttpChannel, request: HttpRequest, env: Any) -> None:
+    def _http_authenticate(self, channel: HttpChannel, request: HttpRequest, then: Then) -> None:
+        """Check the request's HTTP credentials (before its body is parsed); ``then(principal, nonce)``
+        when they do, else a 401 with a challenge. The shared credentials are checked in memory;
+        a device's password is looked up on the thread pool, unless no device had the user name
+        at the last lookup (``UnknownUsers``)."""
         assert self.auth is not None
         creds = parse_authorization(request.headers.get(b"authorization"))
         if creds is None:
             return self._challenge(channel, request, stale=False)
         if self.auth.digest.basic_refused(creds, tls=channel.secure):
-            say = bounded_log(channel.reactor, log)
-            say("basic", logging.WARNING, "CPE %r from %s: %s", creds.username, channel.peer, BASIC_REFUSED)
+            self.note(
+                "basic", logging.WARNING, "CPE %r from %s: %s", creds.username, channel.peer, BASIC_REFUSED
+            )
             return self._challenge(channel, request, stale=False)
         password = self.auth.shared_password(creds.username)
-        if password is None and self.auth.per_device:
-
-            def owned(channel: HttpChannel, request: HttpRequest, ok: bool, owner: Any) -> None:
-                if not ok:
-                    owner.raiseException()
-                password = (
-                    owner[1] if owner is not None and owner[0] == device_id(env.body.DeviceId) else None
+        if password is not None:
+            return self._check(channel, request, creds, password, Principal("shared", creds.username), then)
+        unknown = self.auth.unknown
+        if not self.auth.per_device:
+            return self._unknown_user(channel, request, creds)
+        if creds.username in unknown:
+            if unknown.due():  # has a device been given the name meanwhile? asked aside, waited for by none
+                self.store.call(
+                    lambda ok, found: (
+                        ok and unknown.looked_up(creds.username, found[0] is not None, found[1])
+                    ),
+                    self.backend.cpe_password,
+                    creds.username,
                 )
-                self._check(channel, request, env, creds, password)
+            return self._unknown_user(channel, request, creds)
 
-            return self._in_store(owned, channel, request, self.backend.cpe_password, creds.username)
-        self._check(channel, request, env, creds, password)
-        return None
+        def owned(channel: HttpChannel, request: HttpRequest, ok: bool, found: Any) -> None:
+            if not ok:
+                found.raiseException()
+            owner, revision = found
+            unknown.looked_up(creds.username, owner is not None, revision)
+            if owner is None:
+                return self._unknown_user(channel, request, creds)
+            assert isinstance(owner, Owner)
+            principal = Principal("device", owner.device, owner.issued)
+            self._check(channel, request, creds, owner.password, principal, then)
+            return None
+
+        return self._in_store(owned, channel, request, self.backend.cpe_password, creds.username)
+
+    def _unknown_user(self, channel: HttpChannel, request: HttpRequest, creds: Credentials) -> None:
+        self.note(
+            "unknown-user",
+            logging.WARNING,
+            "CPE from %s: no device has the user name %r",
+            channel.peer,
+            creds.username,
+        )
+        self._challenge(channel, request, stale=False)
 
     def _check(
-        self, channel: HttpChannel, request: HttpRequest, env: Any, creds: Credentials, password: str | None
+        self,
+        channel: HttpChannel,
+        request: HttpRequest,
+        creds: Credentials,
+        password: str,
+        principal: Principal,
+        then: Then,
     ) -> None:
         assert self.auth is not None
-        verdict = (
-            "denied"
-            if password is None
-            else self.auth.digest.check(creds, password, b"POST", tls=channel.secure)
-        )
+        digest = self.auth.digest
+        target = request.target.decode("latin-1")
+        verdict = digest.check(creds, password, b"POST", tls=channel.secure, uri=target, body=request.body)
         if verdict == "ok":
-            return self._step(channel, request, None, env)
+            count = creds.nonce_count()
+            nonce = creds.params.get("nonce", "")
+            then(principal, None if count is None else (nonce, count, digest.nonce_expires(nonce)))
+            return
         if verdict == "denied":
-            say = bounded_log(channel.reactor, log)
-            say(
+            self.note(
                 "denied",
                 logging.WARNING,
                 "CPE authentication failed for user %r from %s",
@@ -342,14 +470,22 @@ class CwmpEndpoint:
                 channel.peer,
             )
         self._challenge(channel, request, stale=verdict == "stale")
-        return None
+
+    def _bound(self, channel: HttpChannel, request: HttpRequest) -> bool:
+        """Whether this connection authenticated for the session the request belongs to: it opened it
+        (or proved it may continue it), and the cookie, if any, names that session."""
+        if channel.session is None:
+            return False
+        cookie = session_cookie(request.headers.get(b"cookie"))
+        return cookie is None or cookie == channel.session
 
     def _unasked(self, channel: HttpChannel, request: HttpRequest) -> bool:
-        """A POST outside a session, without credentials: an Inform to challenge, or an empty
-        probe (libcurl's Digest sends one before the body, to learn the challenge)."""
+        """A POST that must authenticate and carries no credentials: an Inform to challenge, a request
+        with a cookie from another connection, or an empty probe (libcurl's Digest sends one before
+        the body, to learn the challenge)."""
         return (
             b"authorization" not in request.headers
-            and self._session_id(channel, request) is None
+            and not self._bound(channel, request)
             and self._certificate(channel) is None
         )
 
@@ -373,9 +509,7 @@ class CwmpEndpoint:
         return session_cookie(request.headers.get(b"cookie")) or channel.session
 
     def _error(self, channel: HttpChannel, request: HttpRequest, code: int, reason: str) -> None:
-        bounded_log(channel.reactor, log)(
-            f"refused {code}", logging.INFO, "CWMP %s from %s: %s", code, channel.peer, reason
-        )
+        self.note(f"http-{code}", logging.INFO, "CWMP %s from %s: %s", code, channel.peer, reason)
         channel.respond(request, code, [_TEXT], reason.encode() + b"\n")
 
 

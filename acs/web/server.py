@@ -51,6 +51,8 @@ class ServeOptions:
     cpe_password: str | None = field(default=None, repr=False)
     auth_secret: bytes | None = field(default=None, repr=False)
     allow_basic: bool = False
+    #: whether the shared credentials may make devices the store does not know: "allow" or "deny"
+    cpe_shared_new: str = "allow"
     #: the certificate (and chain) and key of every HTTPS port; the CA client certificates are checked against
     tls_cert: Path | None = None
     tls_key: Path | None = None
@@ -196,7 +198,11 @@ def cwmp_site(backend: CwmpBackend, pool: ThreadPool, options: ServeOptions, rea
     session timeout is closed: no session it could carry is still open by then.
     """
     store = GroupCommit(backend.engine, pool, reactor)
-    endpoint = CwmpEndpoint(backend, store, max_size=options.max_body, auth=options.cpe_auth())
+    endpoint = CwmpEndpoint(
+        backend, store, max_size=options.max_body, auth=options.cpe_auth(), reactor=reactor
+    )
+    # what the store's threads log of a CPE's doing goes through the endpoint's bounded log, on the reactor
+    backend.note = lambda *line: reactor.callFromThread(endpoint.note, *line)
     return HttpFactory(
         endpoint,
         reactor,
@@ -309,7 +315,9 @@ def listen(
     ``worker_argv``/``worker_env``, and they inherit these sockets (``inherited``).
     """
     pool = pool or start_pool(engine, reactor)
-    backend = CwmpBackend(engine, session_timeout=options.session_timeout)
+    backend = CwmpBackend(
+        engine, session_timeout=options.session_timeout, shared_new=options.cpe_shared_new == "allow"
+    )
     factory = cwmp_site(backend, pool, options, reactor)
     sweep = task.LoopingCall(threads.deferToThreadPool, reactor, pool, backend.sweep)
     sweep.clock = reactor
@@ -349,8 +357,8 @@ def listen_profiles(
     ``--profile-auth none`` asks nobody.
     """
     required = options.profile_auth == "required"
-    authenticator = (
-        Authenticator(secret=options.auth_secret, allow_basic=options.allow_basic)
+    authenticator = (  # a GET has no body for auth-int to cover
+        Authenticator(secret=options.auth_secret, allow_basic=options.allow_basic, qops=("auth",))
         if options.auth or required
         else None
     )

@@ -201,7 +201,9 @@ def test_the_migration_gives_waiting_tasks_a_deadline_and_discovery_a_batch_of_3
             discovery = conn.execute(
                 sa.select(policies_table.c.tasks).where(policies_table.c.name == "discovery")
             ).scalar_one()
-            after = conn.execute(sa.select(revisions.c.revision)).scalar_one()
+            after = conn.execute(
+                sa.select(revisions.c.revision).where(revisions.c.name == "policies")
+            ).scalar_one()
         assert deadlines == [
             answered_at + timedelta(minutes=10),
             answered_at + timedelta(minutes=11),

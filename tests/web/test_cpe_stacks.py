@@ -36,7 +36,8 @@ def test_curl_digest_opens_a_session_with_its_empty_probe_and_goes_on_with_the_c
     server: Server, tmp_path: Path
 ) -> None:
     """``curl --digest`` POSTs an empty probe first (Content-Length: 0), to be challenged, then the
-    Inform with its answer; the session then goes on with the cookie alone."""
+    Inform with its answer; the session goes on with the cookie, and on a new connection (each curl
+    is one) with the cookie and the credentials again: the cookie alone is refused."""
     body = tmp_path / "inform.xml"
     body.write_bytes(inform("1 BOOT", params=BOOT_PARAMS))
     jar, out = tmp_path / "cookies", tmp_path / "out"
@@ -49,9 +50,11 @@ def test_curl_digest_opens_a_session_with_its_empty_probe_and_goes_on_with_the_c
     assert "Content-Length: 0" in probe and "Authorization" not in probe
     assert "Authorization: Digest " in inform_sent
     assert isinstance(cwmp.parse(out.read_bytes()).body, rpc.InformResponse)
-    status, trace = curl_post(server, "", jar, out, digest=False)  # the empty POST, in the session
+    status, trace = curl_post(server, "", jar, out, digest=False)  # the cookie alone, on a new connection
+    assert status == "401" and "Cookie: session=" in trace and "Authorization" not in trace
+    status, trace = curl_post(server, "", jar, out)  # the empty POST, in the session
     assert (status, out.read_bytes()) == ("204", b"")
-    assert "Cookie: session=" in trace and "Authorization" not in trace
+    assert "Cookie: session=" in trace and "Authorization: Digest " in trace
     assert f'"id": "{DEVICE}"' in acs("device", "show", DEVICE, "--db", server.db_url, "--json")
 
 

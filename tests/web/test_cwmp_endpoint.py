@@ -14,6 +14,7 @@ from acs import cwmp
 from acs.cwmp import rpc
 from acs.session.machine import ProtocolError, Step, device_id
 from acs.web.auth import Authenticator, DigestAuth
+from acs.web.backend import Owner, Principal
 from acs.web.cwmp import CpeAuth, CwmpEndpoint
 from acs.web.http11 import HttpChannel, HttpFactory
 from tests.cwmp_messages import inform
@@ -33,12 +34,23 @@ class FakeBackend:
     """Records the steps; the Inform gets an InformResponse, anything after it ends the session."""
 
     steps: list[tuple[str | None, Any, str | None]] = field(default_factory=list)
+    principals: list[tuple[Principal | None, tuple[str, int, int] | None]] = field(default_factory=list)
     passwords: dict[str, tuple[str, str]] = field(default_factory=dict)
     looked_up: list[str] = field(default_factory=list)
+    revision: int = 1
     fail: BaseException | None = None
 
-    def handle(self, conn: None, sid: str | None, env: Any, peer: str | None) -> tuple[FakeSession, Step]:
+    def handle(
+        self,
+        conn: None,
+        sid: str | None,
+        env: Any,
+        peer: str | None,
+        principal: Principal | None = None,
+        nonce: tuple[str, int, int] | None = None,
+    ) -> tuple[FakeSession, Step]:
         self.steps.append((sid, env, peer))
+        self.principals.append((principal, nonce))
         if self.fail is not None:
             raise self.fail
         if sid is None:
@@ -46,9 +58,10 @@ class FakeBackend:
             return FakeSession(SID, "open"), Step(reply=reply)
         return FakeSession(sid, "ended"), Step(reply=None)
 
-    def cpe_password(self, conn: None, username: str) -> tuple[str, str] | None:
+    def cpe_password(self, conn: None, username: str) -> tuple[Owner | None, int]:
         self.looked_up.append(username)
-        return self.passwords.get(username)
+        found = self.passwords.get(username)
+        return (Owner(*found) if found is not None else None), self.revision
 
 
 class HandStore:
@@ -72,11 +85,12 @@ class HandStore:
 
 
 def setup(
-    *, username: str | None = "acs", password: str | None = "pw"
+    *, username: str | None = "acs", password: str | None = "pw", auth: bool = True
 ) -> tuple[FakeBackend, HandStore, HttpChannel, StringTransport, Authenticator]:
     backend, pool, reactor = FakeBackend(), HandStore(), Clock()
     digest = Authenticator()
-    endpoint = CwmpEndpoint(backend, pool, max_size=100_000, auth=CpeAuth(digest, username, password))
+    cpe_auth = CpeAuth(digest, username, password) if auth else None
+    endpoint = CwmpEndpoint(backend, pool, max_size=100_000, auth=cpe_auth)
     channel = HttpFactory(endpoint, reactor, max_body=100_000).buildProtocol(None)
     transport = StringTransport()
     channel.makeConnection(transport)
@@ -126,7 +140,7 @@ def test_an_unasked_post_is_challenged_before_its_body_is_read() -> None:
     assert status == 401 and headers["www-authenticate"].startswith('Digest realm="acs"')
 
 
-def test_per_device_passwords_are_looked_up_on_the_pool_for_that_device_only() -> None:
+def test_per_device_passwords_are_looked_up_on_the_pool_and_name_their_device() -> None:
     backend, pool, channel, transport, digest = setup(username=None, password=None)
     device = cwmp.parse(inform("2 PERIODIC")).body.DeviceId
     backend.passwords["phone-1"] = (device_id(device), "pw-1")
@@ -135,14 +149,17 @@ def test_per_device_passwords_are_looked_up_on_the_pool_for_that_device_only() -
     pool.run()
     assert backend.looked_up == ["phone-1"]
     assert responses(transport)[0][0] == 200
-    backend.passwords["phone-1"] = ("another-device", "pw-1")
-    channel.dataReceived(post(inform("2 PERIODIC"), answer_for(digest, "phone-1", "pw-1")))
+    # the backend decides whether they speak for the device the Inform names (CwmpBackend._admit)
+    principal, nonce = backend.principals[0]
+    assert principal == Principal("device", device_id(device))
+    assert nonce is not None and nonce[1] == 1
+    channel.dataReceived(post(inform("2 PERIODIC"), answer_for(digest, "phone-1", "pw-2")))
     pool.run()
-    assert responses(transport)[1][0] == 401
+    assert responses(transport)[1][0] == 401 and len(backend.steps) == 1  # a wrong password: no step
 
 
 def test_a_cpe_that_hangs_up_still_has_its_step_done_and_nothing_is_written() -> None:
-    backend, pool, channel, transport, _ = setup()
+    backend, pool, channel, transport, _ = setup(auth=False)
     channel.dataReceived(post(b"", b"Cookie: session=" + SID.encode()))
     channel.connectionLost(None)
     pool.run()
@@ -151,7 +168,7 @@ def test_a_cpe_that_hangs_up_still_has_its_step_done_and_nothing_is_written() ->
 
 
 def test_store_errors_become_400_or_500_with_a_reason() -> None:
-    backend, pool, channel, transport, _ = setup()
+    backend, pool, channel, transport, _ = setup(auth=False)
     backend.fail = ProtocolError("out of order")
     channel.dataReceived(post(b"", b"Cookie: session=" + SID.encode()))
     pool.run()
@@ -169,3 +186,50 @@ def test_other_methods_get_405() -> None:
     channel.dataReceived(b"GET / HTTP/1.1\r\n\r\n")
     ((status, headers, body),) = responses(transport)
     assert status == 405 and headers["allow"] == "POST" and b"TR-069 ACS" in body
+
+
+def test_a_user_name_no_device_has_is_looked_up_once_then_in_the_background_once_a_second() -> None:
+    backend, pool, channel, transport, digest = setup()
+    clock = Clock()
+    assert channel.handler.auth is not None
+    channel.handler.auth.unknown.clock = clock.seconds
+    for _ in range(200):
+        channel.dataReceived(post(b"<unclosed", answer_for(digest, "stranger", "pw")))
+        pool.run()
+    assert backend.looked_up == ["stranger"]  # one lookup for 200 requests
+    assert [r[0] for r in responses(transport)] == [401] * 200 and backend.steps == []
+    clock.advance(1.5)
+    channel.dataReceived(post(b"<unclosed", answer_for(digest, "stranger", "pw")))
+    assert responses(transport)[-1][0] == 401  # answered at once; the lookup runs aside
+    pool.run()
+    assert backend.looked_up == ["stranger", "stranger"]
+    # a device got the name (the revision moved): the next request finds it
+    backend.passwords["stranger"] = ("dev-1", "pw")
+    backend.revision += 1
+    clock.advance(1.5)
+    channel.dataReceived(post(b"<unclosed", answer_for(digest, "stranger", "pw")))
+    pool.run()
+    assert backend.looked_up[-1] == "stranger"
+    channel.dataReceived(post(inform("2 PERIODIC"), answer_for(digest, "stranger", "pw")))
+    pool.run()
+    assert responses(transport)[-1][0] == 200 and backend.principals[-1][0] == Principal("device", "dev-1")
+
+
+def test_the_connection_that_opened_a_session_carries_it_and_no_other() -> None:
+    backend, pool, channel, transport, digest = setup()
+    channel.dataReceived(post(inform("2 PERIODIC"), answer_for(digest, "acs", "pw")))
+    pool.run()
+    assert responses(transport)[0][0] == 200 and channel.session == SID
+    channel.dataReceived(post(b"", b"Cookie: session=" + SID.encode()))  # its own: no credentials needed
+    pool.run()
+    assert responses(transport)[1][0] == 204 and backend.principals[1] == (None, None)
+    # another connection with the cookie alone is challenged, unread; with credentials it goes on,
+    # as whoever they are: the backend compares them with the session's opener
+    other = HttpFactory(channel.handler, Clock(), max_body=100_000).buildProtocol(None)
+    wire = StringTransport()
+    other.makeConnection(wire)
+    other.dataReceived(post(b"<unclosed", b"Cookie: session=" + SID.encode()))
+    assert responses(wire)[0][0] == 401 and len(backend.steps) == 2
+    other.dataReceived(post(b"", b"Cookie: session=" + SID.encode(), answer_for(digest, "acs", "pw")))
+    pool.run()
+    assert responses(wire)[1][0] == 204 and backend.principals[2][0] == Principal("shared", "acs")

@@ -196,7 +196,7 @@ def test_cpes_must_authenticate_with_digest(server: Server) -> None:
     status, _ = cpe._post(inform("1 BOOT"), None)
     assert status == 401
     challenges = cpe.last.headers.get_all("WWW-Authenticate")
-    assert any(c.startswith('Digest realm="acs"') and 'qop="auth"' in c for c in challenges)
+    assert any(c.startswith('Digest realm="acs"') and 'qop="auth,auth-int"' in c for c in challenges)
     assert not any(c.startswith("Basic") for c in challenges)  # not on plain HTTP
     assert cpe.cookie is None  # no session was opened
     # challenged before its body is read: a CPE without credentials learns that first
@@ -212,7 +212,7 @@ def test_cpes_must_authenticate_with_digest(server: Server) -> None:
 def test_rfc_2069_digest_without_qop_is_accepted(server: Server) -> None:
     cpe = Cpe(server)
     cpe._post(inform("1 BOOT"), None)
-    challenge = cpe.last.getheader("WWW-Authenticate").replace('qop="auth", ', "")
+    challenge = cpe.last.getheader("WWW-Authenticate").replace('qop="auth,auth-int", ', "")
     answer = authorization(challenge, CPE_USERNAME, CPE_PASSWORD, "POST", "/")
     assert "qop" not in answer
     assert cpe._post(inform("1 BOOT"), {"Authorization": answer})[0] == 200
@@ -242,7 +242,7 @@ def test_per_device_credentials_open_sessions_for_that_device_only(server: Serve
 
     assert session_as("phone-1", "pw-1", "FCH2233A1B2") == 200
     assert session_as("phone-1", "wrong", "FCH2233A1B2") == 401
-    assert session_as("phone-1", "pw-1", "OTHER-SERIAL") == 401  # not this device's credentials
+    assert session_as("phone-1", "pw-1", "OTHER-SERIAL") == 403  # not this device's credentials
     shown = json.loads(acs("device", "show", DEVICE, "--db", server.db_url, "--json"))
     assert "password" not in shown
     assert "pw-1" not in "".join(server.log)
