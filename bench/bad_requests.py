@@ -12,7 +12,8 @@ the median and slowest answer in milliseconds, the lines and bytes the server lo
 meanwhile, how many of those lines hold the secret the requests carried (a password or a
 token), and how many hold a traceback.
 
-Scenarios: *CWMP bad XML* (a stale cookie, a body that is not XML); *CWMP wrong password*
+Scenarios: *CWMP unknown user* (a stale cookie, a body that is not XML, Digest for a user name
+no device has); *CWMP wrong password*
 (an Inform with a Digest answer for the wrong password); *profile unknown phone*; *REST
 unknown token*; *REST 100,000 [* (with a good token); *SOAP unreadable* (a cut WS-Security
 request, its UsernameToken password the secret); *SOAP billion laughs* (a DOCTYPE whose
@@ -179,7 +180,7 @@ def scenarios(token: str) -> dict[str, tuple[str, Callable[[int], Request]]]:
     laughs = f"<!DOCTYPE d [{LAUGHS}]>" + ENVELOPE.format("", "<acs:GetDevice><acs:Device>&l9;</acs:Device>")
     xml = {"Content-Type": "text/xml; charset=utf-8"}
     return {
-        "CWMP bad XML": ("CWMP", lambda n: ("POST", "/", b"<not-xml", {"Cookie": f"session=stale{n:08d}"})),
+        "CWMP unknown user": ("CWMP", lambda n: ("POST", "/", b"<not-xml", _ghost(n))),
         "CWMP wrong password": ("CWMP", lambda n: ("POST", "/", INFORM.encode(), {"Authorization": "?"})),
         "profile unknown phone": ("profiles", lambda n: ("GET", f"/{n:012x}.cfg", b"", {})),
         "REST unknown token": (
@@ -197,6 +198,12 @@ def scenarios(token: str) -> dict[str, tuple[str, Callable[[int], Request]]]:
 
 
 _JSON = {"Content-Type": "application/json"}
+
+
+def _ghost(n: int) -> dict[str, str]:
+    """A stale cookie, and Digest for a user name no device has: refused before the body is read."""
+    digest = f'Digest username="ghost{n}", realm="acs", nonce="0", uri="/", response="{"0" * 32}"'
+    return {"Cookie": f"session=stale{n:08d}", "Authorization": digest}
 
 
 def run(

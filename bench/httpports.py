@@ -27,7 +27,7 @@ if __package__ in (None, ""):  # run as a script: make the project importable fr
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.sessions import ACS, Server
-from bench.tftp_flood import MAC, lines_between, prepare
+from bench.tftp_flood import MAC, lines_between, prepare, profile_auth_none
 
 SAMPLE_EVERY = 0.25
 PROBE_EVERY, PROBE_TIMEOUT = 1.0, 5.0
@@ -63,7 +63,8 @@ class Ports:
 
 @contextlib.contextmanager
 def serve(workdir: Path, nofile: int, extra: list[str]) -> Iterator[Ports]:
-    """``acs serve --no-auth`` with CWMP, profile and NBI ports on 127.0.0.1, under ``prlimit --nofile``."""
+    """``acs serve --no-auth`` with CWMP, profile and NBI ports on 127.0.0.1, under ``prlimit --nofile``;
+    the profile served in clear to the probe (``--profile-auth none`` where the server has it)."""
     from acs.testing.phone import SimulatedPhone
 
     url = prepare(workdir)  # a phone and its profile: /MAC.cfg is 200
@@ -74,7 +75,7 @@ def serve(workdir: Path, nofile: int, extra: list[str]) -> Iterator[Ports]:
     )
     server.args = [a for a in server.args if a != "--no-nbi"]
     server.args[server.args.index("--profile-port") + 1] = "0"
-    server.args += ["--nbi-port", "0", *extra]
+    server.args += ["--nbi-port", "0", *profile_auth_none(), *extra]
     server.start()
     try:
         port = {

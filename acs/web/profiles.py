@@ -70,7 +70,9 @@ class ProfileResource(resource.Resource):
 
     def _finish(self, reply: Reply, request: server.Request, fetch: Fetch) -> None:
         if reply.warning:
-            self.say(reply.cause or str(reply.status), logging.WARNING, "%s", reply.warning)
+            self.say(
+                reply.cause or str(reply.status), logging.WARNING, "%s", Long(reply.warning)
+            )  # ours: whole
         elif reply.status == 200:
             log.debug("profile %s to %s (%s)", fetch.path, fetch.remote_addr, reply.device_id)
         else:

@@ -27,7 +27,7 @@ from twisted.internet import error, protocol, threads
 from twisted.python.threadpool import ThreadPool
 
 from acs.provisioning import tftp
-from acs.web.boundedlog import BoundedLog
+from acs.web.boundedlog import BoundedLog, Long
 from acs.web.profilebackend import Fetch, ProfileBackend, Reply
 
 log = logging.getLogger(__name__)
@@ -311,7 +311,7 @@ class TftpServer(protocol.DatagramProtocol):
         if reply.status != 200:
             give_back()
             if reply.warning:
-                self.say(reply.cause or "refused", logging.WARNING, "TFTP: %s", reply.warning)
+                self.say(reply.cause or "refused", logging.WARNING, "TFTP: %s", Long(reply.warning))
             else:
                 self.say(
                     "refused",

@@ -25,7 +25,7 @@ def test_bad_requests_prints_answers_cost_and_log_per_scenario(tmp_path):
         assert column in header
     rows = {row["scenario"]: row for row in json.loads(out.read_text())}
     assert len(rows) == 8 and all(row["requests"] == 12 for row in rows.values())
-    assert rows["CWMP bad XML"]["answers"] == {"400": 12}
+    assert rows["CWMP unknown user"]["answers"] == {"401": 12}
     assert rows["CWMP wrong password"]["answers"] == {"401": 12}
     assert rows["SOAP billion laughs"]["answers"] == {"500": 12}  # a SOAP 1.1 fault
     assert rows["OpenAPI document"]["answers"] == {"200": 12}

@@ -117,8 +117,9 @@ def test_a_device_reporting_another_s_mac_does_not_become_its_phone(acs: Acs, tm
         f"which device {DESK.device_id} has" in line
         for line in acs.server.log
     )
-    # the rogue's next Informs are counted, and change nothing
-    acs.session(ROGUE)
+    # the rogue's next Informs (with the credentials it now has: the shared ones no longer speak
+    # for it) are counted, and change nothing
+    acs.session(SimulatedPhone("CP-7841-3PCC", "FCH6666EVIL", MAC, username="rogue", password="rogue-pw"))
     assert acs.cli.json("device", "mac-conflict", "list")[0]["reports"] == 2
     assert [e for e in acs.cli.events(DESK.device_id) if e[0].startswith("ACS")] == [
         ("ACS MAC CONFLICT", f"{MAC} claimed by {ROGUE.device_id}")

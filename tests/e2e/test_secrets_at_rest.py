@@ -82,7 +82,9 @@ def test_sealed_secrets_authenticate_kick_and_encrypt_and_survive_a_rotation(
     (tmp_path / "base.xml").write_text(PROFILE)
     cli("profile", "create", "base", str(tmp_path / "base.xml"))
     cli("profile", "assign", "base", "--default")
-    server = start_server(db_url)  # no --cpe-username: the stored pair
+    server = start_server(
+        db_url, "--profile-auth", "none"
+    )  # the stored pair; plain profiles for the shared-credential phone
     listener = ConnectionRequestListener(
         SimulatedPhone.numbered(2, username=SHARED_USER, password=SHARED_PW),
         server.url,

@@ -251,10 +251,12 @@ def test_a_flood_of_bad_requests_is_logged_at_a_bounded_rate_on_every_port(quiet
     garbage = soap_envelope("<acs:GetTask>")[:-30]
     unknown = soap_envelope("<acs:GetTask><acs:TaskId>1</acs:TaskId></acs:GetTask>")
     for n in range(FLOOD):
-        # CWMP: a message in no session it could be, a wrong password, malformed HTTP
+        # CWMP: a user name no device has (a stale cookie and a body it never parses), a wrong
+        # password, malformed HTTP
         conn = http.client.HTTPConnection(server.host, server.port, timeout=HTTP_TIMEOUT)
-        conn.request("POST", "/", b"<not-xml", {"Cookie": f"session=stale{n:08d}"})
-        assert conn.getresponse().status == 400
+        ghost = f'Digest username="ghost{n}", realm="acs", nonce="0", uri="/", response="{"0" * 32}"'
+        conn.request("POST", "/", b"<not-xml", {"Cookie": f"session=stale{n:08d}", "Authorization": ghost})
+        assert conn.getresponse().status == 401
         conn.close()
         assert Cpe(server, password="wrong").post(inform("1 BOOT", params=BOOT_PARAMS))[0] == 401
         assert raw(server.host, server.port, b"NOT HTTP\r\n\r\n").startswith(b"HTTP/1.1 400")
@@ -268,7 +270,7 @@ def test_a_flood_of_bad_requests_is_logged_at_a_bounded_rate_on_every_port(quiet
     assert time.monotonic() - started < LOG_INTERVAL  # one interval holds the whole flood
 
     kinds = {
-        "CWMP 400 from": "not well-formed XML",
+        "CPE from 127.0.0.1: no device has the user name": "ghost",
         "CPE authentication failed for user": "from 127.0.0.1",
         "HTTP 400 from": "",
         "profile /": ": 404 no phone known by",
