@@ -203,6 +203,8 @@ def cwmp_site(backend: CwmpBackend, pool: ThreadPool, options: ServeOptions, rea
     )
     # what the store's threads log of a CPE's doing goes through the endpoint's bounded log, on the reactor
     backend.note = lambda *line: reactor.callFromThread(endpoint.note, *line)
+    if endpoint.strangers is not None:  # the lines counted and not yet written, at the end
+        reactor.addSystemEventTrigger("before", "shutdown", endpoint.strangers.stop)
     return HttpFactory(
         endpoint,
         reactor,
