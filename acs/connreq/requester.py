@@ -46,7 +46,7 @@ from acs.connreq import udp
 from acs.connreq.options import Options
 from acs.connreq.result import Attempt, KickResult, http_outcome
 from acs.store import connection_requests as store
-from acs.web.auth import DigestAuth
+from acs.web.auth import DigestAuth, parse_challenges
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -55,6 +55,16 @@ USER_AGENT = b"acs connection request"
 AUTH_ROUNDS = 2
 #: devices whose latest request a requester keeps in memory before forgetting the old ones
 _REMEMBERED = 10_000
+
+
+def _stale(challenges: list[str]) -> bool:
+    """Whether a 401 to an answered challenge only says the nonce was old (``stale=true``): without
+    it the password was refused (RFC 7616 3.3), whatever new nonce the challenge brings."""
+    return any(
+        p.get("stale", "").lower() == "true"
+        for scheme, p in parse_challenges(challenges)
+        if scheme == "digest"
+    )
 
 
 class ConnectionRequester:
@@ -190,7 +200,11 @@ class ConnectionRequester:
                 challenges = [
                     v.decode("latin-1") for v in response.headers.getRawHeaders(b"www-authenticate", [])
                 ]
-                if response.code != 401 or not auth.challenge(challenges):
+                if (
+                    response.code != 401
+                    or (answered and not _stale(challenges))
+                    or not auth.challenge(challenges)
+                ):
                     break
                 if auth.scheme == "basic" and not self.options.allow_basic:
                     return done(
