@@ -166,11 +166,18 @@ class ConnectionRequestListener:
     def _credentials(self) -> tuple[str, str]:
         return str(self.phone.value(_CR + "Username")), str(self.phone.value(_CR + "Password"))
 
-    def _note(self, method: str, verdict: str, reason: str = "") -> None:
+    def _note(self, method: str, verdict: str, reason: str = "", *, wake: bool = True) -> None:
+        """Record a request in the order they came; an accepted one starts a session unless
+        ``wake`` is False (then ``_wake`` does, once its answer is sent)."""
         with self._lock:
             self.received.append(Received(method, verdict, reason))
-            if verdict == "accepted":
+            if verdict == "accepted" and wake:
                 self._wanted = True
+            self._lock.notify_all()
+
+    def _wake(self) -> None:
+        with self._lock:
+            self._wanted = True
             self._lock.notify_all()
 
     def _check_http(self, path: str, authorization: str | None) -> tuple[int, list[str], str]:
@@ -267,15 +274,16 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.close_connection = True
             return
         status, challenges, reason = listener._check_http(self.path, self.headers.get("Authorization"))
+        verdict = {200: "accepted", 401: "challenged"}.get(status, "refused")
+        listener._note("http", verdict, reason, wake=False)  # recorded in the order requests came
         self.send_response(status)
         for challenge in challenges:
             self.send_header("WWW-Authenticate", challenge)
         self.send_header("Content-Length", "0")
         self.end_headers()
         self.wfile.flush()
-        # the answer first, then the session (TR-069 3.2.2)
-        verdict = {200: "accepted", 401: "challenged"}.get(status, "refused")
-        listener._note("http", verdict, reason)
+        if verdict == "accepted":  # the answer first, then the session (TR-069 3.2.2)
+            listener._wake()
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: tests read ``listener.received``."""
