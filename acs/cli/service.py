@@ -352,7 +352,7 @@ class Local:
                     job_id=None if selection.one_device else queue.new_job_id(),
                     max_attempts=max_attempts,
                     expires_at=utcnow() + expires_in if expires_in else None,
-                    created_by="cli",
+                    origin=queue.Origin("cli"),
                     complete_within=complete_within,
                 )
             except queue.QueueError as e:

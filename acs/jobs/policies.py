@@ -21,15 +21,19 @@ queues a SetParameterValues of ``{root}ManagementServer.Username`` (the device's
 and ``.Password``; when the device has applied it, the pair becomes the device's own
 (``acs device credentials``), and the shared credentials no longer speak for it.
 
-A policy's tasks are ``created_by`` ``policy:NAME``; its discovery's are
-``policy:NAME:discover:BATCH`` (the names) and ``policy:NAME:values`` (the
-batches); its issued credentials' ``policy:NAME:credentials``. A policy does
+A policy's tasks have origin ``policy`` and the policy's name (``queue.Origin``,
+columns of the task); its discovery's have purpose ``discover`` and the batch as
+step (the names), or ``values`` (the batches); its issued credentials'
+``credentials``. ``created_by`` shows the same as text (``policy:NAME:discover:32``)
+for people and is never parsed: a policy named ``office:night`` is not
+policy ``office``. A policy does
 not queue a task while one it queued earlier for the same device, discovery
 included, is still pending or sent, so repeated Informs don't pile up work.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import weakref
 from collections.abc import Iterable, Mapping
@@ -48,8 +52,10 @@ from acs.store.schema import device_tags, devices, policies, revisions, tasks, u
 DISCOVERY_BATCH = 32
 DISCOVER = "Discover"
 ISSUE_CREDENTIALS = "IssueCredentials"
-#: what the SetParameterValues of issued credentials is created by: ``policy:NAME`` + this
-CREDENTIALS = ":credentials"
+#: the purposes of a policy's (or a refresh's) own tasks: a discovery's GetParameterNames, its
+#: GetParameterValues batches, the SetParameterValues of issued credentials
+DISCOVERING, VALUES, CREDENTIALS = "discover", "values", "credentials"
+POLICY, REFRESH = "policy", "refresh"
 #: the two parameters issued credentials set, under the device's root
 MANAGEMENT_USERNAME, MANAGEMENT_PASSWORD = "ManagementServer.Username", "ManagementServer.Password"
 NEW = "NEW"
@@ -310,22 +316,23 @@ def enabled(conn: Connection, revision: int | None) -> list[dict[str, Any]]:
     return rows
 
 
-#: what a discovery's GetParameterValues batches are created by: ``<creator>`` + this
-VALUES = ":values"
 _OPEN = tasks.c.status.in_(("pending", "sent"))
-#: an open task of a policy (``policy:NAME``, or ``policy:NAME:...`` for its discovery)
+#: an open task of a policy, its discovery's included
 _OPEN_FROM = (
     sa.select(tasks.c.id)
     .where(
         tasks.c.device_id == sa.bindparam("device"),
-        sa.or_(
-            tasks.c.created_by == sa.bindparam("creator"),
-            sa.func.substr(tasks.c.created_by, 1, sa.bindparam("prefix_length", type_=sa.Integer()))
-            == sa.bindparam("prefix"),
-        ),
+        tasks.c.origin_kind == POLICY,
+        tasks.c.origin_name == sa.bindparam("policy"),
         _OPEN,
     )
     .limit(1)
+)
+#: the same origin (kind, and name unless NULL), bound as ``kind`` and ``name``
+_NAME = sa.bindparam("name", type_=sa.Text())
+_SAME_ORIGIN = sa.and_(
+    tasks.c.origin_kind == sa.bindparam("kind", type_=sa.Text()),
+    sa.or_(tasks.c.origin_name == _NAME, sa.and_(_NAME.is_(None), tasks.c.origin_name.is_(None))),
 )
 #: an open GetParameterValues batch of a discovery, other than the one just answered: asked at
 #: every answer of a session, through SQL compiled once (``acs.store.prepared``)
@@ -333,7 +340,8 @@ _OPEN_BATCH = Prepared(
     sa.select(tasks.c.id)
     .where(
         tasks.c.device_id == sa.bindparam("device"),
-        tasks.c.created_by == sa.bindparam("creator"),
+        _SAME_ORIGIN,
+        tasks.c.purpose == VALUES,
         tasks.c.id != sa.bindparam("task", type_=sa.BigInteger()),
         sa.or_(tasks.c.status == "pending", tasks.c.status == "sent"),
     )
@@ -368,9 +376,8 @@ def on_inform(
         entries = [e for e in policy["tasks"] if e["kind"] != ISSUE_CREDENTIALS or device.get("shared")]
         if not entries:
             continue  # credentials are issued only to devices the shared ones speak for
-        creator = f"policy:{policy['name']}"
-        given = {"device": device["id"], "creator": creator, "prefix": creator + ":"}
-        if conn.execute(_OPEN_FROM, given | {"prefix_length": len(creator) + 1}).first() is not None:
+        creator = queue.Origin(POLICY, policy["name"])
+        if conn.execute(_OPEN_FROM, {"device": device["id"], "policy": policy["name"]}).first() is not None:
             continue
         for entry in entries:
             task_id = _queue_entry(conn, device, entry, creator, root)
@@ -380,22 +387,21 @@ def on_inform(
 
 
 def _queue_entry(
-    conn: Connection, device: dict[str, Any], entry: dict[str, Any], creator: str, root: str
+    conn: Connection, device: dict[str, Any], entry: dict[str, Any], creator: queue.Origin, root: str
 ) -> int | None:
     if entry["kind"] == ISSUE_CREDENTIALS:
         return _issue_credentials(conn, device["id"], creator, root)
     if entry["kind"] == DISCOVER:
         batch = discovery_batch(entry.get("args") or {}, device)
         args = {"ParameterPath": root, "NextLevel": False}
-        return queue.enqueue(
-            conn, device["id"], "GetParameterNames", args, created_by=f"{creator}:discover:{batch}"
-        )
+        discover = dataclasses.replace(creator, purpose=DISCOVERING, step=batch)
+        return queue.enqueue(conn, device["id"], "GetParameterNames", args, origin=discover)
     return queue.enqueue(
-        conn, device["id"], entry["kind"], _fill(entry.get("args") or {}, root), created_by=creator
+        conn, device["id"], entry["kind"], _fill(entry.get("args") or {}, root), origin=creator
     )
 
 
-def _issue_credentials(conn: Connection, device_id: str, creator: str, root: str) -> int | None:
+def _issue_credentials(conn: Connection, device_id: str, creator: queue.Origin, root: str) -> int | None:
     """Queue the SetParameterValues that gives the device credentials of its own: its id as the user
     name (unique, and what the store finds it by before they are confirmed), a new password."""
     username, password = device_id, settings.new_password()
@@ -414,12 +420,13 @@ def _issue_credentials(conn: Connection, device_id: str, creator: str, root: str
             [root + MANAGEMENT_PASSWORD, password, "string"],
         ]
     }
-    return queue.enqueue(conn, device_id, "SetParameterValues", args, created_by=creator + CREDENTIALS)
+    origin = dataclasses.replace(creator, purpose=CREDENTIALS)
+    return queue.enqueue(conn, device_id, "SetParameterValues", args, origin=origin)
 
 
 def issued_credentials(task: queue.Task) -> tuple[str, str] | None:
     """The user name and password a policy's ``IssueCredentials`` task sets; None for other tasks."""
-    if task.kind != "SetParameterValues" or not (task.created_by or "").endswith(CREDENTIALS):
+    if task.kind != "SetParameterValues" or task.origin_kind != POLICY or task.purpose != CREDENTIALS:
         return None
     found: Mapping[str, Any] = {
         str(item[0]).rpartition(".ManagementServer.")[2]: item[1]
@@ -448,13 +455,21 @@ def refresh(conn: Connection, device_id: str, path: str | None, count: str | Non
         args = {"ParameterPath": path, "NextLevel": False}
         queued.append(
             queue.enqueue(
-                conn, device_id, "GetParameterNames", args, created_by=f"refresh:discover:{DISCOVERY_BATCH}"
+                conn,
+                device_id,
+                "GetParameterNames",
+                args,
+                origin=queue.Origin(REFRESH, purpose=DISCOVERING, step=DISCOVERY_BATCH),
             )
         )
     if count is not None and inventory.stored_types(conn, device_id, [count]):
         queued.append(
             queue.enqueue(
-                conn, device_id, "GetParameterValues", {"ParameterNames": [count]}, created_by="refresh"
+                conn,
+                device_id,
+                "GetParameterValues",
+                {"ParameterNames": [count]},
+                origin=queue.Origin(REFRESH),
             )
         )
     return queued
@@ -462,10 +477,11 @@ def refresh(conn: Connection, device_id: str, path: str | None, count: str | Non
 
 def after_names(conn: Connection, task: queue.Task, names: Iterable[str]) -> list[int]:
     """A discovery GetParameterNames was answered: read the values of its parameters, in batches."""
-    creator = task.created_by or ""
-    if ":discover:" not in creator:
+    origin = task.origin
+    if origin is None or origin.purpose != DISCOVERING or origin.step is None:
         return []
-    batch = int(creator.rsplit(":", 1)[1])
+    batch = origin.step
+    values = dataclasses.replace(origin, purpose=VALUES, step=None)
     remembered = conn.execute(_REMEMBERED, {"device": task.device_id}).scalar()
     batch = min(batch, remembered or batch)
     leaves = sorted(n for n in names if n and not n.endswith("."))
@@ -475,7 +491,7 @@ def after_names(conn: Connection, task: queue.Task, names: Iterable[str]) -> lis
             task.device_id,
             "GetParameterValues",
             {"ParameterNames": leaves[i : i + batch]},
-            created_by=creator.rsplit(":discover:", 1)[0] + VALUES,
+            origin=values,
         )
         for i in range(0, len(leaves), batch)
     ]
@@ -491,7 +507,8 @@ _OPEN_BATCHES = (
     sa.select(tasks.c.id, tasks.c.args, tasks.c.status)
     .where(
         tasks.c.device_id == sa.bindparam("device"),
-        tasks.c.created_by == sa.bindparam("creator"),
+        _SAME_ORIGIN,
+        tasks.c.purpose == VALUES,
         tasks.c.kind == "GetParameterValues",
         tasks.c.status == "pending",
     )
@@ -516,7 +533,7 @@ def after_orphans(conn: Connection, device_id: str, orphans: Iterable[queue.Task
         t
         for t in orphans
         if t.kind == "GetParameterValues"
-        and (t.created_by or "").endswith(VALUES)
+        and t.purpose == VALUES
         and t.status == "pending"
         and len(t.args.get("ParameterNames") or ()) > 1
     ]
@@ -526,36 +543,36 @@ def after_orphans(conn: Connection, device_id: str, orphans: Iterable[queue.Task
     remembered = conn.execute(_REMEMBERED, {"device": device_id}).scalar()
     batch = min(batch, remembered or batch)
     conn.execute(_REMEMBER, {"device": device_id, "batch": batch})
-    for creator in sorted({t.created_by for t in died if t.created_by}):
-        _resplit(conn, device_id, creator, batch)
+    for origin in sorted({t.origin for t in died if t.origin}, key=lambda o: (o.kind, o.name or "")):
+        _resplit(conn, device_id, origin, batch)
     return batch
 
 
-def _resplit(conn: Connection, device_id: str, creator: str, batch: int) -> None:
+def _resplit(conn: Connection, device_id: str, origin: queue.Origin, batch: int) -> None:
     """The unread batches of a discovery again, ``batch`` names each, in the same order: the rows
     there are take the first batches (sent afresh), new ones the rest."""
-    rows = conn.execute(_OPEN_BATCHES, {"device": device_id, "creator": creator}).all()
+    rows = conn.execute(_OPEN_BATCHES, {"device": device_id, "kind": origin.kind, "name": origin.name}).all()
     names = [n for row in rows for n in row.args.get("ParameterNames") or ()]
     chunks = [names[i : i + batch] for i in range(0, len(names), batch)]
     for row, chunk in zip(rows, chunks, strict=False):
         conn.execute(_RESPLIT, {"task": row.id, "new_args": {"ParameterNames": chunk}})
     for chunk in chunks[len(rows) :]:
-        queue.enqueue(conn, device_id, "GetParameterValues", {"ParameterNames": chunk}, created_by=creator)
+        queue.enqueue(conn, device_id, "GetParameterValues", {"ParameterNames": chunk}, origin=origin)
 
 
-def _discovery_batches(task: queue.Task) -> str | None:
-    """The ``created_by`` of the value batches of the policy discovery ``task`` belongs to, if any.
+def _discovery_batches(task: queue.Task) -> queue.Origin | None:
+    """The origin of the value batches of the policy discovery ``task`` belongs to, if any.
 
     A policy's ``Discover`` reads the whole tree; a ``refresh`` (after AddObject) reads
     one instance and is not a discovery.
     """
-    creator = task.created_by or ""
-    if not creator.startswith("policy:"):
+    origin = task.origin
+    if origin is None or origin.kind != POLICY:
         return None
-    if task.kind == "GetParameterNames" and ":discover:" in creator:
-        return creator.rsplit(":discover:", 1)[0] + VALUES
-    if task.kind == "GetParameterValues" and creator.endswith(VALUES):
-        return creator
+    if task.kind == "GetParameterNames" and origin.purpose == DISCOVERING:
+        return dataclasses.replace(origin, purpose=VALUES, step=None)
+    if task.kind == "GetParameterValues" and origin.purpose == VALUES:
+        return origin
     return None
 
 
@@ -569,7 +586,7 @@ def finishes_discovery(conn: Connection, task: queue.Task) -> bool:
     batches = _discovery_batches(task)
     if batches is None or (task.kind == "GetParameterNames" and task.status == "fault"):
         return False
-    given = {"device": task.device_id, "creator": batches, "task": task.id}
+    given = {"device": task.device_id, "kind": batches.kind, "name": batches.name, "task": task.id}
     return _OPEN_BATCH.first(conn, given) is None
 
 

@@ -86,6 +86,27 @@ class QueueError(ValueError):
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a task comes from and why, kept in columns of their own: code matches on them, never
+    on ``created_by`` (a policy named ``office:night`` is not policy ``office``'s discovery).
+
+    ``kind``: policy, api, cli, soap, refresh or profile; ``name``: the policy's or token's name;
+    ``purpose``: discover, values or credentials (None: a plain task); ``step``: a discovery's batch.
+    """
+
+    kind: str
+    name: str | None = None
+    purpose: str | None = None
+    step: int | None = None
+
+    @property
+    def text(self) -> str:
+        """The ``created_by`` people read (``policy:NAME:discover:32``): display only."""
+        parts = (self.kind, self.name, self.purpose, None if self.step is None else str(self.step))
+        return ":".join(p for p in parts if p is not None)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class Task:
     """One row of ``tasks``, as the queue hands it out."""
 
@@ -108,9 +129,20 @@ class Task:
     command_key: str | None
     job_id: str | None
     created_by: str | None
+    origin_kind: str | None
+    origin_name: str | None
+    purpose: str | None
+    step: int | None
     cleared_at: datetime | None
     complete_within: int | None
     deadline_at: datetime | None
+
+    @property
+    def origin(self) -> Origin | None:
+        """Where the task comes from (None: queued before origins were kept, or given none)."""
+        if self.origin_kind is None:
+            return None
+        return Origin(self.origin_kind, self.origin_name, self.purpose, self.step)
 
     @property
     def fault_meaning(self) -> str | None:
@@ -149,6 +181,10 @@ _NEW_TASK = (
     "command_key",
     "job_id",
     "created_by",
+    "origin_kind",
+    "origin_name",
+    "purpose",
+    "step",
     "complete_within",
 )
 #: through SQL compiled once: a new phone's discovery queues a GetParameterValues per 100 names
@@ -330,6 +366,7 @@ def enqueue(
     job_id: str | None = None,
     created_by: str | None = None,
     complete_within: int | None = None,
+    origin: Origin | None = None,
 ) -> int:
     """Queue the RPC ``kind`` with ``args`` (its arguments by element name) for a device.
 
@@ -338,7 +375,10 @@ def enqueue(
     ParameterKey, of ``acs-<task id>`` unless one is given (an empty key counts as
     none: it would make the task's event or retry unrecognisable). ``complete_within``:
     seconds a kind of ``AWAITED`` may take after its response (None: the kind's default).
+    ``origin``: where the task comes from, in columns; ``created_by`` is derived from it unless given.
     """
+    if origin is not None and created_by is None:
+        created_by = origin.text
     args = check_args(kind, args)
     check_complete_within(kind, complete_within)
     command_key = _command_key(kind, args, command_key)
@@ -359,6 +399,10 @@ def enqueue(
         "command_key": command_key,
         "job_id": job_id,
         "created_by": created_by,
+        "origin_kind": origin.kind if origin else None,
+        "origin_name": origin.name if origin else None,
+        "purpose": origin.purpose if origin else None,
+        "step": origin.step if origin else None,
         "complete_within": complete_within,
     }
     with transaction(bind) as conn:

@@ -123,8 +123,12 @@ def _transition(call: Call, action: Any, allowed: str) -> Reply:
         raise ApiError(409, str(e), field="path.task", allowed=allowed) from None
 
 
-def _created_by(call: Call) -> str:
-    return f"api:{call.token['name']}"
+#: the origin kind of the tasks the NBI (REST and SOAP) queues; the token's name is the origin's
+API = "api"
+
+
+def _origin(call: Call) -> queue.Origin:
+    return queue.Origin(API, call.token["name"])
 
 
 # --- devices -------------------------------------------------------------------------------------------
@@ -568,7 +572,7 @@ def _queue_options(call: Call) -> dict[str, Any]:
     return {
         "max_attempts": int(body.get("max_attempts", 3)),
         "expires_at": parse_datetime(expires, "body.expires_at") if expires is not None else None,
-        "created_by": _created_by(call),
+        "origin": _origin(call),
         "complete_within": body.get("complete_within"),
     }
 

@@ -93,7 +93,7 @@ def soap_authorize(engine: Engine) -> Callable[[str | None, str], str]:
             raise AccessDenied(401, "the token is unknown or revoked")
         if not tokens.allows(holder["role"], role):
             raise AccessDenied(403, f"token {holder['name']!r} has role {holder['role']}; this needs {role}")
-        return f"api:{holder['name']}"
+        return str(holder["name"])
 
     return authorize
 

@@ -91,7 +91,7 @@ SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 
 @dataclass(frozen=True)
 class Caller:
-    """What an operation works with: the store, and who called (a task's ``created_by``)."""
+    """What an operation works with: the store, and who called (the API token's name: a task's origin)."""
 
     engine: Engine
     who: str
@@ -507,7 +507,7 @@ class AcsNbi(ServiceBase):
                     args,
                     max_attempts=max_attempts or 3,
                     expires_at=expires_at,
-                    created_by=_context(ctx).who,
+                    origin=queue.Origin("api", _context(ctx).who),
                     complete_within=int(complete_within) if complete_within is not None else None,
                 )
                 task = queue.get(conn, task_id)

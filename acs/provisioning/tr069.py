@@ -35,7 +35,7 @@ from acs.provisioning.mapping import ParameterMap, Setting, changes, load_map
 from acs.provisioning.store import device_record, devices_at, effective_profile, layers, require_profile
 from acs.store import inventory
 
-#: ``created_by`` of the tasks this module queues
+#: the origin kind (and ``created_by``) of the tasks this module queues
 CREATED_BY = "profile"
 
 
@@ -131,7 +131,7 @@ def provision(conn: Connection, device: Mapping[str, Any] | str, table: Paramete
     for task in queue.list_tasks(
         conn, device_id=result.device_id, status="pending", kind="SetParameterValues"
     ):
-        if task.created_by == CREATED_BY:
+        if task.origin_kind == CREATED_BY:
             queue.cancel(conn, task.id)
             result.cancelled.append(task.id)
     if result.changes:
@@ -143,7 +143,7 @@ def provision(conn: Connection, device: Mapping[str, Any] | str, table: Paramete
                 "ParameterList": [[s.path, s.value, s.type] for s in result.changes],
                 "ParameterKey": result.parameter_key,
             },
-            created_by=CREATED_BY,
+            origin=queue.Origin(CREATED_BY),
         )
     return result
 

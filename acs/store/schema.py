@@ -241,7 +241,16 @@ tasks = sa.Table(
     sa.Column("expires_at", UTCDateTime),
     sa.Column("command_key", sa.Text),
     sa.Column("job_id", sa.Text),
+    # Who queued the task, as text for people (``acs task show``): derived from the origin columns
+    # below for tasks that have them; code reads those, never this.
     sa.Column("created_by", sa.Text),
+    # Where the task comes from: ``origin_kind`` (policy, api, cli, soap, refresh, profile) and its
+    # ``origin_name`` (the policy's name, the API token's); why: ``purpose`` (discover, values,
+    # credentials; NULL for a plain task) and ``step`` (a discovery's batch size).
+    sa.Column("origin_kind", sa.Text),
+    sa.Column("origin_name", sa.Text),
+    sa.Column("purpose", sa.Text),
+    sa.Column("step", sa.Integer),
     # When an operator cleared the task's fault: it stays on the task, off the list of open faults.
     sa.Column("cleared_at", UTCDateTime),
     # For a task whose outcome comes in a later event (Reboot: 1 BOOT, Download: TransferComplete...):
@@ -253,6 +262,8 @@ tasks = sa.Table(
     # The queue's hot path: "the oldest pending task of this device".
     sa.Index("ix_tasks_device_id_status_id", "device_id", "status", "id"),
     sa.Index("ix_tasks_job_id", "job_id"),
+    # A policy's "is a task of mine still open on this device".
+    sa.Index("ix_tasks_device_id_origin", "device_id", "origin_kind", "origin_name"),
     # The sweep's: "sent tasks whose deadline has passed".
     sa.Index("ix_tasks_status_deadline_at", "status", "deadline_at"),
 )

@@ -67,7 +67,8 @@ _ISSUED = (
         tasks.c.device_id == sa.bindparam("device"),
         tasks.c.status == "sent",
         tasks.c.kind == "SetParameterValues",
-        tasks.c.created_by.like("policy:%" + policies.CREDENTIALS),
+        tasks.c.origin_kind == policies.POLICY,
+        tasks.c.purpose == policies.CREDENTIALS,
     )
     .order_by(tasks.c.id.desc())
     .limit(1)

@@ -21,7 +21,7 @@ from acs.testing.phone import ConnectionDropped
 from tests.provisioning.inprocess import phone_session
 
 PHONE = "00562B-CP-8841-3PCC-FCH1234ABCD"
-VALUES = "policy:discovery:values"
+VALUES = queue.Origin("policy", "discovery", "values")
 DEVICE = {"id": PHONE, "oui": "00562B", "product_class": "CP-8841-3PCC"}
 
 
@@ -128,7 +128,7 @@ def phone(engine: Engine) -> Engine:
 def batches(engine: Engine, names: list[str], size: int) -> list[int]:
     return [
         queue.enqueue(
-            engine, PHONE, "GetParameterValues", {"ParameterNames": names[i : i + size]}, created_by=VALUES
+            engine, PHONE, "GetParameterValues", {"ParameterNames": names[i : i + size]}, origin=VALUES
         )
         for i in range(0, len(names), size)
     ]
@@ -185,7 +185,7 @@ def test_a_discovery_after_a_death_asks_the_batch_remembered(phone: Engine) -> N
         PHONE,
         "GetParameterNames",
         {"ParameterPath": "Device.", "NextLevel": False},
-        created_by="policy:discovery:discover:32",
+        origin=queue.Origin("policy", "discovery", "discover", 32),
     )
     with phone.begin() as conn:
         task = queue.get(conn, names_task)

@@ -107,3 +107,46 @@ def test_a_change_rolled_back_leaves_no_trace_in_what_informs_see(
         policies.add(conn, "kept", events=["2 PERIODIC"], tasks_=[{"kind": "GetRPCMethods"}])
     periodic(cwmp, phone)
     assert queued_kinds(engine, phone) == ["GetRPCMethods"]
+
+
+def open_by_creator(engine: Engine, phone: SimulatedPhone) -> dict[str, list[str]]:
+    """The phone's open tasks' kinds by who queued them (``created_by``, as ``acs task show`` shows it)."""
+    found: dict[str, list[str]] = {}
+    for t in queue.list_tasks(engine, device_id=phone.device_id):
+        if t.status in ("pending", "sent"):
+            found.setdefault(t.created_by or "", []).append(t.kind)
+    return found
+
+
+def test_a_policy_named_like_another_with_a_colon_queues_its_own_tasks(
+    engine: Engine, cwmp: CwmpBackend
+) -> None:
+    """``office:night``'s open tasks are not ``office``'s: each policy queues its own (once the
+    policy's name was read back from ``created_by``, and ``office`` stopped queuing)."""
+    phone = SimulatedPhone()
+    periodic(cwmp, phone)
+    queued_kinds(engine, phone)  # the first contact's discovery, out of the way
+    uptime = {"kind": "GetParameterValues", "args": {"ParameterNames": ["{root}DeviceInfo.UpTime"]}}
+    with engine.begin() as conn:
+        policies.add(conn, "office:night", events=["2 PERIODIC"], tasks_=[uptime])
+        policies.add(conn, "office", events=["2 PERIODIC"], tasks_=[{"kind": "GetRPCMethods"}])
+
+    periodic(cwmp, phone)
+    assert open_by_creator(engine, phone) == {
+        "policy:office": ["GetRPCMethods"],
+        "policy:office:night": ["GetParameterValues"],
+    }
+
+    # office's task is done with, office:night's still open: office queues again, office:night not
+    for task in queue.list_tasks(engine, device_id=phone.device_id):
+        if task.origin_name == "office" and task.status in ("pending", "sent"):
+            queue.cancel(engine, task.id)
+    periodic(cwmp, phone)
+    assert open_by_creator(engine, phone) == {
+        "policy:office": ["GetRPCMethods"],
+        "policy:office:night": ["GetParameterValues"],
+    }
+    tasks = queue.list_tasks(engine, device_id=phone.device_id)
+    assert {(t.origin_kind, t.origin_name) for t in tasks if t.kind == "GetRPCMethods"} == {
+        ("policy", "office")
+    }

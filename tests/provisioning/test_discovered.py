@@ -146,13 +146,21 @@ def test_only_a_policy_s_discovery_finishes_one(engine: Engine) -> None:
     values = {"ParameterNames": ["Device.DeviceInfo.SoftwareVersion"]}
     with engine.begin() as conn:
         tasks = {
-            creator: queue.get(conn, queue.enqueue(conn, device, kind, args, created_by=creator))
-            for kind, args, creator in [
-                ("GetParameterNames", names, "policy:discovery:discover:100"),
-                ("GetParameterValues", values, "policy:discovery:values"),
-                ("GetParameterValues", values, "policy:firmware"),  # a policy's own GetParameterValues
-                ("GetParameterValues", values, "refresh:values"),  # one instance after an AddObject
-                ("GetParameterValues", values, "cli"),
+            origin.text: queue.get(conn, queue.enqueue(conn, device, kind, args, origin=origin))
+            for kind, args, origin in [
+                ("GetParameterNames", names, queue.Origin("policy", "discovery", "discover", 100)),
+                ("GetParameterValues", values, queue.Origin("policy", "discovery", "values")),
+                (
+                    "GetParameterValues",
+                    values,
+                    queue.Origin("policy", "firmware"),
+                ),  # its own GetParameterValues
+                (
+                    "GetParameterValues",
+                    values,
+                    queue.Origin("refresh", purpose="values"),
+                ),  # after an AddObject
+                ("GetParameterValues", values, queue.Origin("cli")),
             ]
         }
         finished = {creator: policies.finishes_discovery(conn, task) for creator, task in tasks.items()}

@@ -123,3 +123,47 @@ def test_the_migrations_ship_in_the_package():
     assert {"acs.store", "acs.store.migrations", "acs.store.migrations.versions"} <= set(packages)
     assert (ROOT / "acs/store/migrations/env.py").is_file()
     assert list((ROOT / "acs/store/migrations/versions").glob("*.py"))
+
+
+def test_0014_splits_the_created_by_of_existing_tasks_into_their_origin(empty_db_url):
+    """Tasks queued before 0014 keep working: their origin is read once from ``created_by``, from
+    the right, so a policy named ``office:night`` stays itself and not ``office``'s discovery."""
+    upgrade(empty_db_url, "0013")
+    expected = {
+        "policy:office": ("policy", "office", None, None),
+        "policy:office:night": ("policy", "office:night", None, None),
+        "policy:office:night:discover:32": ("policy", "office:night", "discover", 32),
+        "policy:discovery:values": ("policy", "discovery", "values", None),
+        "policy:own-credentials:credentials": ("policy", "own-credentials", "credentials", None),
+        "refresh:discover:32": ("refresh", None, "discover", 32),
+        "refresh:values": ("refresh", None, "values", None),
+        "refresh": ("refresh", None, None, None),
+        "api:operator-client": ("api", "operator-client", None, None),
+        "cli": ("cli", None, None, None),
+        "profile": ("profile", None, None, None),
+    }
+    engine = create_engine(empty_db_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO devices (id, oui, serial_number, created_at) "
+                    "VALUES ('D1', '00562B', 'S1', CURRENT_TIMESTAMP)"
+                )
+            )
+            for created_by in [*expected, None]:
+                conn.execute(
+                    sa.text(
+                        "INSERT INTO tasks (device_id, kind, args, status, created_at, created_by) "
+                        "VALUES ('D1', 'GetRPCMethods', '{}', 'pending', CURRENT_TIMESTAMP, :by)"
+                    ),
+                    {"by": created_by},
+                )
+        upgrade(empty_db_url)
+        with engine.connect() as conn:
+            rows = conn.execute(
+                sa.text("SELECT created_by, origin_kind, origin_name, purpose, step FROM tasks")
+            ).all()
+    finally:
+        engine.dispose()
+    assert {r[0]: tuple(r[1:]) for r in rows} == expected | {None: (None, None, None, None)}
