@@ -46,7 +46,6 @@ log = logging.getLogger(__name__)
 #: What ``connection_request=true`` calls: ``ConnectionRequester.kick``, which fires with a
 #: ``KickResult`` (never fails).
 Kicker = Callable[[str], "defer.Deferred[Any]"]
-FINAL = ("done", "fault", "expired", "cancelled")
 _AUTH_HELP = "Authorization: Bearer <token>, a token made with `acs token create`"
 
 
@@ -238,13 +237,13 @@ class NbiResource(resource.Resource):
         if follow.connection_request:
             body["connection_request"] = await self._kick(follow.device_id)
         deadline = self.reactor.seconds() + follow.timeout
-        while body["status"] not in FINAL and self.reactor.seconds() < deadline:
+        while body["status"] not in queue.FINAL and self.reactor.seconds() < deadline:
             await task.deferLater(self.reactor, min(self.poll_interval, deadline - self.reactor.seconds()))
             current = await self._in_thread(self._task_json, follow.task_id)
             if current is None:  # deleted meanwhile, with its device
                 break
             body |= current
-        return Reply(200 if body["status"] in FINAL else 202, body, reply.headers)
+        return Reply(200 if body["status"] in queue.FINAL else 202, body, reply.headers)
 
     def _task_json(self, task_id: int) -> dict[str, Any] | None:
         found = queue.get(self.engine, task_id)
