@@ -27,7 +27,7 @@ from typing import Any, Protocol
 import click
 from sqlalchemy.engine import Engine
 
-from acs.cli.common import API_URL_ENV, jsonable, open_secrets, open_store, secrets_key_option
+from acs.cli.common import API_URL_ENV, open_secrets, open_store, secrets_key_option
 from acs.connreq import Options, blocking
 from acs.jobs import queue
 from acs.provisioning import preprovision
@@ -35,6 +35,7 @@ from acs.provisioning.preprovision import InventoryRow
 from acs.store import connection_requests, inventory, secrets
 from acs.store.schema import utcnow
 from acs.usecases import tasks
+from acs.usecases.encoding import jsonable
 
 JSON = dict[str, Any]
 

@@ -9,11 +9,8 @@ with ``callLater``, so waiting holds no thread), then write JSON or an RFC 9457 
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
-from datetime import date, datetime
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -39,6 +36,7 @@ from acs.nbi.routing import (
     parse_query,
 )
 from acs.nbi.tokens import AccessDenied
+from acs.usecases.encoding import encode
 from acs.web.boundedlog import BoundedLog, Long, loggable
 
 log = logging.getLogger(__name__)
@@ -47,18 +45,6 @@ log = logging.getLogger(__name__)
 #: ``KickResult`` (never fails).
 Kicker = Callable[[str], "defer.Deferred[Any]"]
 _AUTH_HELP = "Authorization: Bearer <token>, a token made with `acs token create`"
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    raise TypeError(f"{type(value).__name__} is not JSON")
-
-
-def encode(value: Any) -> bytes:
-    return json.dumps(value, default=_jsonable, separators=(",", ":")).encode()
 
 
 def bearer(request: server.Request) -> str:
