@@ -6,8 +6,7 @@ import functools
 import json
 import re
 from collections.abc import Callable, Iterable, Sequence
-from datetime import date, datetime, timedelta
-from decimal import Decimal
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import click
@@ -15,6 +14,7 @@ from sqlalchemy.engine import Engine
 
 from acs.store import secrets
 from acs.store.engine import StoreError, create_engine, ensure_schema
+from acs.usecases.encoding import jsonable
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -142,18 +142,6 @@ class Duration(click.ParamType):
             return parse_duration(str(value))
         except click.BadParameter as e:
             self.fail(e.message, param, ctx)
-
-
-def jsonable(value: Any) -> Any:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, dict):
-        return {k: jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    return value
 
 
 def echo_json(value: Any) -> None:

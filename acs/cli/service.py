@@ -27,13 +27,15 @@ from typing import Any, Protocol
 import click
 from sqlalchemy.engine import Engine
 
-from acs.cli.common import API_URL_ENV, jsonable, open_secrets, open_store, secrets_key_option
+from acs.cli.common import API_URL_ENV, open_secrets, open_store, secrets_key_option
 from acs.connreq import Options, blocking
 from acs.jobs import queue
 from acs.provisioning import preprovision
 from acs.provisioning.preprovision import InventoryRow
 from acs.store import connection_requests, inventory, secrets
 from acs.store.schema import utcnow
+from acs.usecases import tasks
+from acs.usecases.encoding import jsonable
 
 JSON = dict[str, Any]
 
@@ -333,31 +335,26 @@ class Local:
         complete_within: int | None = None,
     ) -> Queued:
         kick_options = connreq_options() if now else None
-        with self.engine.begin() as conn:
-            try:
-                targets = inventory.find_devices(conn, keys=selection.keys, **selection.filters())
-            except inventory.AmbiguousDevice as e:
-                raise click.ClickException(str(e)) from None
-            missing = inventory.unmatched_keys(targets, selection.keys)
-            if missing:
-                raise nothing_queued(missing)
-            if not targets:
-                raise click.ClickException("no device matches; nothing was queued")
-            try:
-                queued = queue.enqueue_job(
-                    conn,
-                    [t["id"] for t in targets],
-                    kind,
-                    args,
-                    job_id=None if selection.one_device else queue.new_job_id(),
-                    max_attempts=max_attempts,
-                    expires_at=utcnow() + expires_in if expires_in else None,
-                    origin=queue.Origin("cli"),
-                    complete_within=complete_within,
-                )
-            except queue.QueueError as e:
-                raise click.ClickException(str(e)) from None
-        done = Queued(queued["job"], queued["tasks"], [t["id"] for t in targets])
+        key = selection.one_device
+        devices: tasks.Devices = (
+            tasks.OneDevice(key)
+            if key is not None
+            else tasks.DeviceSelection(selection.keys, selection.filters())
+        )
+        options = tasks.Options(
+            max_attempts=max_attempts,
+            expires_at=utcnow() + expires_in if expires_in else None,
+            complete_within=complete_within,
+            origin=queue.Origin("cli"),
+        )
+        try:
+            with self.engine.begin() as conn:
+                queued = tasks.queue_task(conn, kind, args, devices, options)
+        except tasks.UnknownDevice as e:
+            raise nothing_queued(e.keys) from None
+        except tasks.TaskError as e:
+            raise click.ClickException(str(e)) from None
+        done = Queued(queued.job_id, queued.task_ids, queued.device_ids)
         if kick_options is not None:
             self._secrets(required=False)
             results = blocking.kick(self.engine, done.devices, kick_options)

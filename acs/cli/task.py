@@ -24,7 +24,6 @@ from acs.cwmp.values import TYPES
 from acs.jobs import queue
 from acs.store.schema import TASK_STATUSES
 
-FINAL = ("done", "fault", "expired", "cancelled")
 #: short names operators type for TR-069's Download FileTypes
 FILE_TYPES = {
     "firmware": "1 Firmware Upgrade Image",
@@ -169,7 +168,7 @@ def _wait(acs: Acs, ids: list[int], job: str | None, timeout: float, *, as_json:
         finished = 0
         while True:
             tasks = acs.follow(ids, job)
-            now_finished = sum(t["status"] in FINAL for t in tasks)
+            now_finished = sum(t["status"] in queue.FINAL for t in tasks)
             bar.update(now_finished - finished)
             finished = now_finished
             if finished == len(ids) or time.monotonic() >= deadline:

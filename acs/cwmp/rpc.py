@@ -67,6 +67,13 @@ class DeviceIdStruct(Struct):
     SerialNumber: str = ""
 
 
+def device_key(oui: str, product_class: str, serial_number: str) -> str:
+    """``OUI-ProductClass-SerialNumber``, the device id GenieACS made usual (no ProductClass: two
+    parts). The one place it is made: the Inform, pre-registration and the inventory import agree."""
+    parts = (oui.upper(), product_class, serial_number)
+    return "-".join(p for p in parts if p) if product_class else f"{parts[0]}-{parts[2]}"
+
+
 @dataclass(slots=True)
 class EventStruct(Struct):
     EventCode: str = ""

@@ -81,6 +81,10 @@ COMPLETE_WITHIN_MAX = 7 * 86400
 Bind = Engine | Connection
 
 
+#: Statuses a task never leaves (but by an operator's retry): what "finished" means to every door.
+FINAL = ("done", "fault", "expired", "cancelled")
+
+
 class QueueError(ValueError):
     """A queue request that cannot be done, saying what was wrong and what is allowed."""
 

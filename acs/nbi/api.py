@@ -18,6 +18,7 @@ from acs.nbi.schemas import DEVICE_FILTER, FILTERS, ref
 from acs.provisioning import preprovision
 from acs.store import connection_requests, inventory
 from acs.store.schema import TASK_STATUSES, utcnow
+from acs.usecases import tasks
 
 router = Router()
 
@@ -81,7 +82,7 @@ def route(
     return router.route(method, path, responses=responses, params=params, **kwargs)
 
 
-def ambiguous(e: inventory.AmbiguousDevice, where: str) -> ApiError:
+def ambiguous(e: inventory.AmbiguousDevice | tasks.AmbiguousDevice, where: str) -> ApiError:
     """409 for a key several devices share, with their ids."""
     return ApiError(
         409,
@@ -566,24 +567,48 @@ def device_sessions(call: Call) -> Reply:
 # --- tasks ----------------------------------------------------------------------------------------------
 
 
-def _queue_options(call: Call) -> dict[str, Any]:
+def _queue_options(call: Call) -> tasks.Options:
     body = call.body
     expires = body.get("expires_at")
-    return {
-        "max_attempts": int(body.get("max_attempts", 3)),
-        "expires_at": parse_datetime(expires, "body.expires_at") if expires is not None else None,
-        "origin": _origin(call),
-        "complete_within": body.get("complete_within"),
-    }
+    return tasks.Options(
+        max_attempts=int(body.get("max_attempts", 3)),
+        expires_at=parse_datetime(expires, "body.expires_at") if expires is not None else None,
+        complete_within=body.get("complete_within"),
+        origin=_origin(call),
+    )
 
 
-def _bad_args(e: queue.QueueError, kind: str) -> ApiError:
-    if "complete_within" in str(e):
+def _bad_args(e: tasks.BadArguments) -> ApiError:
+    if e.about_complete_within:
         kinds = ", ".join(queue.AWAITED)
         allowed = f"complete_within with {kinds} only: seconds, at most {queue.COMPLETE_WITHIN_MAX}"
         return ApiError(400, str(e), field="body.complete_within", allowed=allowed)
-    takes = ", ".join(sorted(queue.ARGUMENTS[kind])) or "no arguments"
-    return ApiError(400, str(e), field="body.args", allowed=f"the arguments of {kind}: {takes}")
+    takes = ", ".join(sorted(queue.ARGUMENTS[e.kind])) or "no arguments"
+    return ApiError(400, str(e), field="body.args", allowed=f"the arguments of {e.kind}: {takes}")
+
+
+def _queue(call: Call, kind: str, devices: tasks.Devices, where: str) -> tasks.Queued:
+    """The use case, its errors in HTTP words: ``where`` is the field that chose the devices."""
+    options = _queue_options(call)
+    try:
+        return tasks.queue_task(call.conn, kind, call.body.get("args"), devices, options)
+    except tasks.AmbiguousDevice as e:
+        raise ambiguous(e, where if isinstance(devices, tasks.OneDevice) else f"{where}.key") from None
+    except tasks.UnknownDevice as e:
+        if isinstance(devices, tasks.OneDevice):
+            raise not_found(
+                "device", devices.key, where, "a device id, MAC or serial number (see GET /devices)"
+            ) from None
+        raise ApiError(
+            404,
+            str(e),
+            field=f"{where}.key",
+            allowed="device ids, MACs or serial numbers of known devices (see GET /devices)",
+        ) from None
+    except tasks.NoDeviceMatches as e:
+        raise ApiError(404, str(e), field=where, allowed="a filter some device matches") from None
+    except tasks.BadArguments as e:
+        raise _bad_args(e) from None
 
 
 @route(
@@ -626,17 +651,14 @@ def create_task(call: Call) -> Reply:
     The task is committed before the answer. With `connection_request` the device is asked to open a
     session now; with `timeout` the answer waits up to that many seconds for the task to complete:
     200 with its result if it did, 202 if it is still queued (follow it at its Location)."""
-    dev = _device(call)
     kind = call.body["kind"]
-    try:
-        task_id = queue.enqueue(call.conn, dev["id"], kind, call.body.get("args"), **_queue_options(call))
-    except queue.QueueError as e:
-        raise _bad_args(e, kind) from None
+    queued = _queue(call, kind, tasks.OneDevice(call.path["device"]), "path.device")
+    task_id = queued.task_ids[0]
     task = queue.get(call.conn, task_id)
     assert task is not None
     follow = Follow(
         task_id,
-        dev["id"],
+        queued.device_ids[0],
         float(call.body.get("timeout", 0)),
         bool(call.body.get("connection_request", False)),
     )
@@ -664,38 +686,11 @@ def create_tasks(call: Call) -> Reply:
             field="body.devices",
             allowed=", ".join(DEVICE_FILTER["properties"]),
         )
-    try:
-        targets = inventory.find_devices(call.conn, **device_filters(selection, "body.devices."))
-    except inventory.AmbiguousDevice as e:
-        raise ambiguous(e, "body.devices.key") from None
-    missing = inventory.unmatched_keys(targets, selection.get("key") or ())
-    if missing:
-        raise ApiError(
-            404,
-            f"no device {inventory.some(missing)}; nothing was queued",
-            field="body.devices.key",
-            allowed="device ids, MACs or serial numbers of known devices (see GET /devices)",
-        )
-    if not targets:
-        raise ApiError(
-            404,
-            "no device matches; nothing was queued",
-            field="body.devices",
-            allowed="a filter some device matches",
-        )
     kind = call.body["kind"]
-    try:
-        queued = queue.enqueue_job(
-            call.conn,
-            [t["id"] for t in targets],
-            kind,
-            call.body.get("args"),
-            job_id=queue.new_job_id(),
-            **_queue_options(call),
-        )
-    except queue.QueueError as e:
-        raise _bad_args(e, kind) from None
-    return Reply(202, queued, {"Location": f"/jobs/{queued['job']}"})
+    devices = tasks.DeviceSelection(selection.get("key") or (), device_filters(selection, "body.devices."))
+    queued = _queue(call, kind, devices, "body.devices")
+    body = {"job": queued.job_id, "tasks": queued.task_ids}
+    return Reply(202, body, {"Location": f"/jobs/{queued.job_id}"})
 
 
 @route(

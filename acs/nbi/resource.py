@@ -9,11 +9,8 @@ with ``callLater``, so waiting holds no thread), then write JSON or an RFC 9457 
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
-from datetime import date, datetime
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -39,6 +36,7 @@ from acs.nbi.routing import (
     parse_query,
 )
 from acs.nbi.tokens import AccessDenied
+from acs.usecases.encoding import encode
 from acs.web.boundedlog import BoundedLog, Long, loggable
 
 log = logging.getLogger(__name__)
@@ -46,20 +44,7 @@ log = logging.getLogger(__name__)
 #: What ``connection_request=true`` calls: ``ConnectionRequester.kick``, which fires with a
 #: ``KickResult`` (never fails).
 Kicker = Callable[[str], "defer.Deferred[Any]"]
-FINAL = ("done", "fault", "expired", "cancelled")
 _AUTH_HELP = "Authorization: Bearer <token>, a token made with `acs token create`"
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    raise TypeError(f"{type(value).__name__} is not JSON")
-
-
-def encode(value: Any) -> bytes:
-    return json.dumps(value, default=_jsonable, separators=(",", ":")).encode()
 
 
 def bearer(request: server.Request) -> str:
@@ -238,13 +223,13 @@ class NbiResource(resource.Resource):
         if follow.connection_request:
             body["connection_request"] = await self._kick(follow.device_id)
         deadline = self.reactor.seconds() + follow.timeout
-        while body["status"] not in FINAL and self.reactor.seconds() < deadline:
+        while body["status"] not in queue.FINAL and self.reactor.seconds() < deadline:
             await task.deferLater(self.reactor, min(self.poll_interval, deadline - self.reactor.seconds()))
             current = await self._in_thread(self._task_json, follow.task_id)
             if current is None:  # deleted meanwhile, with its device
                 break
             body |= current
-        return Reply(200 if body["status"] in FINAL else 202, body, reply.headers)
+        return Reply(200 if body["status"] in queue.FINAL else 202, body, reply.headers)
 
     def _task_json(self, task_id: int) -> dict[str, Any] | None:
         found = queue.get(self.engine, task_id)

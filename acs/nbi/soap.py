@@ -70,6 +70,7 @@ from acs.nbi.routing import BadJson, parse_json
 from acs.nbi.tokens import AccessDenied, Authorize
 from acs.store import inventory
 from acs.store.schema import TASK_STATUSES, utcnow
+from acs.usecases import tasks as usecases
 from acs.web.boundedlog import BoundedLog, Long
 
 #: The target namespace of the WSDL and of every element in it.
@@ -364,8 +365,12 @@ def _find_device(conn: Any, key: str) -> dict[str, Any]:
     except inventory.AmbiguousDevice as e:
         raise _ambiguous(e) from None
     if dev is None:
-        raise _fault("NotFound", f"no device {key!r}: give a device id, a MAC or a serial number")
+        raise _fault("NotFound", _no_device(key))
     return dev
+
+
+def _no_device(key: str) -> str:
+    return f"no device {key!r}: give a device id, a MAC or a serial number"
 
 
 def _context(ctx: Any) -> Caller:
@@ -496,25 +501,24 @@ class AcsNbi(ServiceBase):
         args = task_arguments(kind, typed, as_json)
         if expires_at is not None and expires_at.utcoffset() is None:
             raise _fault("InvalidArgument", "ExpiresAt needs a time zone, e.g. 2030-01-01T00:00:00Z")
+        options = usecases.Options(
+            max_attempts=max_attempts or 3,
+            expires_at=expires_at,
+            complete_within=int(complete_within) if complete_within is not None else None,
+            origin=queue.Origin("api", _context(ctx).who),
+        )
         with _context(ctx).engine.begin() as conn:
-            dev = _find_device(conn, key)
-
-            def enqueue() -> queue.Task:
-                task_id = queue.enqueue(
-                    conn,
-                    dev["id"],
-                    kind,
-                    args,
-                    max_attempts=max_attempts or 3,
-                    expires_at=expires_at,
-                    origin=queue.Origin("api", _context(ctx).who),
-                    complete_within=int(complete_within) if complete_within is not None else None,
-                )
-                task = queue.get(conn, task_id)
-                assert task is not None
-                return task
-
-            return _queue_call(enqueue)
+            try:
+                queued = usecases.queue_task(conn, kind, args, usecases.OneDevice(key), options)
+            except usecases.AmbiguousDevice as e:
+                raise _fault("AmbiguousDevice", str(e)) from None
+            except usecases.UnknownDevice:
+                raise _fault("NotFound", _no_device(key)) from None
+            except usecases.BadArguments as e:
+                raise _fault("InvalidArgument", str(e)) from None
+            task = queue.get(conn, queued.task_ids[0])
+            assert task is not None
+            return task_record(task)
 
     @rpc(
         _required(Integer), _in_variable_names={"task_id": "TaskId"}, _returns=Task, _out_variable_name="Task"

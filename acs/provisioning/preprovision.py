@@ -28,6 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
+from acs.cwmp import rpc
 from acs.provisioning import tr069
 from acs.store import inventory
 from acs.store.inventory import normalize_mac
@@ -74,7 +75,7 @@ class InventoryRow:
 
     @property
     def device_id(self) -> str:
-        return f"{self.oui}-{self.model}-{self.serial}"
+        return rpc.device_key(self.oui, self.model, self.serial)
 
 
 @dataclass(frozen=True, slots=True)

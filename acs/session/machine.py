@@ -87,9 +87,8 @@ class Step:
 
 
 def device_id(device: rpc.DeviceIdStruct) -> str:
-    """``OUI-ProductClass-SerialNumber``, the device key GenieACS made usual; no ProductClass -> two parts."""
-    parts = (device.OUI.upper(), device.ProductClass, device.SerialNumber)
-    return "-".join(p for p in parts if p) if device.ProductClass else f"{parts[0]}-{parts[2]}"
+    """The device's id (``rpc.device_key``) from its Inform's DeviceId."""
+    return rpc.device_key(device.OUI, device.ProductClass, device.SerialNumber)
 
 
 @dataclass(slots=True)

@@ -778,7 +778,7 @@ def preregister(
         raise ValueError("give mac or serial_number: how the device will be recognised when it informs")
     oui = oui or (mac[:6] if mac else None)  # a MAC starts with its maker's OUI, as the import assumes
     if oui and product_class and serial_number:
-        device_id = f"{oui.upper()}-{product_class}-{serial_number}"
+        device_id = rpc.device_key(oui, product_class, serial_number)
     else:
         device_id = f"serial:{serial_number}" if serial_number else f"mac:{mac}"
     c = devices.c

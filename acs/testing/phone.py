@@ -223,7 +223,7 @@ class SimulatedPhone:
     @property
     def device_id(self) -> str:
         """``OUI-ProductClass-SerialNumber``, the key the ACS files this phone under."""
-        return f"{OUI}-{self.identity.model.product_class}-{self.identity.serial}"
+        return rpc.device_key(OUI, self.identity.model.product_class, self.identity.serial)
 
     @property
     def ns(self) -> str:

@@ -17,10 +17,12 @@ import pytest
 import requests
 import sqlalchemy as sa
 import zeep
+from click.testing import CliRunner
 from lxml import etree
 from zeep.transports import Transport
 from zeep.wsse.username import UsernameToken
 
+from acs.cli import main
 from acs.cwmp import rpc
 from acs.jobs import policies, queue
 from acs.nbi import tokens
@@ -494,3 +496,41 @@ def test_arguments_json_nested_too_deep_is_an_invalid_argument(soap: Soap) -> No
             fault.message,
         )
     assert queue.list_tasks(soap.engine) == []
+
+
+# --- one job-id rule for every door (acs.usecases.tasks) ---------------------------------------
+
+
+def test_cli_rest_and_soap_agree_on_which_tasks_are_a_job(soap: Soap, db_url: str) -> None:
+    """One device named on its own is a plain task by every door; a selection is one job, even
+    when it matches one device (POST /tasks promises a job to follow at /jobs/{job})."""
+    rest = soap.url.removesuffix("/soap")
+    headers = {"Authorization": f"Bearer {soap.tokens['operator']}"}
+
+    def cli(*args: str) -> dict[str, object]:
+        result = CliRunner().invoke(main, ["task", "add", "reboot", *args, "--json", "--db", db_url])
+        assert result.exit_code == 0, result.output
+        answer: dict[str, object] = json.loads(result.stdout)
+        return answer
+
+    def post(path: str, body: dict[str, object]) -> dict[str, object]:
+        response = requests.post(f"{rest}{path}", json=body, headers=headers, timeout=HTTP_TIMEOUT)
+        assert response.status_code == 202, response.text
+        answer: dict[str, object] = response.json()
+        return answer
+
+    by_soap = soap.client().service.CreateTask(Device=DESK.identity.serial, Kind="Reboot")
+    by_rest = post(f"/devices/{DESK.identity.serial}/tasks", {"kind": "Reboot"})
+    by_cli = cli("--device", DESK.identity.serial)
+    singles = [by_soap.Id, by_rest["id"], *by_cli["tasks"]]  # type: ignore[misc]
+    assert len(singles) == 3
+    assert [queue.get(soap.engine, i).job_id for i in singles] == [None, None, None]
+    assert by_soap.JobId is None and by_rest["job_id"] is None and by_cli["job"] is None
+
+    selection = {"product_class": "CP-8841-3PCC"}
+    jobs = [post("/tasks", {"kind": "Reboot", "devices": selection}), cli("--product-class", "CP-8841-3PCC")]
+    for job in jobs:
+        (task_id,) = job["tasks"]  # type: ignore[misc]
+        assert job["job"] is not None and queue.get(soap.engine, task_id).job_id == job["job"]
+    one_key = post("/tasks", {"kind": "Reboot", "devices": {"key": [DESK.identity.serial]}})
+    assert one_key["job"] is not None
