@@ -97,7 +97,7 @@ class Guarded(Protocol):
 class Guard:
     """The connections of one process's HTTP ports, their deadlines and their caps."""
 
-    def __init__(self, reactor: Any, limits: Limits | None = None) -> None:
+    def __init__(self, reactor: interfaces.IReactorTime, limits: Limits | None = None) -> None:
         self.reactor = reactor
         self.limits = limits = limits or Limits()
         self.max_connections = connection_cap(limits.max_connections)

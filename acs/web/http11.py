@@ -127,7 +127,7 @@ class HttpChannel(protocol.Protocol):
     def __init__(
         self,
         handler: Handler,
-        reactor: Any,
+        reactor: interfaces.IReactorTime,
         *,
         max_body: int,
         idle_timeout: float | None = None,
@@ -544,7 +544,7 @@ class HttpFactory(protocol.Factory):
     def __init__(
         self,
         handler: Handler,
-        reactor: Any,
+        reactor: interfaces.IReactorTime,
         *,
         max_body: int,
         idle_timeout: float | None = None,
