@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -69,7 +70,8 @@ def read_password(given: str | None, from_stdin: bool) -> str:
     if from_stdin:
         if given is not None:
             raise click.UsageError("give --password or --password-stdin, not both")
-        line = click.get_text_stream("stdin").readline().rstrip("\r\n")
+        # sys.stdin, which click's runner replaces too (click 8.3 deprecates get_text_stream)
+        line = sys.stdin.readline().rstrip("\r\n")
         if not line:
             raise click.UsageError("--password-stdin: standard input had no password on its first line")
         return line

@@ -449,7 +449,7 @@ def serve(
             )
     except BaseException:
         sockets.close()
-        reactor.fireSystemEvent("shutdown")  # type: ignore[attr-defined] # stops the thread pools
+        reactor.fireSystemEvent("shutdown")  # stops the thread pools
         raise
     if not worker:
         if profiles:
@@ -473,7 +473,7 @@ def serve(
             f"{'s' if workers > 1 else ''}, database {show_url(engine)}, schema {revision})",
             err=True,
         )
-    reactor.run()  # type: ignore[attr-defined]
+    reactor.run()
 
 
 def _tls_ports(ctx: click.Context, tls: bool) -> dict[str, int | None]:

@@ -30,6 +30,7 @@ from sqlalchemy.engine import Engine
 from acs.cli.common import API_URL_ENV, open_secrets, open_store, secrets_key_option
 from acs.connreq import Options, blocking
 from acs.jobs import queue
+from acs.jobs.queue import Task
 from acs.provisioning import preprovision
 from acs.provisioning.preprovision import InventoryRow
 from acs.store import connection_requests, inventory, secrets
@@ -386,7 +387,7 @@ class Local:
             found = [queue.get(conn, i) for i in task_ids]
         return [_plain(queue.task_json(t)) for t in found if t is not None]
 
-    def _transition(self, action: Callable[[Engine, int], queue.Task], task_id: int) -> JSON:
+    def _transition(self, action: Callable[[Engine, int], Task], task_id: int) -> JSON:
         try:
             return _plain(queue.task_json(action(self.engine, task_id)))
         except queue.QueueError as e:

@@ -31,11 +31,11 @@ import secrets
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
 from sqlalchemy.engine import Engine
-from twisted.internet import defer, error, threads
+from twisted.internet import defer, error, interfaces, threads
 from twisted.internet.protocol import DatagramProtocol, Protocol
 from twisted.internet.task import deferLater
 from twisted.python.threadpool import ThreadPool
@@ -321,7 +321,7 @@ def _discard_body(response: Any) -> defer.Deferred[None]:
 
     def cancel(_: defer.Deferred[None]) -> None:
         if protocol.transport is not None:
-            protocol.transport.stopProducing()
+            cast(interfaces.IPushProducer, protocol.transport).stopProducing()  # a TCP transport is one
 
     done: defer.Deferred[None] = defer.Deferred(cancel)
     protocol = _Discard(done)

@@ -97,6 +97,14 @@ def _version_key(v: str) -> tuple[int, ...]:
 # --- the reading side ------------------------------------------------------------------------
 
 
+def has_doctype(root: etree._Element) -> bool:
+    """Whether the document declares a DOCTYPE (refused: its entities are never expanded).
+
+    lxml-stubs' DocInfo lacks `doctype`, which lxml has.
+    """
+    return bool(root.getroottree().docinfo.doctype)  # type: ignore[attr-defined]
+
+
 def hardened_parser(*, recover: bool = False) -> etree.XMLParser:
     """An lxml parser that resolves no entity, loads no DTD, touches no network and drops
     comments and PIs: for XML from the network (CWMP messages, flat profiles)."""
@@ -148,7 +156,7 @@ def parse(data: bytes, *, max_size: int = DEFAULT_MAX_SIZE) -> Envelope:
         raise CwmpError(f"not well-formed XML: {e}") from None
     except ValueError as e:  # e.g. a str with an encoding declaration, or NUL bytes
         raise CwmpError(f"unreadable XML: {e}") from None
-    if root.getroottree().docinfo.doctype:
+    if has_doctype(root):
         raise CwmpError("a DOCTYPE is not allowed in a SOAP message")
     if _local(root.tag) != "Envelope":
         raise CwmpError(f"not a SOAP envelope: the root element is <{_local(root.tag) or root.tag}>")
@@ -244,7 +252,7 @@ def _read_fault(element: Any) -> rpc.Fault:
 
 
 def _read_fault_struct(element: Any) -> rpc.Fault:
-    read = _read(rpc.Fault, element)
+    read: rpc.Fault = _read(rpc.Fault, element)
     read.faultcode = read.faultstring = ""
     return read
 
@@ -447,7 +455,7 @@ def _read_pis_array(array: Any) -> list[rpc.ParameterInfoStruct]:
                 name = text.strip() if text else ""
             elif local == "Writable":
                 text = child.text
-                flag = _WRITABLE.get(text)  # type: ignore[arg-type]
+                flag = _WRITABLE.get(text)
                 if flag is None:
                     text = (text or "").strip()
                     flag = values.parse_bool(text)
@@ -461,7 +469,7 @@ def _read_pis_array(array: Any) -> list[rpc.ParameterInfoStruct]:
 # --- the writing side ------------------------------------------------------------------------
 
 
-def _nsmap(ns: str) -> dict[str | None, str]:
+def _nsmap(ns: str) -> dict[str, str]:
     return {"SOAP-ENV": SOAP_ENV, "SOAP-ENC": SOAP_ENC, "xsd": XSD, "xsi": XSI, "cwmp": ns}
 
 

@@ -135,7 +135,14 @@ def discovery_batch(args: dict[str, Any], device: dict[str, Any]) -> int:
     OUI, else product class alone) if the policy names it, else the policy's, else ``DISCOVERY_BATCH``."""
     models = args.get("models") or ()
     oui = (device.get("oui") or "").upper()
-    for wanted in (lambda m: (m.get("oui") or "").upper() == oui, lambda m: not m.get("oui")):
+
+    def same_oui(m: dict[str, Any]) -> bool:
+        return bool((m.get("oui") or "").upper() == oui)
+
+    def any_oui(m: dict[str, Any]) -> bool:
+        return not m.get("oui")
+
+    for wanted in (same_oui, any_oui):
         for model in models:
             if model["product_class"] == device.get("product_class") and wanted(model):
                 return int(model["batch"])
@@ -226,7 +233,7 @@ def add(
         "created_at": utcnow(),
     } | {f"match_{k}": v for k, v in match.items()}
     _changed(conn)
-    return conn.execute(sa.insert(policies).returning(policies.c.id), row).scalar_one()
+    return int(conn.execute(sa.insert(policies).returning(policies.c.id), row).scalar_one())
 
 
 def list_policies(conn: Connection) -> list[dict[str, Any]]:

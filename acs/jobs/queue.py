@@ -454,12 +454,15 @@ def fail_overdue(bind: Bind, now: datetime | None = None) -> list[Task]:
     now = now or utcnow()
     with transaction(bind) as conn:
         overdue = [Task.from_row(row) for row in conn.execute(_OVERDUE, {"now": now})]
-        missed = [{"task_id": t.id, "now": now, "new_fault_string": missed_deadline(t)} for t in overdue]
+        words = [missed_deadline(t) for t in overdue]
+        missed = [
+            {"task_id": t.id, "now": now, "new_fault_string": w} for t, w in zip(overdue, words, strict=True)
+        ]
         if missed:
             conn.execute(_MISSED, missed)
     return [
-        dataclasses.replace(t, status="fault", fault_string=m["new_fault_string"], completed_at=now)
-        for t, m in zip(overdue, missed, strict=True)
+        dataclasses.replace(t, status="fault", fault_string=w, completed_at=now)
+        for t, w in zip(overdue, words, strict=True)
     ]
 
 

@@ -30,9 +30,12 @@ def build_request(kind: str, args: dict[str, Any]) -> rpc.Request:
             raise TaskError(f"{kind} ParameterList must be a list")
         kwargs["ParameterList"] = [_list_item(kind, item) for item in kwargs["ParameterList"]]
     try:
-        return rpc.MESSAGES[kind](**kwargs)
+        message = rpc.MESSAGES[kind](**kwargs)
     except (KeyError, TypeError) as e:
         raise TaskError(f"{kind}: {e}") from None
+    if not isinstance(message, rpc.Request):
+        raise TaskError(f"{kind} is not a request the ACS sends")
+    return message
 
 
 def _list_item(kind: str, item: Any) -> Any:

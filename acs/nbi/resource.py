@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import IO, Any, cast
 
 from sqlalchemy.engine import Engine
 from twisted.internet import defer, task, threads
 from twisted.python.threadpool import ThreadPool
 from twisted.web import resource, server
+from twisted.web.resource import IResource
 
 from acs.jobs import queue
 from acs.nbi import openapi, tokens
@@ -87,12 +88,12 @@ class NbiSite(resource.Resource):
     """The NBI port's root: ``/soap`` (the SOAP flavour, WSDL at ``/soap?wsdl``), the REST API on
     every other path."""
 
-    def __init__(self, rest: NbiResource, soap: resource.Resource) -> None:
+    def __init__(self, rest: NbiResource, soap: IResource) -> None:
         super().__init__()
         self.rest = rest
         self.soap = soap
 
-    def getChild(self, path: bytes, request: server.Request) -> resource.Resource:
+    def getChild(self, path: bytes, request: server.Request) -> IResource:
         return self.soap if path == b"soap" else self.rest
 
     def render(self, request: server.Request) -> Any:
@@ -144,7 +145,12 @@ class NbiResource(resource.Resource):
 
     async def _answer(self, request: server.Request) -> Reply:
         if getattr(request, "too_large", False):
-            raise ApiError(413, "body too large", field="body", allowed=f"at most {request.max_size} bytes")
+            raise ApiError(
+                413,
+                "body too large",
+                field="body",
+                allowed=f"at most {getattr(request, 'max_size', '?')} bytes",
+            )
         method = request.method.decode("ascii", "replace")
         path = request.path.decode("ascii", "replace")
         if path == "/openapi.json":
@@ -159,7 +165,8 @@ class NbiResource(resource.Resource):
             return Reply(200, openapi.document_bytes())
         route, raw_path = router.match(method, path)
         token = bearer(request)
-        body = request.content.read() if route.body is not None else None
+        # twisted.web declares Request.content as None; a request's body is a file
+        body = cast(IO[bytes], request.content).read() if route.body is not None else None
         content_type = (request.getHeader(b"content-type") or b"").decode("latin-1")
         accept = (request.getHeader(b"accept") or b"").decode("latin-1")
         peer = getattr(request.getClientAddress(), "host", None)

@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 from urllib.parse import unquote_to_bytes
 
 import jsonschema
@@ -474,28 +474,32 @@ def check_body(name: str, body: Any) -> Any:
         return body
     error = _explain(max(errors, key=jsonschema.exceptions.relevance))
     where = "body" + "".join(f".{p}" for p in error.absolute_path)
+    # the stubs allow these unset (an error made by hand); iter_errors sets them all
+    value: Any = error.validator_value
+    schema = cast(Schema, error.schema)
+    instance: Any = error.instance
     if error.validator == "required":
-        missing = next((p for p in error.validator_value if p not in error.instance), "")
-        prop = error.schema.get("properties", {}).get(missing, {})
+        missing = next((p for p in value if p not in instance), "")
+        prop = schema.get("properties", {}).get(missing, {})
         raise ApiError(
             400, f"{where}.{missing} is required", field=f"{where}.{missing}", allowed=describe(prop)
         )
-    if error.validator == "not" and list(error.validator_value) == ["required"]:  # "leave X out"
-        present = [p for p in error.validator_value["required"] if p in error.instance]
+    if error.validator == "not" and list(value) == ["required"]:  # "leave X out"
+        present = [p for p in value["required"] if p in instance]
         field = f"{where}.{present[0]}" if present else where
         raise ApiError(
-            400, f"{field} is not allowed here", field=field, allowed=error.schema.get("description", "none")
+            400, f"{field} is not allowed here", field=field, allowed=schema.get("description", "none")
         )
     if error.validator == "additionalProperties":
-        known = list(error.schema.get("properties", {}))
-        extra = sorted(set(error.instance) - set(known))
+        known = list(schema.get("properties", {}))
+        extra = sorted(set(instance) - set(known))
         raise ApiError(
             400,
             f"{where} has unknown properties {', '.join(extra)}",
             field=f"{where}.{extra[0]}" if extra else where,
             allowed=", ".join(known),
         )
-    raise ApiError(400, f"{where}: {error.message}", field=where, allowed=describe(error.schema))
+    raise ApiError(400, f"{where}: {error.message}", field=where, allowed=describe(schema))
 
 
 def _kind_of(branch: Schema) -> Any:
@@ -506,11 +510,11 @@ def _explain(error: jsonschema.ValidationError) -> jsonschema.ValidationError:
     """The error that says what is wrong. In a choice by ``kind`` (``schemas.by_kind``), the errors
     of the branch of the body's own kind, or the kind itself when no branch has it."""
     while error.context:
-        branches = error.validator_value if error.validator == "oneOf" else []
+        branches: Any = error.validator_value if error.validator == "oneOf" else []
         kinds = [_kind_of(b) for b in branches]
         if kinds and all(kinds) and isinstance(error.instance, dict):
             where = "body" + "".join(f".{p}" for p in error.absolute_path)
-            kind = error.instance.get("kind")
+            kind = cast(dict[str, Any], error.instance).get("kind")
             if kind not in kinds:
                 given = "is required" if kind is None else f"{kind!r} is not a kind this takes"
                 raise ApiError(

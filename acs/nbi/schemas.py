@@ -449,9 +449,13 @@ PROFILE_SAVED = {
     ]
 }
 ASSIGNED = _object(
-    {"profile": {"type": "string"}, "level": {"type": "string", "enum": list(PROFILE_LEVELS)}}
-    | {"match": {"type": "string"}}
-    | {"priority": {"type": "integer"}, "provisioned": _PROVISIONED},
+    {
+        "profile": {"type": "string"},
+        "level": {"type": "string", "enum": list(PROFILE_LEVELS)},
+        "match": {"type": "string"},
+        "priority": {"type": "integer"},
+        "provisioned": _PROVISIONED,
+    },
     description="A profile assigned, and what the devices it reaches were sent.",
 )
 EFFECTIVE_PROFILE = _object(

@@ -63,7 +63,7 @@ from twisted.python.threadpool import ThreadPool
 from twisted.web import server
 from twisted.web.wsgi import WSGIResource
 
-from acs.cwmp.codec import hardened_parser
+from acs.cwmp.codec import hardened_parser, has_doctype
 from acs.jobs import queue
 from acs.jobs.requests import redacted
 from acs.nbi.routing import BadJson, parse_json
@@ -313,12 +313,12 @@ def task_arguments(kind: str, typed: TaskArguments | None, as_json: str | None) 
         raise _fault("InvalidArgument", "give Arguments or ArgumentsJSON, not both")
     if as_json:
         try:
-            args = parse_json(as_json)
+            parsed = parse_json(as_json)
         except BadJson as e:
             raise _fault("InvalidArgument", f"ArgumentsJSON is not JSON: {e}") from None
-        if not isinstance(args, dict):
+        if not isinstance(parsed, dict):
             raise _fault("InvalidArgument", "ArgumentsJSON must be a JSON object of argument names")
-        return args
+        return parsed
     args: dict[str, Any] = {}
     for name, value in (typed.as_dict() if typed is not None else {}).items():
         if value is None:
@@ -688,7 +688,7 @@ def envelope_problem(body: bytes) -> tuple[str, str] | None:
         return "Client.XMLSyntaxError", f"not well-formed XML: {e}"
     except ValueError as e:  # NUL bytes, an encoding lxml does not know
         return "Client.XMLSyntaxError", f"unreadable XML: {e}"
-    if root.getroottree().docinfo.doctype:
+    if has_doctype(root):
         return _DOCTYPE
     return None
 
@@ -743,7 +743,7 @@ class SoapResource(WSGIResource):
 
     def render(self, request: server.Request) -> Any:
         if getattr(request, "too_large", False):
-            why = f"body over the {request.max_size}-byte limit"
+            why = f"body over the {getattr(request, 'max_size', '?')}-byte limit"
             peer = getattr(request.getClientAddress(), "host", None)
             self.say(
                 "Client.RequestTooLong", logging.INFO, "NBI SOAP Client.RequestTooLong from %s: %s", peer, why

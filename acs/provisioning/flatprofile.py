@@ -32,10 +32,11 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from importlib import resources
+from typing import cast
 
 from lxml import etree
 
-from acs.cwmp.codec import hardened_parser
+from acs.cwmp.codec import hardened_parser, has_doctype
 from acs.store import inventory
 
 #: the ``ua`` (user access) values Cisco defines
@@ -182,6 +183,7 @@ def parse(data: bytes | str, *, max_size: int = MAX_SIZE, check_names: bool = Tr
         return FlatProfile(
             [], [Problem(None, None, f"profile is {len(data)} bytes; at most {max_size} allowed")]
         )
+    root: etree._Element | None
     try:
         root = etree.fromstring(data, hardened_parser())
     except etree.XMLSyntaxError as exc:
@@ -194,8 +196,7 @@ def parse(data: bytes | str, *, max_size: int = MAX_SIZE, check_names: bool = Tr
             root = None
         if root is None:
             return FlatProfile([], problems)
-    doctype = root.getroottree().docinfo.doctype
-    if doctype:
+    if has_doctype(root):
         problems.append(
             Problem(1, None, "a DOCTYPE is not allowed in a flat profile (entities are not expanded)")
         )
@@ -243,30 +244,35 @@ def _flat_profile(root: etree._Element, problems: list[Problem]) -> etree._Eleme
         for c in root:
             if isinstance(c.tag, str) and _local(c.tag) != "flat-profile":
                 problems.append(
-                    Problem(c.sourceline, _local(c.tag), "ignored: <device> holds <flat-profile>", "warning")
+                    Problem(_line(c), _local(c.tag), "ignored: <device> holds <flat-profile>", "warning")
                 )
         if found:
             if len(found) > 1:
                 problems.append(
-                    Problem(found[1].sourceline, "flat-profile", "only one <flat-profile> is allowed")
+                    Problem(_line(found[1]), "flat-profile", "only one <flat-profile> is allowed")
                 )
             return found[0]
-        problems.append(Problem(root.sourceline, "device", "no <flat-profile> inside <device>"))
+        problems.append(Problem(_line(root), "device", "no <flat-profile> inside <device>"))
         return None
     problems.append(
-        Problem(root.sourceline, name, "the root element must be <flat-profile> or <device><flat-profile>")
+        Problem(_line(root), name, "the root element must be <flat-profile> or <device><flat-profile>")
     )
     return None
 
 
+def _line(node: etree._Element) -> int | None:
+    """The node's line: lxml-stubs types sourceline as `int | ...`, lxml gives an int or None."""
+    return cast("int | None", node.sourceline)
+
+
 def _element(node: etree._Element, problems: list[Problem], check_names: bool) -> Element | None:
     if isinstance(node, etree._Entity):
-        problems.append(Problem(node.sourceline, None, f"entity reference {node.text} is not allowed"))
+        problems.append(Problem(_line(node), None, f"entity reference {node.text} is not allowed"))
         return None
     if not isinstance(node.tag, str):  # comments
         return None
     name = _local(node.tag)
-    line = node.sourceline
+    line = _line(node)
     assert name is not None
     if etree.QName(node.tag).namespace:
         problems.append(Problem(line, name, "parameter elements take no namespace"))
@@ -286,11 +292,11 @@ def _element(node: etree._Element, problems: list[Problem], check_names: bool) -
             )
         )
         return None
-    text = "".join(node.itertext())
+    text = "".join(cast("Iterator[str]", node.itertext()))  # text, not bytes, once parsed
     value = _NEWLINES.sub(" ", text).strip()
     ua: str | None = None
     attributes: dict[str, str] = {}
-    for attr, attr_value in node.attrib.items():
+    for attr, attr_value in cast("dict[str, str]", node.attrib).items():  # parsed: str
         if attr == "ua":
             if attr_value in USER_ACCESS:
                 ua = attr_value

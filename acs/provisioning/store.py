@@ -313,8 +313,8 @@ def set_key(
         conn.execute(sa.select(profile_keys).where(k.scope == scope, k.match == match)).mappings().first()
     )
     new = {
-        "passphrase": passphrase if passphrase is not None else (current or {}).get("passphrase"),
-        "ikm": ikm if ikm is not None else (current or {}).get("ikm"),
+        "passphrase": passphrase if passphrase is not None else (current["passphrase"] if current else None),
+        "ikm": ikm if ikm is not None else (current["ikm"] if current else None),
     }
     new = {name: value or None for name, value in new.items()}
     conn.execute(profile_keys.delete().where(k.scope == scope, k.match == match))

@@ -72,17 +72,17 @@ def database_url(url: str | URL | None = None) -> URL:
     return parsed
 
 
-def show_url(url: str | URL | Engine | Connection) -> str:
+def show_url(given: str | URL | Engine | Connection) -> str:
     """The URL fit to print or log: the password is never shown."""
-    if isinstance(url, Connection):
-        url = url.engine
-    if isinstance(url, Engine):
-        url = url.url
+    if isinstance(given, Connection):
+        given = given.engine
+    url = given.url if isinstance(given, Engine) else given
     if isinstance(url, str):
+        text = url
         try:
-            url = sa.make_url(url)
+            url = sa.make_url(text)
         except sa.exc.ArgumentError:
-            return _mask(url)
+            return _mask(text)
     return url.render_as_string(hide_password=True)
 
 

@@ -632,10 +632,11 @@ def resolve_keys(conn: Connection, keys: Iterable[str]) -> list[str]:
             by.setdefault(value, []).append(row)
     ids: list[str] = []
     for key in keys:
-        rows = {r["id"]: r for r in by.get(key, []) + (by.get(macs[key], []) if macs[key] else [])}
-        row = _the_one(key, sorted(rows.values(), key=lambda r: r["id"]))
-        if row is not None:
-            ids.append(row["id"])
+        mac = macs[key]
+        rows = {r["id"]: r for r in by.get(key, []) + (by.get(mac, []) if mac else [])}
+        one = _the_one(key, sorted(rows.values(), key=lambda r: r["id"]))
+        if one is not None:
+            ids.append(one["id"])
     return list(dict.fromkeys(ids))
 
 

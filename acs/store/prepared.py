@@ -24,13 +24,13 @@ import re
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Dialect
 
 #: what can be prepared: a query or an INSERT/UPDATE/DELETE
-Statement = sa.Select[Any] | sa.UpdateBase
+Statement = sa.Select[*tuple[Any, ...]] | sa.UpdateBase
 #: a parameter's place: (key in the caller's mapping or None for a constant, constant, conversion)
 _Slot = tuple[str | None, Any, Callable[[Any], Any] | None]
 
@@ -105,7 +105,7 @@ class _Compiled:
                 continue
             column = [row[key] for row in rows]
             if proc is not None:
-                converted = []
+                converted: list[Any] = []
                 append = converted.append
                 last_in: Any = object()
                 last_out: Any = None
@@ -150,6 +150,7 @@ def _cursor(conn: Connection) -> Any:
     ``info`` of that connection): making one per statement cost ~10 µs on psycopg."""
     fairy = conn.connection
     dbapi = fairy.dbapi_connection
+    assert dbapi is not None  # a checked-out connection has its DBAPI connection
     kept = fairy.info.get("acs.cursor")
     if kept is None or kept[0] is not dbapi:  # a new connection, or one replaced after a failure
         kept = fairy.info["acs.cursor"] = (dbapi, dbapi.cursor())
@@ -219,7 +220,7 @@ class Prepared:
             compiled.string,
             tuple(slots),
             names,
-            tuple(c.key for c in outputs),
+            tuple(cast(str, c.key) for c in outputs),  # a statement's columns have keys
             tuple(c.type for c in outputs),
             expanding,
         )

@@ -89,7 +89,7 @@ class ConnectionRequestListener:
         self._wanted = False
         self._closing = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._http: http.server.ThreadingHTTPServer | None = None
+        self._http: _Server | None = None
         self._udp: socket.socket | None = None
         self._last_udp: tuple[int, int] | None = None  # (ts, id) of the last datagram taken
         self.url = ""

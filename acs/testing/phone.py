@@ -151,6 +151,11 @@ class SimulatedPhone:
     ``namespace`` (a ``cwmp-1-N`` namespace other than its version's, e.g. a newer one).
     """
 
+    # set by _fresh_state (on creation and on a factory reset)
+    _reported: dict[str, None]
+    pending_events: list[rpc.EventStruct]
+    pending_transfers: list[tuple[str, rpc.TransferComplete]]
+
     def __init__(
         self,
         model: str = "CP-8841-3PCC",
@@ -577,9 +582,9 @@ class SimulatedPhone:
         """Attributes, events and transfers as a phone out of the box has them: only BOOTSTRAP to tell."""
         self._notification: dict[str, int] = {}
         self._access_list: dict[str, list[str]] = {}
-        self._reported: dict[str, None] = {}
-        self.pending_events: list[rpc.EventStruct] = []
-        self.pending_transfers: list[tuple[str, rpc.TransferComplete]] = []
+        self._reported = {}
+        self.pending_events = []
+        self.pending_transfers = []
         self.booted_at = self.clock()
         self._raise("0 BOOTSTRAP")
         self._raise("1 BOOT")

@@ -28,7 +28,7 @@ import signal
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -229,7 +229,7 @@ class CwmpBackend:
 
     def step(
         self, sid: str | None, env: cwmp.Envelope | None, remote_addr: str | None
-    ) -> tuple[Session, Step]:
+    ) -> tuple[Session, Step] | Refused:
         """``handle`` in a transaction of its own, committed on return."""
         with self.engine.begin() as conn:
             return self.handle(conn, sid, env, remote_addr)
@@ -461,7 +461,7 @@ class CwmpBackend:
             case rpc.SetParameterValuesResponse() | rpc.DeleteObjectResponse():
                 _applied(conn, task, now)
             case rpc.SetParameterAttributesResponse():
-                request = build_request(task.kind, task.args)
+                request = cast(rpc.SetParameterAttributes, build_request(task.kind, task.args))
                 inventory.set_attributes(conn, device_id, request.ParameterList)
             case rpc.AddObjectResponse(InstanceNumber=number):
                 _applied(conn, task, now, number)
@@ -506,7 +506,8 @@ class CwmpBackend:
             len(extra),
             ", ".join(extra[:3]) + (", ..." if len(extra) > 3 else ""),
         )
-        return dataclasses.replace(response, ParameterList=kept)
+        # mypy types replace() on a union of dataclasses as taking Never
+        return dataclasses.replace(response, ParameterList=kept)  # type: ignore[arg-type]
 
     def _orphans(
         self,
@@ -569,7 +570,11 @@ def _applied(conn: Connection, task: queue.Task, now: datetime, number: int | No
     has its whole table read again."""
     device_id = task.device_id
     name = task.args.get("ObjectName", "")
-    written = _request(conn, task).ParameterList if task.kind == "SetParameterValues" else []
+    written = (
+        cast(rpc.SetParameterValues, _request(conn, task)).ParameterList
+        if task.kind == "SetParameterValues"
+        else []
+    )
     key = task.args.get("ParameterKey") or ""
     root = policies.root_of([name] if name else [p.Name for p in written])
     written = [*written, rpc.ParameterValueStruct(root + delivery.PARAMETER_KEY[1:], key, "string")]

@@ -16,11 +16,14 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from twisted.python import threadable
 
 from acs.store.inventory import MASK, SECRET_WORDS, is_secret
+
+if TYPE_CHECKING:
+    from twisted.internet.interfaces import IReactorTime
 
 #: log lines of one kind a stranger can cause, at most, per LOG_INTERVAL seconds; the rest are counted
 LOG_BURST, LOG_INTERVAL = 5, 10.0
@@ -136,7 +139,11 @@ class BoundedLog:
     """
 
     def __init__(
-        self, reactor: Any, logger: logging.Logger, burst: int = LOG_BURST, interval: float = LOG_INTERVAL
+        self,
+        reactor: IReactorTime,
+        logger: logging.Logger,
+        burst: int = LOG_BURST,
+        interval: float = LOG_INTERVAL,
     ) -> None:
         self.reactor = reactor
         self.log = logger
@@ -187,7 +194,7 @@ class BoundedLog:
 _SHARED: dict[tuple[int, str], tuple[Any, BoundedLog]] = {}
 
 
-def bounded_log(reactor: Any, logger: logging.Logger) -> BoundedLog:
+def bounded_log(reactor: IReactorTime, logger: logging.Logger) -> BoundedLog:
     """The one BoundedLog of ``logger`` on ``reactor``, made on first use: for the code that has a
     reactor at hand (an HTTP connection's) but no object of its own to keep one in."""
     key = (id(reactor), logger.name)

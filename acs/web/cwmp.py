@@ -124,7 +124,9 @@ class LimitedRequest(server.Request):
         the client takes to send it; capped at ``max_size``, memory is as good a place."""
         if length is not None and length > self.max_size:
             self.too_large = True
-        self.content = io.BytesIO()
+        self._content = io.BytesIO()
+        # twisted.web declares Request.content as None; it is the body's file once a request has one
+        self.content = self._content  # type: ignore[assignment]
 
     def handleContentChunk(self, data: bytes) -> None:
         if self.too_large:
@@ -132,8 +134,8 @@ class LimitedRequest(server.Request):
         self._received += len(data)
         if self._received > self.max_size:
             self.too_large = True
-            self.content.seek(0)
-            self.content.truncate()
+            self._content.seek(0)
+            self._content.truncate()
             return
         super().handleContentChunk(data)
 
@@ -410,10 +412,13 @@ class CwmpEndpoint:
             return self._unknown_user(channel, request, creds)
         if creds.username in unknown:
             if unknown.due():  # has a device been given the name meanwhile? asked aside, waited for by none
+
+                def looked_up(ok: bool, found: Any) -> None:
+                    if ok:
+                        unknown.looked_up(creds.username, found[0] is not None, found[1])
+
                 self.store.call(
-                    lambda ok, found: (
-                        ok and unknown.looked_up(creds.username, found[0] is not None, found[1])
-                    ),
+                    looked_up,
                     self.backend.cpe_password,
                     creds.username,
                 )

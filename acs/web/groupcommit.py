@@ -21,11 +21,14 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Engine
 from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
+
+if TYPE_CHECKING:
+    from twisted.internet.interfaces import IReactorThreads
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +55,7 @@ class GroupCommit:
         self,
         engine: Engine,
         pool: ThreadPool,
-        reactor: Any,
+        reactor: IReactorThreads,
         *,
         max_batch: int = MAX_BATCH,
         in_flight: int = 1,

@@ -30,7 +30,7 @@ import math
 import resource
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from twisted.internet import interfaces, task
 from twisted.web import http
@@ -97,7 +97,7 @@ class Guarded(Protocol):
 class Guard:
     """The connections of one process's HTTP ports, their deadlines and their caps."""
 
-    def __init__(self, reactor: Any, limits: Limits | None = None) -> None:
+    def __init__(self, reactor: interfaces.IReactorTime, limits: Limits | None = None) -> None:
         self.reactor = reactor
         self.limits = limits = limits or Limits()
         self.max_connections = connection_cap(limits.max_connections)
@@ -262,7 +262,29 @@ class Admission:
         self.factory.doStop()
 
     def logPrefix(self) -> str:
-        return self.factory.logPrefix()  # type: ignore[no-any-return]
+        return self.factory.logPrefix()
+
+
+class Connection(Protocol):
+    """What the ports use of their TCP (or TLS) transport.
+
+    Twisted's `ITransport`, `ITCPTransport`, `IConsumer` and `IPushProducer` are zope interfaces,
+    each with part of these; a connected protocol's transport has them all.
+    """
+
+    def write(self, data: bytes) -> None: ...
+    def loseConnection(self) -> None: ...
+    def abortConnection(self) -> None: ...
+    def getPeer(self) -> Any: ...
+    def registerProducer(self, producer: Any, streaming: bool) -> None: ...
+    def unregisterProducer(self) -> None: ...
+    def pauseProducing(self) -> None: ...
+    def resumeProducing(self) -> None: ...
+
+
+def connection(transport: object) -> Connection:
+    """A connected protocol's transport (None only before connectionMade)."""
+    return cast(Connection, transport)
 
 
 def peer_host(transport: Any) -> str | None:
@@ -308,11 +330,11 @@ class GuardedChannel(http.HTTPChannel):
         self.source = peer_host(self.transport)
         super().connectionMade()
         if not self.guard.admit(self):
-            self.transport.abortConnection()
+            connection(self.transport).abortConnection()
             return
         self._head_at = self.guard.reactor.seconds()  # the first request's head: from the opening
 
-    def connectionLost(self, reason: Any) -> None:
+    def connectionLost(self, reason: Any = None) -> None:
         self.guard.release(self)
         super().connectionLost(reason)
 
@@ -337,10 +359,10 @@ class GuardedChannel(http.HTTPChannel):
 
     def give_up(self, why: str, *, shed: bool = False) -> None:
         if shed or self._closed_at is not None or self._stalled_at is not None:
-            self.transport.abortConnection()
+            connection(self.transport).abortConnection()
             return
         if self._in_request or self._buffer or self._body_at is not None:  # bytes of a request came
-            self.transport.write(timeout_answer(why))
+            connection(self.transport).write(timeout_answer(why))
         self.loseConnection()  # over TLS, before the handshake's end: an abort
 
     # --- where a request is -------------------------------------------------------------------
@@ -421,7 +443,7 @@ class GuardedChannel(http.HTTPChannel):
             self._end_of_input()
 
     def writeConnectionLost(self) -> None:
-        self.transport.abortConnection()
+        connection(self.transport).abortConnection()
 
     def _end_of_input(self) -> None:
         if self._in_request or self._buffer:

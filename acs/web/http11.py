@@ -40,7 +40,7 @@ from twisted.internet import interfaces, protocol
 from zope.interface import implementer
 
 from acs.web.boundedlog import Long, bounded_log, mask_secrets
-from acs.web.guard import IDLE, IDLE_TIMEOUT, Guard, timeout_answer
+from acs.web.guard import IDLE, IDLE_TIMEOUT, Guard, connection, timeout_answer
 
 access_log = logging.getLogger("acs.web.access")
 log = logging.getLogger(__name__)
@@ -127,7 +127,7 @@ class HttpChannel(protocol.Protocol):
     def __init__(
         self,
         handler: Handler,
-        reactor: Any,
+        reactor: interfaces.IReactorTime,
         *,
         max_body: int,
         idle_timeout: float | None = None,
@@ -178,13 +178,13 @@ class HttpChannel(protocol.Protocol):
     def connectionMade(self) -> None:
         self.open = True
         self.secure = interfaces.ISSLTransport.providedBy(self.transport)
-        self.peer = self.source = getattr(self.transport.getPeer(), "host", None)
+        self.peer = self.source = getattr(connection(self.transport).getPeer(), "host", None)
         self._head_at = self._idle_at = self.reactor.seconds()  # the first head: from the opening
         if not self.guard.admit(self):
             self.open = False
-            self.transport.abortConnection()
+            connection(self.transport).abortConnection()
             return
-        self.transport.registerProducer(self, True)
+        connection(self.transport).registerProducer(self, True)
         self._registered = True
 
     def connectionLost(self, reason: Any = None) -> None:
@@ -228,11 +228,11 @@ class HttpChannel(protocol.Protocol):
         if shed or self._closed_at is not None or self._stalled_at is not None:
             self._input_done = True
             self._queue.clear()
-            self.transport.abortConnection()
+            connection(self.transport).abortConnection()
             return
         if self._head is not None or self._body_at is not None:
             log.info("HTTP 408 to %s: %s", self.peer, why)
-            self.transport.write(timeout_answer(why))
+            connection(self.transport).write(timeout_answer(why))
         self._close()
 
     def _close(self) -> None:
@@ -245,8 +245,8 @@ class HttpChannel(protocol.Protocol):
         self.guard.wait(self, fresh=False)
         if self._registered:  # a paused producer would keep the transport from closing
             self._registered = False
-            self.transport.unregisterProducer()
-        self.transport.loseConnection()
+            connection(self.transport).unregisterProducer()
+        connection(self.transport).loseConnection()
 
     # --- the transport's producer: back-pressure --------------------------------------------
 
@@ -273,9 +273,9 @@ class HttpChannel(protocol.Protocol):
         if want != self._reading and self.open and self._closed_at is None:
             self._reading = want
             if want:
-                self.transport.resumeProducing()
+                connection(self.transport).resumeProducing()
             else:
-                self.transport.pauseProducing()
+                connection(self.transport).pauseProducing()
 
     # --- the bytes in -----------------------------------------------------------------------
 
@@ -313,7 +313,7 @@ class HttpChannel(protocol.Protocol):
         self._next()
 
     def writeConnectionLost(self) -> None:
-        self.transport.abortConnection()
+        connection(self.transport).abortConnection()
 
     def _no_upgrade(self, rest: bytes) -> bool:
         """Serve a request that asked for an upgrade (``Upgrade: h2c``...) as plain HTTP/1.1, as
@@ -399,7 +399,7 @@ class HttpChannel(protocol.Protocol):
         ):
             answer = self.early(self, request) if self.early is not None else None
             if answer is None:
-                self.transport.write(_CONTINUE)
+                connection(self.transport).write(_CONTINUE)
             else:
                 request.keep_alive = False  # the body stays unread: what follows cannot be told apart
                 self.respond(request, *answer)
@@ -475,7 +475,7 @@ class HttpChannel(protocol.Protocol):
                     "bad", logging.INFO, "HTTP %d from %s: %s", status, self.peer, reason
                 )
                 body = reason.encode("utf-8", "replace") + b"\n"
-                self.transport.write(
+                connection(self.transport).write(
                     b"%sConnection: close\r\nContent-Type: text/plain; charset=utf-8"
                     b"\r\nContent-Length: %d\r\n\r\n%s" % (_STATUS_LINES[status], len(body), body)
                 )
@@ -509,7 +509,7 @@ class HttpChannel(protocol.Protocol):
         head.append(b"\r\n")
         if request.method != b"HEAD":
             head.append(body)
-        self.transport.write(b"".join(head))
+        connection(self.transport).write(b"".join(head))
         if self.log_requests:
             self._log(request, status, len(body))
         if not keep:
@@ -544,7 +544,7 @@ class HttpFactory(protocol.Factory):
     def __init__(
         self,
         handler: Handler,
-        reactor: Any,
+        reactor: interfaces.IReactorTime,
         *,
         max_body: int,
         idle_timeout: float | None = None,

@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 from twisted.internet import task, threads
 from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.python.threadpool import ThreadPool
-from twisted.web import server
+from twisted.web import http, server
 
 from acs.cwmp.codec import DEFAULT_MAX_SIZE
 from acs.nbi.resource import Kicker, NbiResource, NbiSite, soap_authorize
@@ -187,7 +187,7 @@ def _serve(
 class QuietSite(server.Site):
     """A Site without an access log: at hundreds of sessions a second it is mostly cost."""
 
-    def log(self, request: server.Request) -> None:
+    def log(self, request: http.Request) -> None:
         pass
 
 
@@ -224,15 +224,20 @@ def profile_site(
         resource, parsePOSTFormSubmission=False, logFormatter=access_line, timeout=None
     )
     guarded(site, options.guard(reactor))
-    site.requestFactory = type("ProfileRequest", (LimitedRequest,), {"max_size": MAX_BODY})
+    site.requestFactory = ProfileRequest
     site.displayTracebacks = False
     return site
+
+
+class ProfileRequest(LimitedRequest):
+    max_size = MAX_BODY
 
 
 def guarded(site: server.Site, guard: Guard) -> None:
     """Serve ``site``'s connections with ``GuardedChannel``: the guard's deadlines replace Twisted's
     idle timeout (the Site is made with ``timeout=None``), and its caps count them."""
-    site.protocol = functools.partial(GuardedChannel, guard, http_guard.IDLE_TIMEOUT)
+    # Factory.protocol is what buildProtocol calls; twisted types it as a method of the Site
+    site.protocol = functools.partial(GuardedChannel, guard, http_guard.IDLE_TIMEOUT)  # type: ignore[method-assign,assignment]
 
 
 def database_threads(dialect: str) -> int:
@@ -268,7 +273,11 @@ def nbi_site(
         NbiSite(rest, soap), parsePOSTFormSubmission=False, logFormatter=access_line, timeout=None
     )
     guarded(site, options.guard(reactor))
-    site.requestFactory = type("NbiRequest", (LimitedRequest,), {"max_size": options.nbi_max_body})
+
+    class NbiRequest(LimitedRequest):
+        max_size = options.nbi_max_body
+
+    site.requestFactory = NbiRequest
     site.displayTracebacks = False
     return site
 
@@ -326,7 +335,12 @@ def listen(
     sweep.start(min(options.session_timeout, SWEEP_INTERVAL), now=False).addErrback(
         lambda f: log.error("session sweep stopped: %s", f.getTraceback())
     )
-    reactor.addSystemEventTrigger("before", "shutdown", lambda: sweep.running and sweep.stop())
+
+    def stop_sweep() -> None:
+        if sweep.running:
+            sweep.stop()
+
+    reactor.addSystemEventTrigger("before", "shutdown", stop_sweep)
     ports = {
         scheme: _serve(reactor, sock, factory, options.tls, scheme, options.guard(reactor))
         for scheme, sock in sockets.items()

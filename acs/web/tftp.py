@@ -208,7 +208,8 @@ class _Transfer(protocol.DatagramProtocol):
         self.over = True
         if self.timer is not None and self.timer.active():
             self.timer.cancel()
-        self.transport.stopListening()
+        if self.transport is not None:
+            self.transport.stopListening()
         self.ended()
 
 
@@ -303,7 +304,7 @@ class TftpServer(protocol.DatagramProtocol):
 
         fetch = Fetch(path=packet.filename, scheme="tftp", method="RRQ", remote_addr=addr[0])
         d = threads.deferToThreadPool(self.reactor, self.pool, self.backend.fetch, fetch)
-        d.addCallbacks(self._answer, self._crash, (packet, addr, give_back), None, (addr, give_back))
+        d.addCallbacks(self._answer, self._crash, (packet, addr, give_back), {}, (addr, give_back))
 
     def _answer(
         self, reply: Reply, request: tftp.Request, addr: tuple[str, int], give_back: Callable[[], None]
