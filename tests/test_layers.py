@@ -21,6 +21,7 @@ ORDER = [
     "acs.connreq",
     "acs.web",
     "acs.nbi",
+    "acs.usecases",
     "acs.session",
     "acs.provisioning",
     "acs.jobs",
