@@ -54,7 +54,11 @@ def _queue(
 def test_one_named_device_is_a_plain_task_with_its_options(phones: sa.Engine) -> None:
     expires = utcnow() + timedelta(hours=1)
     done = _queue(
-        phones, tasks.OneDevice("FCH1234ABCD"), max_attempts=5, expires_at=expires, created_by="alice"
+        phones,
+        tasks.OneDevice("FCH1234ABCD"),
+        max_attempts=5,
+        expires_at=expires,
+        origin=queue.Origin("api", "alice"),
     )
     assert done.job_id is None and done.device_ids == [PHONE] and len(done.task_ids) == 1
     task = queue.get(phones, done.task_ids[0])
@@ -63,7 +67,7 @@ def test_one_named_device_is_a_plain_task_with_its_options(phones: sa.Engine) ->
         "GetParameterValues",
         None,
         5,
-        "alice",
+        "api:alice",
     )
     assert task.expires_at == expires
 
