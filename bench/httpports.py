@@ -8,25 +8,30 @@ Loopback only. To measure another checkout's server, put it first on ``PYTHONPAT
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import http.client
 import json
 import os
+import platform
 import re
 import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 if __package__ in (None, ""):  # run as a script: make the project importable from a checkout
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.sessions import ACS, Server
+from bench.sessions import ACS, Server, _git_revision
 from bench.tftp_flood import MAC, lines_between, prepare, profile_auth_none
 
 SAMPLE_EVERY = 0.25
@@ -223,3 +228,34 @@ def table_line(cells: list[str], widths: list[int]) -> str:
     return "  ".join(
         c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))
     )
+
+
+def report(
+    bench: str,
+    setup: str,
+    scenarios: Iterable[str],
+    run: Callable[[str, argparse.Namespace, Path], Any],
+    args: argparse.Namespace,
+    columns: list[tuple[str, int]],
+) -> int:
+    """What both benches print: a header, a table row per scenario as it ends, notes, ``--json``."""
+    print(
+        f"# bench/{bench}.py  {datetime.now(UTC):%Y-%m-%d %H:%M} UTC  acs {_git_revision()}  "
+        f"Python {platform.python_version()}  {os.cpu_count()} CPUs"
+    )
+    print(f"# {setup}; ok: legitimate requests answered/sent, ms p50/max")
+    print(f"# the server's code: {server_code()}")
+    widths = [w for _, w in columns]
+    print(table_line([name for name, _ in columns], widths))
+    rows = []
+    for scenario in scenarios:
+        with tempfile.TemporaryDirectory(prefix=f"acs-bench-{bench}-") as workdir:
+            row = run(scenario, args, Path(workdir))
+        print(table_line(row.cells(), widths), flush=True)
+        rows.append(row)
+    for row in rows:
+        for note in row.notes:
+            print(f"{row.scenario}: {note}")
+    if args.json:
+        args.json.write_text(json.dumps([asdict(r) for r in rows], indent=2))
+    return 0

@@ -37,17 +37,12 @@ Figures only: nothing is asserted. To measure another checkout's server, put it 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import selectors
 import socket
 import sys
-import tempfile
 import threading
 import time
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script: make the project importable from a checkout
@@ -60,12 +55,10 @@ from bench.httpports import (
     Watch,
     log_lines,
     raise_nofile,
+    report,
     rss_mb,
     serve,
-    server_code,
-    table_line,
 )
-from bench.sessions import _git_revision
 
 #: 32 bytes each, sent in bursts of 16 KiB (whole requests)
 BURST = 16384
@@ -242,32 +235,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     raise_nofile(256)
-    print(
-        f"# bench/pipelining.py  {datetime.now(UTC):%Y-%m-%d %H:%M} UTC  acs {_git_revision()}  "
-        f"Python {platform.python_version()}  {os.cpu_count()} CPUs"
-    )
-    print(
-        f"# acs serve --session-timeout 10 under RLIMIT_NOFILE {args.nofile}; {args.connections} "
+    setup = (
+        f"acs serve --session-timeout 10 under RLIMIT_NOFILE {args.nofile}; {args.connections} "
         f"connections pipelining for {args.send_for:g} s (at most {args.rate:g} MB/s, {args.megabytes:g} MB "
-        "each) and reading "
-        f"nothing, closed after {args.hold:g} s, watched {args.after:g} s more; "
-        "ok: legitimate requests answered/sent, ms p50/max"
+        f"each) and reading nothing, closed after {args.hold:g} s, watched {args.after:g} s more"
     )
-    print(f"# the server's code: {server_code()}")
-    widths = [w for _, w in COLUMNS]
-    print(table_line([name for name, _ in COLUMNS], widths))
-    rows = []
-    for scenario in args.scenario or SERVICES:
-        with tempfile.TemporaryDirectory(prefix="acs-bench-pipelining-") as workdir:
-            row = run(scenario, args, Path(workdir))
-        print(table_line(row.cells(), widths), flush=True)
-        rows.append(row)
-    for row in rows:
-        for note in row.notes:
-            print(f"{row.scenario}: {note}")
-    if args.json:
-        args.json.write_text(json.dumps([asdict(r) for r in rows], indent=2))
-    return 0
+    return report("pipelining", setup, args.scenario or SERVICES, run, args, COLUMNS)
 
 
 if __name__ == "__main__":

@@ -36,17 +36,12 @@ import argparse
 import contextlib
 import errno
 import heapq
-import json
-import os
-import platform
 import selectors
 import socket
 import sys
-import tempfile
 import threading
 import time
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script: make the project importable from a checkout
@@ -60,11 +55,9 @@ from bench.httpports import (
     Watch,
     log_lines,
     raise_nofile,
+    report,
     serve,
-    server_code,
-    table_line,
 )
-from bench.sessions import _git_revision
 
 SCENARIOS = ("slow head", "slow body")
 FIRST = {
@@ -274,31 +267,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     raise_nofile(args.connections + 256)
-    print(
-        f"# bench/slowloris.py  {datetime.now(UTC):%Y-%m-%d %H:%M} UTC  acs {_git_revision()}  "
-        f"Python {platform.python_version()}  {os.cpu_count()} CPUs"
-    )
-    print(
-        f"# acs serve under RLIMIT_NOFILE {args.nofile}; {args.connections} connections at once (a third "
+    setup = (
+        f"acs serve under RLIMIT_NOFILE {args.nofile}; {args.connections} connections at once (a third "
         f"per port) from {args.sources} addresses, opened at {args.rate:g}/s, {args.max_opens} at most in "
-        f"all, a byte every {args.interval:g} s; {args.duration:g} s each; "
-        "ok: legitimate requests answered/sent, ms p50/max"
+        f"all, a byte every {args.interval:g} s; {args.duration:g} s each"
     )
-    print(f"# the server's code: {server_code()}")
-    widths = [w for _, w in COLUMNS]
-    print(table_line([name for name, _ in COLUMNS], widths))
-    rows = []
-    for scenario in args.scenario or SCENARIOS:
-        with tempfile.TemporaryDirectory(prefix="acs-bench-slowloris-") as workdir:
-            row = run(scenario, args, Path(workdir))
-        print(table_line(row.cells(), widths), flush=True)
-        rows.append(row)
-    for row in rows:
-        for note in row.notes:
-            print(f"{row.scenario}: {note}")
-    if args.json:
-        args.json.write_text(json.dumps([asdict(r) for r in rows], indent=2))
-    return 0
+    return report("slowloris", setup, args.scenario or SCENARIOS, run, args, COLUMNS)
 
 
 if __name__ == "__main__":
