@@ -45,7 +45,7 @@ from sqlalchemy.engine import Connection, Engine
 from acs.jobs import queue
 from acs.store import inventory, settings
 from acs.store.prepared import Prepared
-from acs.store.schema import device_tags, devices, policies, revisions, tasks, utcnow
+from acs.store.schema import TaskStatus, device_tags, devices, policies, revisions, tasks, utcnow
 
 #: how many parameter names one discovery GetParameterValues asks for, unless a policy says
 #: otherwise (an agent seen in the field crashes above 31 names, and again at each retry)
@@ -442,6 +442,28 @@ def issued_credentials(task: queue.Task) -> tuple[str, str] | None:
     }
     username, password = found.get("Username"), found.get("Password")
     return (username, password) if isinstance(username, str) and isinstance(password, str) else None
+
+
+#: credentials a policy sent a device (``IssueCredentials``) whose answer never came
+_UNCONFIRMED = (
+    sa.select(tasks)
+    .where(
+        tasks.c.device_id == sa.bindparam("device"),
+        tasks.c.status == TaskStatus.SENT,
+        tasks.c.kind == "SetParameterValues",
+        tasks.c.origin_kind == POLICY,
+        tasks.c.purpose == CREDENTIALS,
+    )
+    .order_by(tasks.c.id.desc())
+    .limit(1)
+)
+
+
+def unconfirmed_credentials(conn: Connection, device_id: str) -> queue.Task | None:
+    """The latest ``IssueCredentials`` task sent to ``device_id`` and not answered: the device may have
+    applied its credentials, and then authenticates with them (its id as user name)."""
+    row = conn.execute(_UNCONFIRMED, {"device": device_id}).one_or_none()
+    return queue.Task.from_row(row) if row is not None else None
 
 
 def _fill(value: Any, root: str) -> Any:

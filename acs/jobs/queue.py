@@ -67,7 +67,7 @@ class Awaited:
 
 
 #: Kinds whose response is not the end: the task stays ``sent``, answered, until the event comes
-#: (``acs.web.backend`` closes it), or until its deadline, when the server's sweep makes it a fault.
+#: (``acs.session.service`` closes it), or until its deadline, when the server's sweep makes it a fault.
 AWAITED: dict[str, Awaited] = {
     "Reboot": Awaited("1 BOOT", "come back with 1 BOOT", 600),
     "FactoryReset": Awaited("0 BOOTSTRAP", "come back with 0 BOOTSTRAP", 600),

@@ -21,7 +21,7 @@ the empty ones too (libcurl's Digest probes with an empty POST first), and its
 credentials are checked before its body is inflated or parsed: a stranger's body costs
 no XML parse, and a user name no device has no database lookup per request
 (``acs.web.auth.UnknownUsers``). Who may speak for which device is decided by the
-backend, with the parsed Inform (``CwmpBackend._admit``). Lines strangers can cause are
+backend, with the parsed Inform (``SessionHandler._admit``). Lines strangers can cause are
 logged at a bounded rate (``acs.web.boundedlog``).
 """
 
@@ -43,9 +43,9 @@ from acs import cwmp
 from acs.cwmp import rpc
 from acs.cwmp.faults import CwmpError, MessageTooLarge
 from acs.session.machine import ProtocolError, device_id
+from acs.session.service import Owner, Principal, Refused
 from acs.store import inventory
 from acs.web.auth import BASIC_REFUSED, Authenticator, Credentials, UnknownUsers, parse_authorization
-from acs.web.backend import Owner, Principal, Refused
 from acs.web.boundedlog import Long, bounded_log
 from acs.web.groupcommit import GroupCommit
 from acs.web.http11 import Answer, HttpChannel, HttpRequest

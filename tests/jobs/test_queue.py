@@ -11,7 +11,8 @@ import sqlalchemy as sa
 
 from acs.jobs import queue
 from acs.jobs.queue import QueueError
-from acs.store import devices, sessions, tasks, utcnow
+from acs.store import devices, tasks, utcnow
+from acs.store.schema import sessions
 
 PHONE = "00562B-CP-8841-3PCC-FCH1234ABCD"
 OTHER = "00562B-CP-7841-3PCC-FCH5678EFGH"

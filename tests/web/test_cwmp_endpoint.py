@@ -13,8 +13,8 @@ from twisted.python.failure import Failure
 from acs import cwmp
 from acs.cwmp import rpc
 from acs.session.machine import ProtocolError, Step, device_id
+from acs.session.service import Owner, Principal
 from acs.web.auth import Authenticator, DigestAuth
-from acs.web.backend import Owner, Principal
 from acs.web.cwmp import CpeAuth, CwmpEndpoint
 from acs.web.http11 import HttpChannel, HttpFactory
 from tests.cwmp_messages import inform
@@ -149,7 +149,7 @@ def test_per_device_passwords_are_looked_up_on_the_pool_and_name_their_device() 
     pool.run()
     assert backend.looked_up == ["phone-1"]
     assert responses(transport)[0][0] == 200
-    # the backend decides whether they speak for the device the Inform names (CwmpBackend._admit)
+    # the backend decides whether they speak for the device the Inform names (SessionHandler._admit)
     principal, nonce = backend.principals[0]
     assert principal == Principal("device", device_id(device))
     assert nonce is not None and nonce[1] == 1
