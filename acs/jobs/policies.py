@@ -323,7 +323,7 @@ def enabled(conn: Connection, revision: int | None) -> list[dict[str, Any]]:
     return rows
 
 
-_OPEN = tasks.c.status.in_(("pending", "sent"))
+_OPEN = tasks.c.status.in_((TaskStatus.PENDING, TaskStatus.SENT))
 #: an open task of a policy, its discovery's included
 _OPEN_FROM = (
     sa.select(tasks.c.id)
@@ -350,7 +350,7 @@ _OPEN_BATCH = Prepared(
         _SAME_ORIGIN,
         tasks.c.purpose == VALUES,
         tasks.c.id != sa.bindparam("task", type_=sa.BigInteger()),
-        sa.or_(tasks.c.status == "pending", tasks.c.status == "sent"),
+        sa.or_(tasks.c.status == TaskStatus.PENDING, tasks.c.status == TaskStatus.SENT),
     )
     .limit(1)
 )
@@ -539,7 +539,7 @@ _OPEN_BATCHES = (
         _SAME_ORIGIN,
         tasks.c.purpose == VALUES,
         tasks.c.kind == "GetParameterValues",
-        tasks.c.status == "pending",
+        tasks.c.status == TaskStatus.PENDING,
     )
     .order_by(tasks.c.id)
 )
@@ -563,7 +563,7 @@ def after_orphans(conn: Connection, device_id: str, orphans: Iterable[queue.Task
         for t in orphans
         if t.kind == "GetParameterValues"
         and t.purpose == VALUES
-        and t.status == "pending"
+        and t.status == TaskStatus.PENDING
         and len(t.args.get("ParameterNames") or ()) > 1
     ]
     if not died:
@@ -613,7 +613,7 @@ def finishes_discovery(conn: Connection, task: queue.Task) -> bool:
     GetParameterNames that faulted read nothing.
     """
     batches = _discovery_batches(task)
-    if batches is None or (task.kind == "GetParameterNames" and task.status == "fault"):
+    if batches is None or (task.kind == "GetParameterNames" and task.status == TaskStatus.FAULT):
         return False
     given = {"device": task.device_id, "kind": batches.kind, "name": batches.name, "task": task.id}
     return _OPEN_BATCH.first(conn, given) is None

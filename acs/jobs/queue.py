@@ -31,7 +31,7 @@ from acs.jobs.requests import TaskError, build_request, redacted
 from acs.store.engine import transaction
 from acs.store.inventory import session_ref
 from acs.store.prepared import Prepared
-from acs.store.schema import TASK_STATUSES, UTCDateTime, tasks, utcnow
+from acs.store.schema import TASK_STATUSES, TaskStatus, UTCDateTime, tasks, utcnow
 
 #: The RPCs a task can be: the CPE methods phones implement.
 KINDS: tuple[str, ...] = (
@@ -82,7 +82,7 @@ Bind = Engine | Connection
 
 
 #: Statuses a task never leaves (but by an operator's retry): what "finished" means to every door.
-FINAL = ("done", "fault", "expired", "cancelled")
+FINAL = (TaskStatus.DONE, TaskStatus.FAULT, TaskStatus.EXPIRED, TaskStatus.CANCELLED)
 
 
 class QueueError(ValueError):
@@ -118,7 +118,7 @@ class Task:
     device_id: str
     kind: str
     args: dict[str, Any]
-    status: str
+    status: TaskStatus
     created_at: datetime
     sent_at: datetime | None
     session_id: str | None
@@ -141,6 +141,10 @@ class Task:
     complete_within: int | None
     deadline_at: datetime | None
 
+    def __post_init__(self) -> None:
+        # a row's status is the column's text
+        object.__setattr__(self, "status", TaskStatus(self.status))
+
     @property
     def origin(self) -> Origin | None:
         """Where the task comes from (None: queued before origins were kept, or given none)."""
@@ -154,7 +158,7 @@ class Task:
         for a fault with no CWMP code (no answer, a deadline passed, a broken response), what happened."""
         if self.fault_code is not None:
             return describe(self.fault_code)
-        if self.status == "fault":
+        if self.status == TaskStatus.FAULT:
             return self.fault_string or "a fault with no code and no words recorded"
         return None
 
@@ -203,7 +207,7 @@ _BY_COMMAND_KEY = (
     sa.select(tasks)
     .where(
         _t.device_id == _DEVICE,
-        _t.status == "sent",
+        _t.status == TaskStatus.SENT,
         _t.kind == sa.bindparam("kind"),
         _t.command_key == sa.bindparam("command_key"),
     )
@@ -219,17 +223,17 @@ _EXPIRE = (
     .where(
         _t.id.in_(
             sa.select(_q.c.id)
-            .where(_q.c.status == "pending", _q.c.expires_at <= _NOW)
+            .where(_q.c.status == TaskStatus.PENDING, _q.c.expires_at <= _NOW)
             .with_for_update(skip_locked=True)
         )
     )
-    .values(status="expired", completed_at=_NOW)
+    .values(status=TaskStatus.EXPIRED, completed_at=_NOW)
 )
 _NEXT_ID = (
     sa.select(_q.c.id)
     .where(
         _q.c.device_id == _DEVICE,
-        _q.c.status == "pending",
+        _q.c.status == TaskStatus.PENDING,
         sa.or_(_q.c.expires_at.is_(None), _q.c.expires_at > _NOW),
     )
     .order_by(_q.c.id)
@@ -241,12 +245,14 @@ _NEXT_ID = (
 _CLAIM = Prepared(
     sa.update(tasks)
     .where(_t.id == _NEXT_ID)
-    .values(status="sent", sent_at=_NOW, session_id=sa.bindparam("session"), attempts=_t.attempts + 1)
+    .values(
+        status=TaskStatus.SENT, sent_at=_NOW, session_id=sa.bindparam("session"), attempts=_t.attempts + 1
+    )
     .returning(*tasks.c)
 )
 
 
-def _transition(from_statuses: tuple[str, ...], **values: Any) -> sa.Update:
+def _transition(from_statuses: tuple[TaskStatus, ...], **values: Any) -> sa.Update:
     return (
         sa.update(tasks)
         .where(_t.id == _TASK_ID, _t.status.in_(from_statuses))
@@ -256,10 +262,12 @@ def _transition(from_statuses: tuple[str, ...], **values: Any) -> sa.Update:
 
 
 _ANSWERED = sa.func.coalesce(_t.answered_at, _NOW)
-_COMPLETE = _transition(("sent",), status="done", result=_RESULT, answered_at=_ANSWERED, completed_at=_NOW)
+_COMPLETE = _transition(
+    (TaskStatus.SENT,), status=TaskStatus.DONE, result=_RESULT, answered_at=_ANSWERED, completed_at=_NOW
+)
 _FAIL = _transition(
-    ("sent",),
-    status="fault",
+    (TaskStatus.SENT,),
+    status=TaskStatus.FAULT,
     result=_RESULT,
     fault_code=sa.bindparam("new_fault_code", type_=sa.Integer()),
     fault_string=sa.bindparam("new_fault_string", type_=sa.Text()),
@@ -267,7 +275,7 @@ _FAIL = _transition(
     completed_at=_NOW,
 )
 _ANSWER = _transition(
-    ("sent",),
+    (TaskStatus.SENT,),
     result=_RESULT,
     answered_at=_NOW,
     deadline_at=sa.bindparam("new_deadline_at", type_=UTCDateTime()),
@@ -275,15 +283,15 @@ _ANSWER = _transition(
 #: answered tasks past their deadline, all devices (the sweep's; ``ix_tasks_status_deadline_at``)
 _OVERDUE = (
     sa.select(tasks)
-    .where(_t.status == "sent", _t.deadline_at <= _NOW)
+    .where(_t.status == TaskStatus.SENT, _t.deadline_at <= _NOW)
     .order_by(_t.id)
     .with_for_update(skip_locked=True)
 )
 _MISSED = (
     sa.update(tasks)
-    .where(_t.id == _TASK_ID, _t.status == "sent")
+    .where(_t.id == _TASK_ID, _t.status == TaskStatus.SENT)
     .values(
-        status="fault",
+        status=TaskStatus.FAULT,
         fault_code=None,
         fault_string=sa.bindparam("new_fault_string", type_=sa.Text()),
         completed_at=_NOW,
@@ -293,16 +301,16 @@ _MISSED = (
 #: (the row's result is the whole response: decoding what was just encoded cost as much again)
 _RECORD_DONE = Prepared(
     sa.update(tasks)
-    .where(_t.id == _TASK_ID, _t.status == "sent")
-    .values(status="done", result=_RESULT, answered_at=_ANSWERED, completed_at=_NOW)
+    .where(_t.id == _TASK_ID, _t.status == TaskStatus.SENT)
+    .values(status=TaskStatus.DONE, result=_RESULT, answered_at=_ANSWERED, completed_at=_NOW)
 )
 #: ``get`` runs per answered task of a session: through SQL compiled once
 _GET_TASK = Prepared(_GET)
-_CANCEL = _transition(("pending", "sent"), status="cancelled", completed_at=_NOW)
-_CLEAR = _transition(("fault",), cleared_at=sa.func.coalesce(_t.cleared_at, _NOW))
+_CANCEL = _transition((TaskStatus.PENDING, TaskStatus.SENT), status=TaskStatus.CANCELLED, completed_at=_NOW)
+_CLEAR = _transition((TaskStatus.FAULT,), cleared_at=sa.func.coalesce(_t.cleared_at, _NOW))
 _RETRY = _transition(
-    ("fault", "expired", "cancelled"),
-    status="pending",
+    (TaskStatus.FAULT, TaskStatus.EXPIRED, TaskStatus.CANCELLED),
+    status=TaskStatus.PENDING,
     attempts=0,
     expires_at=sa.bindparam("new_expires_at", type_=UTCDateTime()),
     sent_at=sa.null(),
@@ -319,7 +327,7 @@ _RETRY = _transition(
 
 def _orphaned(has_live_session: bool) -> sa.ColumnElement[bool]:
     """Sent, never answered, and not in the live session: its session died."""
-    sent_unanswered = sa.and_(_t.device_id == _DEVICE, _t.status == "sent", _t.answered_at.is_(None))
+    sent_unanswered = sa.and_(_t.device_id == _DEVICE, _t.status == TaskStatus.SENT, _t.answered_at.is_(None))
     if not has_live_session:
         return sent_unanswered
     live = sa.bindparam("live", type_=sa.Text())
@@ -337,7 +345,7 @@ _REQUEUE_STATEMENTS = {
         sa.update(tasks)
         .where(_orphaned(live))
         .values(
-            status=_given_up("fault", "pending"),
+            status=_given_up(TaskStatus.FAULT, TaskStatus.PENDING),
             completed_at=_given_up(_NOW, sa.null()),
             fault_string=_given_up(
                 sa.literal("no response after ")
@@ -395,7 +403,7 @@ def enqueue(
         "device_id": device_id,
         "kind": kind,
         "args": args,
-        "status": "pending",
+        "status": TaskStatus.PENDING,
         "created_at": utcnow(),
         "attempts": 0,
         "max_attempts": max_attempts,
@@ -461,7 +469,7 @@ def fail_overdue(bind: Bind, now: datetime | None = None) -> list[Task]:
         if missed:
             conn.execute(_MISSED, missed)
     return [
-        dataclasses.replace(t, status="fault", fault_string=w, completed_at=now)
+        dataclasses.replace(t, status=TaskStatus.FAULT, fault_string=w, completed_at=now)
         for t, w in zip(overdue, words, strict=True)
     ]
 
@@ -610,7 +618,7 @@ def list_tasks(
     """
     query = sa.select(tasks).order_by(_t.id.desc()).offset(offset or None)
     if open_faults:
-        query = query.where(_t.status == "fault", _t.cleared_at.is_(None))
+        query = query.where(_t.status == TaskStatus.FAULT, _t.cleared_at.is_(None))
     if device_id is not None:
         query = query.where(_t.device_id == device_id)
     if status is not None:
@@ -692,13 +700,17 @@ def job_progress(bind: Bind, job_id: str) -> dict[str, Any] | None:
         "created_at": min(created for _, _, _, created in rows),
         "total": total,
         **counts,
-        "finished": counts["pending"] + counts["sent"] == 0,
+        "finished": counts[TaskStatus.PENDING] + counts[TaskStatus.SENT] == 0,
     }
 
 
 _WAITING = (
     sa.select(tasks)
-    .where(_t.device_id == _DEVICE, _t.status == "sent", _t.kind.in_(sa.bindparam("kinds", expanding=True)))
+    .where(
+        _t.device_id == _DEVICE,
+        _t.status == TaskStatus.SENT,
+        _t.kind.in_(sa.bindparam("kinds", expanding=True)),
+    )
     .order_by(_t.id)
 )
 

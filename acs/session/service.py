@@ -38,7 +38,7 @@ from acs.jobs import delivery, policies, queue
 from acs.jobs.requests import build_request, to_json
 from acs.provisioning import tr069
 from acs.session import machine
-from acs.session.machine import ProtocolError, Session, Step
+from acs.session.machine import ProtocolError, Session, Step, Turn
 from acs.store import Connection, Engine, inventory, nonces
 from acs.store import sessions as rows
 from acs.store.schema import TaskStatus, utcnow
@@ -226,7 +226,7 @@ class SessionHandler:
             self._apply(conn, session, effect, remote_addr)
         if step.wants_task:
             step = self._next(conn, session, remote_addr)
-        if session.state != "ended" and not (opening and not step.wants_task):
+        if session.state != Turn.ENDED and not (opening and not step.wants_task):
             rows.save_state(conn, session.id, session.to_dict(), now=utcnow())
         if self._kill_on and env is not None and type(env.body).__name__ in self._kill_on:
             self._kill_countdown -= 1

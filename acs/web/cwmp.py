@@ -42,7 +42,7 @@ from twisted.web import server
 from acs import cwmp
 from acs.cwmp import rpc
 from acs.cwmp.faults import CwmpError, MessageTooLarge
-from acs.session.machine import ProtocolError, device_id
+from acs.session.machine import ProtocolError, Turn, device_id
 from acs.session.service import Owner, Principal, Refused
 from acs.store import inventory
 from acs.web.auth import BASIC_REFUSED, Authenticator, Credentials, UnknownUsers, parse_authorization
@@ -323,7 +323,7 @@ class CwmpEndpoint:
         headers: list[tuple[bytes, bytes]] = []
         if opening:
             headers.append((b"Set-Cookie", b"%s=%s; Path=/; HttpOnly" % (COOKIE_B, session.id.encode())))
-        channel.session = session.id if session.state != "ended" else None
+        channel.session = session.id if session.state != Turn.ENDED else None
         if step.reply is None:
             return channel.respond(request, 204, headers)
         headers.append(_XML)
