@@ -9,7 +9,9 @@ Inform shows it was done (``acs.jobs.delivery``, before the orphans are put back
 
 Every function takes an Engine or a Connection (see ``acs.store.transaction``: a
 Connection already in a transaction is joined, and the caller commits). Statements
-are built once, at import: the session layer calls ``claim_next`` per message.
+are built once, at import: the session layer calls ``claim_next`` per message. The
+functions that read the time take ``now`` (the real time when not given), so a
+caller's clock, a test's too, decides it.
 """
 
 from __future__ import annotations
@@ -379,6 +381,7 @@ def enqueue(
     created_by: str | None = None,
     complete_within: int | None = None,
     origin: Origin | None = None,
+    now: datetime | None = None,
 ) -> int:
     """Queue the RPC ``kind`` with ``args`` (its arguments by element name) for a device.
 
@@ -388,6 +391,7 @@ def enqueue(
     none: it would make the task's event or retry unrecognisable). ``complete_within``:
     seconds a kind of ``AWAITED`` may take after its response (None: the kind's default).
     ``origin``: where the task comes from, in columns; ``created_by`` is derived from it unless given.
+    ``now``: when it is queued (the real time unless given: for a clock that tests move).
     """
     if origin is not None and created_by is None:
         created_by = origin.text
@@ -404,7 +408,7 @@ def enqueue(
         "kind": kind,
         "args": args,
         "status": TaskStatus.PENDING,
-        "created_at": utcnow(),
+        "created_at": now or utcnow(),
         "attempts": 0,
         "max_attempts": max_attempts,
         "expires_at": expires_at,
@@ -432,13 +436,13 @@ def enqueue(
     return task_id
 
 
-def claim_next(bind: Bind, device_id: str, session_id: str) -> Task | None:
+def claim_next(bind: Bind, device_id: str, session_id: str, *, now: datetime | None = None) -> Task | None:
     """Take the device's oldest pending task to send in ``session_id``; None when there is none.
 
     Tasks past their ``expires_at`` are never taken (``expire_overdue`` marks them). Two
     workers claiming for the same device never get the same task.
     """
-    params = {"device": device_id, "session": session_id, "now": utcnow()}
+    params = {"device": device_id, "session": session_id, "now": now or utcnow()}
     with transaction(bind) as conn:
         try:
             row = _CLAIM.first_mapping(conn, params)
@@ -506,21 +510,27 @@ def _delay(args: Mapping[str, Any]) -> int:
     return delay if isinstance(delay, int) and delay > 0 else 0
 
 
-def complete(bind: Bind, task_id: int, result: Any) -> Task:
+def complete(bind: Bind, task_id: int, result: Any, *, now: datetime | None = None) -> Task:
     """Record the CPE's response to a sent task: the task is done."""
-    return _apply(bind, _COMPLETE, task_id, "completed", {"new_result": result})
+    return _apply(bind, _COMPLETE, task_id, "completed", {"new_result": result}, now)
 
 
-def record_done(bind: Bind, task_id: int, result: Any) -> None:
+def record_done(bind: Bind, task_id: int, result: Any, *, now: datetime | None = None) -> None:
     """``complete`` without handing the task back: for the session backend, which has it already."""
     with transaction(bind) as conn:
-        params = {"task_id": task_id, "now": utcnow(), "new_result": result}
+        params = {"task_id": task_id, "now": now or utcnow(), "new_result": result}
         if _RECORD_DONE.execute(conn, params) == 0:
             raise _refusal(conn, task_id, "completed")
 
 
 def fail(
-    bind: Bind, task_id: int, fault_code: int | None, fault_string: str | None, result: Any = None
+    bind: Bind,
+    task_id: int,
+    fault_code: int | None,
+    fault_string: str | None,
+    result: Any = None,
+    *,
+    now: datetime | None = None,
 ) -> Task:
     """Record a fault for a sent task, with its code and the CPE's words (or the code's meaning)."""
     params = {
@@ -528,7 +538,7 @@ def fail(
         "new_fault_string": fault_string or describe(fault_code),
         "new_result": result,
     }
-    return _apply(bind, _FAIL, task_id, "failed", params)
+    return _apply(bind, _FAIL, task_id, "failed", params, now)
 
 
 def answer(bind: Bind, task_id: int, result: Any, *, now: datetime | None = None) -> Task:
@@ -543,12 +553,12 @@ def answer(bind: Bind, task_id: int, result: Any, *, now: datetime | None = None
         task = get(conn, task_id)
         due = deadline(task, now) if task is not None else None
         params = {"new_result": result, "new_deadline_at": due, "now": now}
-        return _apply(conn, _ANSWER, task_id, "answered", params)
+        return _apply(conn, _ANSWER, task_id, "answered", params, now)
 
 
-def cancel(bind: Bind, task_id: int) -> Task:
+def cancel(bind: Bind, task_id: int, *, now: datetime | None = None) -> Task:
     """Cancel a pending or sent task (a sent one may still reach the CPE; its answer is then refused)."""
-    return _apply(bind, _CANCEL, task_id, "cancelled", {})
+    return _apply(bind, _CANCEL, task_id, "cancelled", {}, now)
 
 
 def clear_fault(bind: Bind, task_id: int) -> Task:
@@ -565,7 +575,12 @@ def retry(bind: Bind, task_id: int, *, expires_at: datetime | None = None) -> Ta
 
 
 def requeue_orphans(
-    bind: Bind, device_id: str, live_session_id: str | None = None, *, keep: Collection[int] = ()
+    bind: Bind,
+    device_id: str,
+    live_session_id: str | None = None,
+    *,
+    keep: Collection[int] = (),
+    now: datetime | None = None,
 ) -> list[Task]:
     """Put back the device's tasks sent in a session that died, unanswered; return them.
 
@@ -575,7 +590,7 @@ def requeue_orphans(
     Orphans whose outcome the device may still report (``keep``) stay as they are.
     """
     live = live_session_id is not None
-    params = {"device": device_id, "live": live_session_id, "now": utcnow()}
+    params = {"device": device_id, "live": live_session_id, "now": now or utcnow()}
     with transaction(bind) as conn:
         if keep:  # rare (a transfer's session): not worth a prepared statement
             statement = _REQUEUE_STATEMENTS[live].where(_t.id.not_in(list(keep)))
@@ -762,10 +777,18 @@ def fail_by_command_key(
 # --- helpers --------------------------------------------------------------------------
 
 
-def _apply(bind: Bind, statement: sa.Update, task_id: int, done: str, params: dict[str, Any]) -> Task:
-    """Run a status transition; explain a refusal by the task's actual status."""
+def _apply(
+    bind: Bind,
+    statement: sa.Update,
+    task_id: int,
+    done: str,
+    params: dict[str, Any],
+    now: datetime | None = None,
+) -> Task:
+    """Run a status transition at ``now`` (the real time unless given); explain a refusal by the
+    task's actual status."""
     with transaction(bind) as conn:
-        row = conn.execute(statement, {"task_id": task_id, "now": utcnow()} | params).one_or_none()
+        row = conn.execute(statement, {"task_id": task_id, "now": now or utcnow()} | params).one_or_none()
         if row is not None:
             return Task.from_row(row)
         raise _refusal(conn, task_id, done)

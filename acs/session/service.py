@@ -155,7 +155,7 @@ class SessionHandler:
     ) -> None:
         self.engine = engine
         self.session_timeout = timedelta(seconds=session_timeout)
-        #: what the sweep takes for now (tests move it)
+        #: now, aware (tests move it): session time-outs, task deadlines and expiry, the rows' times
         self.clock = clock
         #: whether the shared credentials may make a device the store does not know (--cpe-shared-new)
         self.shared_new = shared_new
@@ -190,6 +190,7 @@ class SessionHandler:
         connection, or authentication is off); ``nonce``: its Digest nonce, nonce count and expiry,
         to be used once (``acs.store.nonces``). A request they do not admit is ``Refused``, and
         nothing is written."""
+        now = self.clock()
         opening = sid is None or (env is not None and isinstance(env.body, rpc.Inform))
         if opening:
             if principal is not None:
@@ -201,7 +202,7 @@ class SessionHandler:
             session.principal = principal.key if principal is not None else None
         else:
             assert sid is not None
-            session = self._load(conn, sid)
+            session = self._load(conn, sid, now)
             if principal is not None and session.principal is not None and not principal.continues(session):
                 return Refused(
                     403,
@@ -220,14 +221,14 @@ class SessionHandler:
             )
         if opening and principal is not None and principal.issued is not None:
             assert env is not None and isinstance(env.body, rpc.Inform)
-            self._confirm_issued(conn, machine.device_id(env.body.DeviceId), principal.issued)
+            self._confirm_issued(conn, machine.device_id(env.body.DeviceId), principal.issued, now)
         step = session.handle(env)
         for effect in step.effects:
-            self._apply(conn, session, effect, remote_addr)
+            self._apply(conn, session, effect, remote_addr, now)
         if step.wants_task:
-            step = self._next(conn, session, remote_addr)
+            step = self._next(conn, session, remote_addr, now)
         if session.state != Turn.ENDED and not (opening and not step.wants_task):
-            rows.save_state(conn, session.id, session.to_dict(), now=utcnow())
+            rows.save_state(conn, session.id, session.to_dict(), now=now)
         if self._kill_on and env is not None and type(env.body).__name__ in self._kill_on:
             self._kill_countdown -= 1
             if self._kill_countdown <= 0:
@@ -263,7 +264,7 @@ class SessionHandler:
             return Refused(403, "unknown device: import it first", "unknown-device", words)
         return None
 
-    def _confirm_issued(self, conn: Connection, device: str, task_id: int) -> None:
+    def _confirm_issued(self, conn: Connection, device: str, task_id: int, now: datetime) -> None:
         """The device authenticated with the credentials an ``IssueCredentials`` task sent it in a
         session that died before its answer: it applied them. They become its own, the task done."""
         task = queue.get(conn, task_id)
@@ -274,11 +275,11 @@ class SessionHandler:
             return
         inventory.set_credentials(conn, device, *pair)
         words = "the device authenticated with the credentials this task sets: it applied them"
-        queue.complete(conn, task.id, {"recovered": words})
+        queue.complete(conn, task.id, {"recovered": words}, now=now)
         log.info("task %s (%s of %s): %s", task.id, task.kind, device, words)
 
-    def _load(self, conn: Connection, sid: str) -> Session:
-        state = rows.load_state(conn, sid, heard_since=utcnow() - self.session_timeout)
+    def _load(self, conn: Connection, sid: str, now: datetime) -> Session:
+        state = rows.load_state(conn, sid, heard_since=now - self.session_timeout)
         if state is None:
             raise SessionGone(f"session {sid[:8]}... is over (ended, timed out or replaced by a new Inform)")
         return Session.from_dict(state)
@@ -312,21 +313,22 @@ class SessionHandler:
             log.info("task %s (%s of %s): %s", task.id, task.kind, task.device_id, task.fault_string)
         return Swept(timed_out, expired, len(missed))
 
-    def _next(self, conn: Connection, session: Session, remote_addr: str | None) -> Step:
+    def _next(self, conn: Connection, session: Session, remote_addr: str | None, now: datetime) -> Step:
         """The session's next request, or the end of the session when nothing is queued."""
         assert session.device_id is not None
-        while (task := queue.claim_next(conn, session.device_id, session.id)) is not None:
+        while (task := queue.claim_next(conn, session.device_id, session.id, now=now)) is not None:
             try:
                 return session.send(task.id, _request(conn, task))
             except ValueError as e:  # a task stored with arguments no request can carry
-                queue.fail(conn, task.id, 8003, str(e))
+                queue.fail(conn, task.id, 8003, str(e), now=now)
         step = session.finish()
         for effect in step.effects:
-            self._apply(conn, session, effect, remote_addr)
+            self._apply(conn, session, effect, remote_addr, now)
         return step
 
-    def _apply(self, conn: Connection, session: Session, effect: Any, remote_addr: str | None) -> None:
-        now = utcnow()
+    def _apply(
+        self, conn: Connection, session: Session, effect: Any, remote_addr: str | None, now: datetime
+    ) -> None:
         match effect:
             case machine.InformReceived(device_id=device_id, inform=inform, version=version):
                 if self._lock_rows:
@@ -355,7 +357,7 @@ class SessionHandler:
                 inventory.record_report(conn, device_id, inform, session_id=session.id, now=now)
                 codes = inform.event_codes
                 if _COMPLETING_CODES.intersection(codes):  # first: a Reboot its M Reboot closes is no orphan
-                    _complete_by_events(conn, device_id, inform.Event)
+                    _complete_by_events(conn, device_id, inform.Event, now)
                 if orphaned:
                     key = (reported[1], known.get(reported[0])) if reported else None
                     orphans = self._orphans(conn, session.id, device_id, inform, key, now)
@@ -365,19 +367,19 @@ class SessionHandler:
                 policies.on_inform(conn, device, codes, new=device["first_inform"] == now, root=root)
             case machine.TransferCompleted(message=message):
                 if isinstance(message, rpc.TransferComplete) and session.device_id:
-                    self._transfer_complete(conn, session.device_id, message)
+                    self._transfer_complete(conn, session.device_id, message, now)
             case machine.TaskDone(task_id=task_id, response=response):
                 with _late_answers(task_id):
                     self._task_done(conn, session, task_id, response, now)
             case machine.TaskFailed(task_id=task_id, fault_code=code, fault_string=text, detail=detail):
                 with _late_answers(task_id):
                     result = to_json(detail) if detail is not None else None
-                    self._after(conn, queue.fail(conn, task_id, code, text, result))
+                    self._after(conn, queue.fail(conn, task_id, code, text, result, now=now))
             case machine.SessionEnded():
                 rows.end(conn, session.id, now=now)
 
     def _task_done(
-        self, conn: Connection, session: Session, task_id: int, response: rpc.Message, now: Any
+        self, conn: Connection, session: Session, task_id: int, response: rpc.Message, now: datetime
     ) -> None:
         device_id = session.device_id
         assert device_id is not None
@@ -411,7 +413,7 @@ class SessionHandler:
                 # Status 1: the transfer completes later and TransferComplete closes the task.
                 queue.answer(conn, task_id, result, now=now)
                 return
-        queue.record_done(conn, task_id, result)  # the task is in hand: nothing read back
+        queue.record_done(conn, task_id, result, now=now)  # the task is in hand: nothing read back
         self._after(conn, task)
 
     def _asked(self, task: queue.Task, response: rpc.Message) -> rpc.Message:
@@ -475,19 +477,21 @@ class SessionHandler:
                     "; the instance number was not returned: tasks "
                     f"{', '.join(map(str, reread))} read {task.args.get('ObjectName')} again"
                 )
-            queue.complete(conn, task.id, result)
+            queue.complete(conn, task.id, result, now=now)
             log.info("task %s (%s of %s): %s", task.id, task.kind, device_id, result["recovered"])
         for task in verdicts.transferred:
             queue.answer(conn, task.id, {"recovered": delivery.transferred_words(task)}, now=now)
             log.info("task %s (%s of %s): reported by its M event", task.id, task.kind, device_id)
-        return queue.requeue_orphans(conn, device_id, live, keep=[t.id for t in verdicts.held])
+        return queue.requeue_orphans(conn, device_id, live, keep=[t.id for t in verdicts.held], now=now)
 
     def _after(self, conn: Connection, task: queue.Task) -> None:
         """What an answered task leads to beyond itself: a finished discovery provisions the phone."""
         if policies.finishes_discovery(conn, task):
             tr069.provision_discovered(conn, task.device_id)
 
-    def _transfer_complete(self, conn: Connection, device_id: str, message: rpc.TransferComplete) -> None:
+    def _transfer_complete(
+        self, conn: Connection, device_id: str, message: rpc.TransferComplete, now: datetime
+    ) -> None:
         task = queue.find_by_command_key(conn, device_id, "Download", message.CommandKey)
         task = task or queue.find_by_command_key(conn, device_id, "Upload", message.CommandKey)
         if task is None:
@@ -495,9 +499,9 @@ class SessionHandler:
         fault = message.FaultStruct
         result = to_json(message)
         if fault.FaultCode:
-            queue.fail(conn, task.id, fault.FaultCode, fault.FaultString, result)
+            queue.fail(conn, task.id, fault.FaultCode, fault.FaultString, result, now=now)
         else:
-            queue.complete(conn, task.id, result)
+            queue.complete(conn, task.id, result, now=now)
 
 
 def _applied(conn: Connection, task: queue.Task, now: datetime, number: int | None = None) -> list[int]:
@@ -535,7 +539,9 @@ def _applied(conn: Connection, task: queue.Task, now: datetime, number: int | No
     return []
 
 
-def _complete_by_events(conn: Connection, device_id: str, events: list[rpc.EventStruct]) -> None:
+def _complete_by_events(
+    conn: Connection, device_id: str, events: list[rpc.EventStruct], now: datetime
+) -> None:
     """Close the tasks an Inform's events report done (``_COMPLETED_BY``), with one statement.
 
     Runs before the device's orphans are put back: a Reboot whose session died before its
@@ -556,4 +562,4 @@ def _complete_by_events(conn: Connection, device_id: str, events: list[rpc.Event
             answered = sorted((t for t in mine if t.answered_at), key=lambda t: (t.answered_at, t.id))
             done = (answered or [t for t in mine if t.answered_at is None])[:1]
         for task in done:
-            queue.complete(conn, task.id, task.result)
+            queue.complete(conn, task.id, task.result, now=now)
