@@ -516,7 +516,7 @@ def complete(bind: Bind, task_id: int, result: Any, *, now: datetime | None = No
 
 
 def record_done(bind: Bind, task_id: int, result: Any, *, now: datetime | None = None) -> None:
-    """``complete`` without handing the task back: for the session backend, which has it already."""
+    """``complete`` without handing the task back: for the session service, which has it already."""
     with transaction(bind) as conn:
         params = {"task_id": task_id, "now": now or utcnow(), "new_result": result}
         if _RECORD_DONE.execute(conn, params) == 0:
@@ -744,34 +744,6 @@ def find_by_command_key(bind: Bind, device_id: str, kind: str, command_key: str)
             _BY_COMMAND_KEY, {"device": device_id, "kind": kind, "command_key": command_key}
         ).first()
     return Task.from_row(row) if row is not None else None
-
-
-def complete_by_command_key(
-    bind: Bind, device_id: str, kind: str, command_key: str, result: Any = None
-) -> Task | None:
-    """Close the task an event names (``M Reboot``, TransferComplete): done, with ``result``.
-
-    None when the device has no such sent task: CPEs also report reboots and
-    transfers the ACS did not ask for, and a retried event finds its task closed.
-    """
-    with transaction(bind) as conn:
-        task = find_by_command_key(conn, device_id, kind, command_key)
-        return complete(conn, task.id, result) if task is not None else None
-
-
-def fail_by_command_key(
-    bind: Bind,
-    device_id: str,
-    kind: str,
-    command_key: str,
-    fault_code: int | None,
-    fault_string: str | None,
-    result: Any = None,
-) -> Task | None:
-    """Close the task an event names with a fault (a TransferComplete carrying a FaultStruct)."""
-    with transaction(bind) as conn:
-        task = find_by_command_key(conn, device_id, kind, command_key)
-        return fail(conn, task.id, fault_code, fault_string, result) if task is not None else None
 
 
 # --- helpers --------------------------------------------------------------------------
