@@ -54,10 +54,11 @@ class SessionStatus(enum.StrEnum):
     FAILED = "failed"
 
 
-TASK_STATUSES = tuple(TaskStatus)
+#: the values (plain text: click choices, JSON schemas, the CHECK constraint)
+TASK_STATUSES = tuple(s.value for s in TaskStatus)
 #: What an API token may do: read < operator (tasks, tags, faults) < admin (policies, devices).
 TOKEN_ROLES = ("read", "operator", "admin")
-SESSION_STATUSES = tuple(SessionStatus)
+SESSION_STATUSES = tuple(s.value for s in SessionStatus)
 #: what became of a connection request: the CPE answered 200/204 (or the UDP datagrams left), it
 #: answered 401/503, nothing listens or routes there, no answer in time, anything else
 CONNECTION_REQUEST_OUTCOMES = ("sent", "refused", "unreachable", "timed_out", "error")
