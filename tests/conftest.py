@@ -27,8 +27,8 @@ from sqlalchemy.engine import URL, Engine
 from sqlalchemy.pool import NullPool
 
 from acs.jobs import policies
+from acs.session.service import SessionHandler
 from acs.store import create_engine, metadata, secrets, upgrade
-from acs.web.backend import CwmpBackend
 
 POSTGRES_URL_ENV = "ACS_TEST_POSTGRES_URL"
 
@@ -200,9 +200,9 @@ def engine(db_url: str) -> Iterator[Engine]:
 
 
 @pytest.fixture
-def cwmp(engine: Engine) -> CwmpBackend:
+def cwmp(engine: Engine) -> SessionHandler:
     """The CWMP session backend on this test's database, without the built-in discovery: these
     tests' sessions carry only what they queue."""
     with engine.begin() as conn:
         policies.set_enabled(conn, "discovery", False)
-    return CwmpBackend(engine)
+    return SessionHandler(engine)

@@ -22,7 +22,7 @@ from acs.cli.device import device_filters
 from acs.cli.service import Acs, Selection, service_options
 from acs.cwmp.values import TYPES
 from acs.jobs import queue
-from acs.store.schema import TASK_STATUSES
+from acs.store.schema import TASK_STATUSES, TaskStatus
 
 #: short names operators type for TR-069's Download FileTypes
 FILE_TYPES = {
@@ -182,16 +182,16 @@ def _wait(acs: Acs, ids: list[int], job: str | None, timeout: float, *, as_json:
             counts[t["status"]] = counts.get(t["status"], 0) + 1
         click.echo(", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
         for t in tasks:
-            if t["status"] in ("fault", "expired", "cancelled"):
+            if t["status"] in (TaskStatus.FAULT, TaskStatus.EXPIRED, TaskStatus.CANCELLED):
                 click.echo(f"task {t['id']} ({t['device_id']}): {outcome(t)}")
-        if len(tasks) == 1 and tasks[0]["status"] == "done":
+        if len(tasks) == 1 and tasks[0]["status"] == TaskStatus.DONE:
             click.echo(json.dumps(tasks[0]["result"], indent=2))
     if finished < len(ids):
         raise click.ClickException(
             f"{len(ids) - finished} task(s) not complete after {timeout:g} s; "
             "they stay queued (see `acs task list`)"
         )
-    if any(t["status"] != "done" for t in tasks):
+    if any(t["status"] != TaskStatus.DONE for t in tasks):
         raise SystemExit(1)
 
 
@@ -205,12 +205,12 @@ def fault_words(t: dict[str, Any]) -> str:
 
 def outcome(t: dict[str, Any]) -> str:
     """What became of a task that did not end done, in words."""
-    if t["status"] == "fault":
+    if t["status"] == TaskStatus.FAULT:
         said = t["fault_string"] if t["fault_code"] is not None and t["fault_string"] else None
         return f"fault {fault_words(t)}" + (f": {said}" if said else "")
-    if t["status"] == "expired":
+    if t["status"] == TaskStatus.EXPIRED:
         return f"expired: not sent before {show_time(t['expires_at'])} (its expiry)"
-    if t["status"] == "cancelled":
+    if t["status"] == TaskStatus.CANCELLED:
         return f"cancelled{' after it was sent' if t['sent_at'] else ''}, at {show_time(t['completed_at'])}"
     return str(t["status"])
 
@@ -464,7 +464,7 @@ def list_(
                 t["kind"],
                 t["status"],
                 show_time(t["created_at"]),
-                fault_words(t) if t["status"] == "fault" else "",
+                fault_words(t) if t["status"] == TaskStatus.FAULT else "",
             )
             for t in tasks
         ],
@@ -501,11 +501,11 @@ def show(acs: Acs, task_id: int, as_json: bool) -> None:
         within = t["complete_within"]
         lines.append(("within", queue.duration(within) if within else "the default"))
         lines.append(("deadline", show_time(t["deadline_at"])))
-    if t["status"] == "fault":
+    if t["status"] == TaskStatus.FAULT:
         lines.append(("fault", fault_words(t)))
         if t["fault_code"] is not None:
             lines.append(("fault string", t["fault_string"]))
-    elif t["status"] in ("expired", "cancelled"):
+    elif t["status"] in (TaskStatus.EXPIRED, TaskStatus.CANCELLED):
         lines.append(("outcome", outcome(t)))
     for label, value in lines:
         click.echo(f"{label:<12}  {value if value not in (None, '') else '-'}")

@@ -17,9 +17,9 @@ instance, a Download run twice. TR-069 gives the ACS two ways to know first:
 - A Download or Upload is reported by ``M Download``/``M Upload`` with its CommandKey
   (and ``7 TRANSFER COMPLETE``); its TransferComplete follows in the same session,
   before the ACS's turn. (Reboot and ScheduleInform are closed by their ``M`` events,
-  FactoryReset by ``0 BOOTSTRAP``: ``acs.web.backend._complete_by_events``.)
+  FactoryReset by ``0 BOOTSTRAP``: ``acs.session.service._complete_by_events``.)
 
-Pure: the session backend reads the orphans and the stored key, and records the verdicts.
+Pure: the session service reads the orphans and the stored key, and records the verdicts.
 """
 
 from __future__ import annotations

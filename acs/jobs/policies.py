@@ -45,7 +45,7 @@ from sqlalchemy.engine import Connection, Engine
 from acs.jobs import queue
 from acs.store import inventory, settings
 from acs.store.prepared import Prepared
-from acs.store.schema import device_tags, devices, policies, revisions, tasks, utcnow
+from acs.store.schema import TaskStatus, device_tags, devices, policies, revisions, tasks, utcnow
 
 #: how many parameter names one discovery GetParameterValues asks for, unless a policy says
 #: otherwise (an agent seen in the field crashes above 31 names, and again at each retry)
@@ -323,7 +323,7 @@ def enabled(conn: Connection, revision: int | None) -> list[dict[str, Any]]:
     return rows
 
 
-_OPEN = tasks.c.status.in_(("pending", "sent"))
+_OPEN = tasks.c.status.in_((TaskStatus.PENDING, TaskStatus.SENT))
 #: an open task of a policy, its discovery's included
 _OPEN_FROM = (
     sa.select(tasks.c.id)
@@ -350,7 +350,7 @@ _OPEN_BATCH = Prepared(
         _SAME_ORIGIN,
         tasks.c.purpose == VALUES,
         tasks.c.id != sa.bindparam("task", type_=sa.BigInteger()),
-        sa.or_(tasks.c.status == "pending", tasks.c.status == "sent"),
+        sa.or_(tasks.c.status == TaskStatus.PENDING, tasks.c.status == TaskStatus.SENT),
     )
     .limit(1)
 )
@@ -444,6 +444,28 @@ def issued_credentials(task: queue.Task) -> tuple[str, str] | None:
     return (username, password) if isinstance(username, str) and isinstance(password, str) else None
 
 
+#: credentials a policy sent a device (``IssueCredentials``) whose answer never came
+_UNCONFIRMED = (
+    sa.select(tasks)
+    .where(
+        tasks.c.device_id == sa.bindparam("device"),
+        tasks.c.status == TaskStatus.SENT,
+        tasks.c.kind == "SetParameterValues",
+        tasks.c.origin_kind == POLICY,
+        tasks.c.purpose == CREDENTIALS,
+    )
+    .order_by(tasks.c.id.desc())
+    .limit(1)
+)
+
+
+def unconfirmed_credentials(conn: Connection, device_id: str) -> queue.Task | None:
+    """The latest ``IssueCredentials`` task sent to ``device_id`` and not answered: the device may have
+    applied its credentials, and then authenticates with them (its id as user name)."""
+    row = conn.execute(_UNCONFIRMED, {"device": device_id}).one_or_none()
+    return queue.Task.from_row(row) if row is not None else None
+
+
 def _fill(value: Any, root: str) -> Any:
     if isinstance(value, str):
         return value.replace("{root}", root)
@@ -517,7 +539,7 @@ _OPEN_BATCHES = (
         _SAME_ORIGIN,
         tasks.c.purpose == VALUES,
         tasks.c.kind == "GetParameterValues",
-        tasks.c.status == "pending",
+        tasks.c.status == TaskStatus.PENDING,
     )
     .order_by(tasks.c.id)
 )
@@ -541,7 +563,7 @@ def after_orphans(conn: Connection, device_id: str, orphans: Iterable[queue.Task
         for t in orphans
         if t.kind == "GetParameterValues"
         and t.purpose == VALUES
-        and t.status == "pending"
+        and t.status == TaskStatus.PENDING
         and len(t.args.get("ParameterNames") or ()) > 1
     ]
     if not died:
@@ -591,7 +613,7 @@ def finishes_discovery(conn: Connection, task: queue.Task) -> bool:
     GetParameterNames that faulted read nothing.
     """
     batches = _discovery_batches(task)
-    if batches is None or (task.kind == "GetParameterNames" and task.status == "fault"):
+    if batches is None or (task.kind == "GetParameterNames" and task.status == TaskStatus.FAULT):
         return False
     given = {"device": task.device_id, "kind": batches.kind, "name": batches.name, "task": task.id}
     return _OPEN_BATCH.first(conn, given) is None

@@ -9,7 +9,9 @@ Inform shows it was done (``acs.jobs.delivery``, before the orphans are put back
 
 Every function takes an Engine or a Connection (see ``acs.store.transaction``: a
 Connection already in a transaction is joined, and the caller commits). Statements
-are built once, at import: the session layer calls ``claim_next`` per message.
+are built once, at import: the session layer calls ``claim_next`` per message. The
+functions that read the time take ``now`` (the real time when not given), so a
+caller's clock, a test's too, decides it.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from acs.jobs.requests import TaskError, build_request, redacted
 from acs.store.engine import transaction
 from acs.store.inventory import session_ref
 from acs.store.prepared import Prepared
-from acs.store.schema import TASK_STATUSES, UTCDateTime, tasks, utcnow
+from acs.store.schema import TASK_STATUSES, TaskStatus, UTCDateTime, tasks, utcnow
 
 #: The RPCs a task can be: the CPE methods phones implement.
 KINDS: tuple[str, ...] = (
@@ -67,7 +69,7 @@ class Awaited:
 
 
 #: Kinds whose response is not the end: the task stays ``sent``, answered, until the event comes
-#: (``acs.web.backend`` closes it), or until its deadline, when the server's sweep makes it a fault.
+#: (``acs.session.service`` closes it), or until its deadline, when the server's sweep makes it a fault.
 AWAITED: dict[str, Awaited] = {
     "Reboot": Awaited("1 BOOT", "come back with 1 BOOT", 600),
     "FactoryReset": Awaited("0 BOOTSTRAP", "come back with 0 BOOTSTRAP", 600),
@@ -82,7 +84,7 @@ Bind = Engine | Connection
 
 
 #: Statuses a task never leaves (but by an operator's retry): what "finished" means to every door.
-FINAL = ("done", "fault", "expired", "cancelled")
+FINAL = (TaskStatus.DONE, TaskStatus.FAULT, TaskStatus.EXPIRED, TaskStatus.CANCELLED)
 
 
 class QueueError(ValueError):
@@ -118,7 +120,7 @@ class Task:
     device_id: str
     kind: str
     args: dict[str, Any]
-    status: str
+    status: TaskStatus
     created_at: datetime
     sent_at: datetime | None
     session_id: str | None
@@ -141,6 +143,10 @@ class Task:
     complete_within: int | None
     deadline_at: datetime | None
 
+    def __post_init__(self) -> None:
+        # a row's status is the column's text
+        object.__setattr__(self, "status", TaskStatus(self.status))
+
     @property
     def origin(self) -> Origin | None:
         """Where the task comes from (None: queued before origins were kept, or given none)."""
@@ -154,7 +160,7 @@ class Task:
         for a fault with no CWMP code (no answer, a deadline passed, a broken response), what happened."""
         if self.fault_code is not None:
             return describe(self.fault_code)
-        if self.status == "fault":
+        if self.status == TaskStatus.FAULT:
             return self.fault_string or "a fault with no code and no words recorded"
         return None
 
@@ -203,7 +209,7 @@ _BY_COMMAND_KEY = (
     sa.select(tasks)
     .where(
         _t.device_id == _DEVICE,
-        _t.status == "sent",
+        _t.status == TaskStatus.SENT,
         _t.kind == sa.bindparam("kind"),
         _t.command_key == sa.bindparam("command_key"),
     )
@@ -219,17 +225,17 @@ _EXPIRE = (
     .where(
         _t.id.in_(
             sa.select(_q.c.id)
-            .where(_q.c.status == "pending", _q.c.expires_at <= _NOW)
+            .where(_q.c.status == TaskStatus.PENDING, _q.c.expires_at <= _NOW)
             .with_for_update(skip_locked=True)
         )
     )
-    .values(status="expired", completed_at=_NOW)
+    .values(status=TaskStatus.EXPIRED, completed_at=_NOW)
 )
 _NEXT_ID = (
     sa.select(_q.c.id)
     .where(
         _q.c.device_id == _DEVICE,
-        _q.c.status == "pending",
+        _q.c.status == TaskStatus.PENDING,
         sa.or_(_q.c.expires_at.is_(None), _q.c.expires_at > _NOW),
     )
     .order_by(_q.c.id)
@@ -241,12 +247,14 @@ _NEXT_ID = (
 _CLAIM = Prepared(
     sa.update(tasks)
     .where(_t.id == _NEXT_ID)
-    .values(status="sent", sent_at=_NOW, session_id=sa.bindparam("session"), attempts=_t.attempts + 1)
+    .values(
+        status=TaskStatus.SENT, sent_at=_NOW, session_id=sa.bindparam("session"), attempts=_t.attempts + 1
+    )
     .returning(*tasks.c)
 )
 
 
-def _transition(from_statuses: tuple[str, ...], **values: Any) -> sa.Update:
+def _transition(from_statuses: tuple[TaskStatus, ...], **values: Any) -> sa.Update:
     return (
         sa.update(tasks)
         .where(_t.id == _TASK_ID, _t.status.in_(from_statuses))
@@ -256,10 +264,12 @@ def _transition(from_statuses: tuple[str, ...], **values: Any) -> sa.Update:
 
 
 _ANSWERED = sa.func.coalesce(_t.answered_at, _NOW)
-_COMPLETE = _transition(("sent",), status="done", result=_RESULT, answered_at=_ANSWERED, completed_at=_NOW)
+_COMPLETE = _transition(
+    (TaskStatus.SENT,), status=TaskStatus.DONE, result=_RESULT, answered_at=_ANSWERED, completed_at=_NOW
+)
 _FAIL = _transition(
-    ("sent",),
-    status="fault",
+    (TaskStatus.SENT,),
+    status=TaskStatus.FAULT,
     result=_RESULT,
     fault_code=sa.bindparam("new_fault_code", type_=sa.Integer()),
     fault_string=sa.bindparam("new_fault_string", type_=sa.Text()),
@@ -267,7 +277,7 @@ _FAIL = _transition(
     completed_at=_NOW,
 )
 _ANSWER = _transition(
-    ("sent",),
+    (TaskStatus.SENT,),
     result=_RESULT,
     answered_at=_NOW,
     deadline_at=sa.bindparam("new_deadline_at", type_=UTCDateTime()),
@@ -275,15 +285,15 @@ _ANSWER = _transition(
 #: answered tasks past their deadline, all devices (the sweep's; ``ix_tasks_status_deadline_at``)
 _OVERDUE = (
     sa.select(tasks)
-    .where(_t.status == "sent", _t.deadline_at <= _NOW)
+    .where(_t.status == TaskStatus.SENT, _t.deadline_at <= _NOW)
     .order_by(_t.id)
     .with_for_update(skip_locked=True)
 )
 _MISSED = (
     sa.update(tasks)
-    .where(_t.id == _TASK_ID, _t.status == "sent")
+    .where(_t.id == _TASK_ID, _t.status == TaskStatus.SENT)
     .values(
-        status="fault",
+        status=TaskStatus.FAULT,
         fault_code=None,
         fault_string=sa.bindparam("new_fault_string", type_=sa.Text()),
         completed_at=_NOW,
@@ -293,16 +303,16 @@ _MISSED = (
 #: (the row's result is the whole response: decoding what was just encoded cost as much again)
 _RECORD_DONE = Prepared(
     sa.update(tasks)
-    .where(_t.id == _TASK_ID, _t.status == "sent")
-    .values(status="done", result=_RESULT, answered_at=_ANSWERED, completed_at=_NOW)
+    .where(_t.id == _TASK_ID, _t.status == TaskStatus.SENT)
+    .values(status=TaskStatus.DONE, result=_RESULT, answered_at=_ANSWERED, completed_at=_NOW)
 )
 #: ``get`` runs per answered task of a session: through SQL compiled once
 _GET_TASK = Prepared(_GET)
-_CANCEL = _transition(("pending", "sent"), status="cancelled", completed_at=_NOW)
-_CLEAR = _transition(("fault",), cleared_at=sa.func.coalesce(_t.cleared_at, _NOW))
+_CANCEL = _transition((TaskStatus.PENDING, TaskStatus.SENT), status=TaskStatus.CANCELLED, completed_at=_NOW)
+_CLEAR = _transition((TaskStatus.FAULT,), cleared_at=sa.func.coalesce(_t.cleared_at, _NOW))
 _RETRY = _transition(
-    ("fault", "expired", "cancelled"),
-    status="pending",
+    (TaskStatus.FAULT, TaskStatus.EXPIRED, TaskStatus.CANCELLED),
+    status=TaskStatus.PENDING,
     attempts=0,
     expires_at=sa.bindparam("new_expires_at", type_=UTCDateTime()),
     sent_at=sa.null(),
@@ -319,7 +329,7 @@ _RETRY = _transition(
 
 def _orphaned(has_live_session: bool) -> sa.ColumnElement[bool]:
     """Sent, never answered, and not in the live session: its session died."""
-    sent_unanswered = sa.and_(_t.device_id == _DEVICE, _t.status == "sent", _t.answered_at.is_(None))
+    sent_unanswered = sa.and_(_t.device_id == _DEVICE, _t.status == TaskStatus.SENT, _t.answered_at.is_(None))
     if not has_live_session:
         return sent_unanswered
     live = sa.bindparam("live", type_=sa.Text())
@@ -337,7 +347,7 @@ _REQUEUE_STATEMENTS = {
         sa.update(tasks)
         .where(_orphaned(live))
         .values(
-            status=_given_up("fault", "pending"),
+            status=_given_up(TaskStatus.FAULT, TaskStatus.PENDING),
             completed_at=_given_up(_NOW, sa.null()),
             fault_string=_given_up(
                 sa.literal("no response after ")
@@ -371,6 +381,7 @@ def enqueue(
     created_by: str | None = None,
     complete_within: int | None = None,
     origin: Origin | None = None,
+    now: datetime | None = None,
 ) -> int:
     """Queue the RPC ``kind`` with ``args`` (its arguments by element name) for a device.
 
@@ -380,6 +391,7 @@ def enqueue(
     none: it would make the task's event or retry unrecognisable). ``complete_within``:
     seconds a kind of ``AWAITED`` may take after its response (None: the kind's default).
     ``origin``: where the task comes from, in columns; ``created_by`` is derived from it unless given.
+    ``now``: when it is queued (the real time unless given: for a clock that tests move).
     """
     if origin is not None and created_by is None:
         created_by = origin.text
@@ -395,8 +407,8 @@ def enqueue(
         "device_id": device_id,
         "kind": kind,
         "args": args,
-        "status": "pending",
-        "created_at": utcnow(),
+        "status": TaskStatus.PENDING,
+        "created_at": now or utcnow(),
         "attempts": 0,
         "max_attempts": max_attempts,
         "expires_at": expires_at,
@@ -424,13 +436,13 @@ def enqueue(
     return task_id
 
 
-def claim_next(bind: Bind, device_id: str, session_id: str) -> Task | None:
+def claim_next(bind: Bind, device_id: str, session_id: str, *, now: datetime | None = None) -> Task | None:
     """Take the device's oldest pending task to send in ``session_id``; None when there is none.
 
     Tasks past their ``expires_at`` are never taken (``expire_overdue`` marks them). Two
     workers claiming for the same device never get the same task.
     """
-    params = {"device": device_id, "session": session_id, "now": utcnow()}
+    params = {"device": device_id, "session": session_id, "now": now or utcnow()}
     with transaction(bind) as conn:
         try:
             row = _CLAIM.first_mapping(conn, params)
@@ -461,7 +473,7 @@ def fail_overdue(bind: Bind, now: datetime | None = None) -> list[Task]:
         if missed:
             conn.execute(_MISSED, missed)
     return [
-        dataclasses.replace(t, status="fault", fault_string=w, completed_at=now)
+        dataclasses.replace(t, status=TaskStatus.FAULT, fault_string=w, completed_at=now)
         for t, w in zip(overdue, words, strict=True)
     ]
 
@@ -498,21 +510,27 @@ def _delay(args: Mapping[str, Any]) -> int:
     return delay if isinstance(delay, int) and delay > 0 else 0
 
 
-def complete(bind: Bind, task_id: int, result: Any) -> Task:
+def complete(bind: Bind, task_id: int, result: Any, *, now: datetime | None = None) -> Task:
     """Record the CPE's response to a sent task: the task is done."""
-    return _apply(bind, _COMPLETE, task_id, "completed", {"new_result": result})
+    return _apply(bind, _COMPLETE, task_id, "completed", {"new_result": result}, now)
 
 
-def record_done(bind: Bind, task_id: int, result: Any) -> None:
-    """``complete`` without handing the task back: for the session backend, which has it already."""
+def record_done(bind: Bind, task_id: int, result: Any, *, now: datetime | None = None) -> None:
+    """``complete`` without handing the task back: for the session service, which has it already."""
     with transaction(bind) as conn:
-        params = {"task_id": task_id, "now": utcnow(), "new_result": result}
+        params = {"task_id": task_id, "now": now or utcnow(), "new_result": result}
         if _RECORD_DONE.execute(conn, params) == 0:
             raise _refusal(conn, task_id, "completed")
 
 
 def fail(
-    bind: Bind, task_id: int, fault_code: int | None, fault_string: str | None, result: Any = None
+    bind: Bind,
+    task_id: int,
+    fault_code: int | None,
+    fault_string: str | None,
+    result: Any = None,
+    *,
+    now: datetime | None = None,
 ) -> Task:
     """Record a fault for a sent task, with its code and the CPE's words (or the code's meaning)."""
     params = {
@@ -520,7 +538,7 @@ def fail(
         "new_fault_string": fault_string or describe(fault_code),
         "new_result": result,
     }
-    return _apply(bind, _FAIL, task_id, "failed", params)
+    return _apply(bind, _FAIL, task_id, "failed", params, now)
 
 
 def answer(bind: Bind, task_id: int, result: Any, *, now: datetime | None = None) -> Task:
@@ -535,12 +553,12 @@ def answer(bind: Bind, task_id: int, result: Any, *, now: datetime | None = None
         task = get(conn, task_id)
         due = deadline(task, now) if task is not None else None
         params = {"new_result": result, "new_deadline_at": due, "now": now}
-        return _apply(conn, _ANSWER, task_id, "answered", params)
+        return _apply(conn, _ANSWER, task_id, "answered", params, now)
 
 
-def cancel(bind: Bind, task_id: int) -> Task:
+def cancel(bind: Bind, task_id: int, *, now: datetime | None = None) -> Task:
     """Cancel a pending or sent task (a sent one may still reach the CPE; its answer is then refused)."""
-    return _apply(bind, _CANCEL, task_id, "cancelled", {})
+    return _apply(bind, _CANCEL, task_id, "cancelled", {}, now)
 
 
 def clear_fault(bind: Bind, task_id: int) -> Task:
@@ -557,7 +575,12 @@ def retry(bind: Bind, task_id: int, *, expires_at: datetime | None = None) -> Ta
 
 
 def requeue_orphans(
-    bind: Bind, device_id: str, live_session_id: str | None = None, *, keep: Collection[int] = ()
+    bind: Bind,
+    device_id: str,
+    live_session_id: str | None = None,
+    *,
+    keep: Collection[int] = (),
+    now: datetime | None = None,
 ) -> list[Task]:
     """Put back the device's tasks sent in a session that died, unanswered; return them.
 
@@ -567,7 +590,7 @@ def requeue_orphans(
     Orphans whose outcome the device may still report (``keep``) stay as they are.
     """
     live = live_session_id is not None
-    params = {"device": device_id, "live": live_session_id, "now": utcnow()}
+    params = {"device": device_id, "live": live_session_id, "now": now or utcnow()}
     with transaction(bind) as conn:
         if keep:  # rare (a transfer's session): not worth a prepared statement
             statement = _REQUEUE_STATEMENTS[live].where(_t.id.not_in(list(keep)))
@@ -610,7 +633,7 @@ def list_tasks(
     """
     query = sa.select(tasks).order_by(_t.id.desc()).offset(offset or None)
     if open_faults:
-        query = query.where(_t.status == "fault", _t.cleared_at.is_(None))
+        query = query.where(_t.status == TaskStatus.FAULT, _t.cleared_at.is_(None))
     if device_id is not None:
         query = query.where(_t.device_id == device_id)
     if status is not None:
@@ -692,13 +715,17 @@ def job_progress(bind: Bind, job_id: str) -> dict[str, Any] | None:
         "created_at": min(created for _, _, _, created in rows),
         "total": total,
         **counts,
-        "finished": counts["pending"] + counts["sent"] == 0,
+        "finished": counts[TaskStatus.PENDING] + counts[TaskStatus.SENT] == 0,
     }
 
 
 _WAITING = (
     sa.select(tasks)
-    .where(_t.device_id == _DEVICE, _t.status == "sent", _t.kind.in_(sa.bindparam("kinds", expanding=True)))
+    .where(
+        _t.device_id == _DEVICE,
+        _t.status == TaskStatus.SENT,
+        _t.kind.in_(sa.bindparam("kinds", expanding=True)),
+    )
     .order_by(_t.id)
 )
 
@@ -719,41 +746,21 @@ def find_by_command_key(bind: Bind, device_id: str, kind: str, command_key: str)
     return Task.from_row(row) if row is not None else None
 
 
-def complete_by_command_key(
-    bind: Bind, device_id: str, kind: str, command_key: str, result: Any = None
-) -> Task | None:
-    """Close the task an event names (``M Reboot``, TransferComplete): done, with ``result``.
-
-    None when the device has no such sent task: CPEs also report reboots and
-    transfers the ACS did not ask for, and a retried event finds its task closed.
-    """
-    with transaction(bind) as conn:
-        task = find_by_command_key(conn, device_id, kind, command_key)
-        return complete(conn, task.id, result) if task is not None else None
-
-
-def fail_by_command_key(
-    bind: Bind,
-    device_id: str,
-    kind: str,
-    command_key: str,
-    fault_code: int | None,
-    fault_string: str | None,
-    result: Any = None,
-) -> Task | None:
-    """Close the task an event names with a fault (a TransferComplete carrying a FaultStruct)."""
-    with transaction(bind) as conn:
-        task = find_by_command_key(conn, device_id, kind, command_key)
-        return fail(conn, task.id, fault_code, fault_string, result) if task is not None else None
-
-
 # --- helpers --------------------------------------------------------------------------
 
 
-def _apply(bind: Bind, statement: sa.Update, task_id: int, done: str, params: dict[str, Any]) -> Task:
-    """Run a status transition; explain a refusal by the task's actual status."""
+def _apply(
+    bind: Bind,
+    statement: sa.Update,
+    task_id: int,
+    done: str,
+    params: dict[str, Any],
+    now: datetime | None = None,
+) -> Task:
+    """Run a status transition at ``now`` (the real time unless given); explain a refusal by the
+    task's actual status."""
     with transaction(bind) as conn:
-        row = conn.execute(statement, {"task_id": task_id, "now": utcnow()} | params).one_or_none()
+        row = conn.execute(statement, {"task_id": task_id, "now": now or utcnow()} | params).one_or_none()
         if row is not None:
             return Task.from_row(row)
         raise _refusal(conn, task_id, done)

@@ -17,7 +17,7 @@ from acs.nbi.routing import Call, Follow, Param, Reply, Response, Router, parse_
 from acs.nbi.schemas import DEVICE_FILTER, FILTERS, ref
 from acs.provisioning import preprovision
 from acs.store import connection_requests, inventory
-from acs.store.schema import TASK_STATUSES, utcnow
+from acs.store.schema import TASK_STATUSES, TaskStatus, utcnow
 from acs.usecases import tasks
 
 router = Router()
@@ -807,7 +807,7 @@ def device_faults(call: Call) -> Reply:
 
 def _fault(call: Call) -> queue.Task:
     task = _task(call)
-    if task.status != "fault":
+    if task.status != TaskStatus.FAULT:
         raise not_found(
             "fault on task", task.id, "path.task", f"a task in fault (task {task.id} is {task.status})"
         )

@@ -34,6 +34,7 @@ from acs.provisioning.flatprofile import FlatProfile, Problem
 from acs.provisioning.mapping import ParameterMap, Setting, changes, load_map
 from acs.provisioning.store import device_record, devices_at, effective_profile, layers, require_profile
 from acs.store import inventory
+from acs.store.schema import TaskStatus
 
 #: the origin kind (and ``created_by``) of the tasks this module queues
 CREATED_BY = "profile"
@@ -129,7 +130,7 @@ def provision(conn: Connection, device: Mapping[str, Any] | str, table: Paramete
     if not result.managed:
         return result
     for task in queue.list_tasks(
-        conn, device_id=result.device_id, status="pending", kind="SetParameterValues"
+        conn, device_id=result.device_id, status=TaskStatus.PENDING, kind="SetParameterValues"
     ):
         if task.origin_kind == CREATED_BY:
             queue.cancel(conn, task.id)

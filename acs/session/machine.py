@@ -16,6 +16,7 @@ every worker process behaves alike, whichever one a CPE's next POST reaches.
 from __future__ import annotations
 
 import dataclasses
+import enum
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +27,18 @@ from acs.cwmp.faults import CwmpError, describe, soap_faultcode
 #: the methods this ACS implements, as GetRPCMethods from a CPE is answered
 ACS_METHODS = ("Inform", "GetRPCMethods", "TransferComplete", "AutonomousTransferComplete", "RequestDownload")
 SUPPORTED_VERSIONS = ("1.0", "1.1", "1.2", "1.3", "1.4")
+
+
+class Turn(enum.StrEnum):
+    """Where a session stands: whose turn it is to send (the values are what the store keeps)."""
+
+    #: nothing received yet: only an Inform may open the session
+    AWAITING_INFORM = "awaiting_inform"
+    #: the CPE sends its requests (TransferComplete...) until its empty POST
+    CPE_TURN = "cpe_turn"
+    #: the ACS sends its requests, one at a time, until nothing is left
+    ACS_TURN = "acs_turn"
+    ENDED = "ended"
 
 
 # --- what the session asks the shell to record ------------------------------------------------
@@ -99,8 +112,8 @@ class Session:
     device_id: str | None = None
     ns: str = cwmp.NAMESPACES["1.0"]
     version: str = "1.0"
-    #: awaiting_inform -> cpe_turn -> acs_turn -> ended
-    state: str = "awaiting_inform"
+    #: awaiting_inform -> cpe_turn -> acs_turn -> ended (``Turn``)
+    state: Turn = Turn.AWAITING_INFORM
     hold_requests: bool = False
     #: the request in flight: task id, method and the cwmp:ID it was sent with
     pending: dict[str, Any] | None = None
@@ -116,12 +129,12 @@ class Session:
 
     def handle(self, env: cwmp.Envelope | None) -> Step:
         """Handle one parsed message; None is the empty POST."""
-        if self.state == "ended":
+        if self.state == Turn.ENDED:
             raise ProtocolError("this session has ended; a new one starts with an Inform")
         if env is None:
             return self._empty_post()
         message = env.body
-        if self.state == "awaiting_inform":
+        if self.state == Turn.AWAITING_INFORM:
             if not isinstance(message, rpc.Inform):
                 raise ProtocolError(f"a session starts with an Inform, not {message.method()}")
             return self._inform(env, message)
@@ -135,7 +148,7 @@ class Session:
 
     def send(self, task_id: int, request: rpc.Request) -> Step:
         """The next queued request for the CPE, in the ACS's turn."""
-        if self.state != "acs_turn" or self.pending is not None:
+        if self.state != Turn.ACS_TURN or self.pending is not None:
             raise RuntimeError(f"cannot send a request in state {self.state}")
         self.sent += 1
         message_id = f"{task_id}.{self.sent}"
@@ -144,7 +157,7 @@ class Session:
 
     def finish(self, reason: str = "nothing left to send") -> Step:
         """Nothing is queued: the empty HTTP 204 that ends the session."""
-        self.state = "ended"
+        self.state = Turn.ENDED
         return Step(reply=None, effects=[SessionEnded(reason)])
 
     # --- the rules ---------------------------------------------------------------------------
@@ -153,7 +166,7 @@ class Session:
         self.device_id = device_id(inform.DeviceId)
         self.ns = env.ns
         self.version = env.version
-        self.state = "cpe_turn"
+        self.state = Turn.CPE_TURN
         newer = cwmp.codec.newer_than_known(self.version)
         if newer:  # cwmp-1-5 and later: answered in the newest version this ACS speaks, not echoed
             self.version = cwmp.codec.NEWEST
@@ -170,16 +183,16 @@ class Session:
         return Step(reply=reply, effects=[InformReceived(self.device_id, inform, self.version)])
 
     def _empty_post(self) -> Step:
-        if self.state == "awaiting_inform":
+        if self.state == Turn.AWAITING_INFORM:
             raise ProtocolError("an empty POST cannot open a session; send an Inform first")
         if self.pending is not None:
             # The CPE gave up on our request without answering: record it and move on.
             task = self.pending["task"]
             self.pending = None
-            self.state = "acs_turn"
+            self.state = Turn.ACS_TURN
             failed = TaskFailed(task, 8003, "the CPE answered the request with an empty POST")
             return Step(effects=[failed], wants_task=True)
-        self.state = "acs_turn"
+        self.state = Turn.ACS_TURN
         return Step(wants_task=True)
 
     def _cpe_request(self, env: cwmp.Envelope, message: rpc.Message) -> Step:
@@ -230,7 +243,9 @@ class Session:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Session:
-        return cls(**data)
+        session = cls(**data)
+        session.state = Turn(session.state)  # the store keeps its value
+        return session
 
 
 _SESSION_FIELDS = tuple(f.name for f in dataclasses.fields(Session))

@@ -1,4 +1,11 @@
-"""The store: SQLAlchemy Core tables, engines and Alembic migrations (SQLite and PostgreSQL)."""
+"""The store: SQLAlchemy Core tables, engines and Alembic migrations (SQLite and PostgreSQL).
+
+``Connection`` and ``Engine`` are named here for the layers that reach the database only through
+the store's functions (``acs.session``): they hold one and pass it on, and import no SQLAlchemy.
+The ``sessions`` table is ``acs.store.schema``'s; ``acs.store.sessions`` is what is done with it.
+"""
+
+from sqlalchemy.engine import Connection, Engine
 
 from acs.store.engine import (
     DEFAULT_URL,
@@ -22,13 +29,14 @@ from acs.store.schema import (
     metadata,
     parameters,
     policies,
-    sessions,
     tasks,
     utcnow,
 )
 
 __all__ = [
     "DEFAULT_URL",
+    "Connection",
+    "Engine",
     "StoreError",
     "UTCDateTime",
     "Upgrade",
@@ -44,7 +52,6 @@ __all__ = [
     "metadata",
     "parameters",
     "policies",
-    "sessions",
     "show_url",
     "tasks",
     "transaction",

@@ -8,6 +8,7 @@ two disagree.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -29,10 +30,35 @@ NAMING_CONVENTION = {
 
 metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 
-TASK_STATUSES = ("pending", "sent", "done", "fault", "expired", "cancelled")
+
+class TaskStatus(enum.StrEnum):
+    """A task's life: pending -> sent (in a session) -> done | fault | expired | cancelled.
+
+    The values are what the ``tasks.status`` column holds."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    DONE = "done"
+    FAULT = "fault"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+
+
+class SessionStatus(enum.StrEnum):
+    """A CWMP session's row: open until it ends (nothing left to send), times out (silent past the
+    session timeout) or fails (a newer Inform from its device superseded it)."""
+
+    OPEN = "open"
+    ENDED = "ended"
+    TIMED_OUT = "timed_out"
+    FAILED = "failed"
+
+
+#: the values (plain text: click choices, JSON schemas, the CHECK constraint)
+TASK_STATUSES = tuple(s.value for s in TaskStatus)
 #: What an API token may do: read < operator (tasks, tags, faults) < admin (policies, devices).
 TOKEN_ROLES = ("read", "operator", "admin")
-SESSION_STATUSES = ("open", "ended", "timed_out", "failed")
+SESSION_STATUSES = tuple(s.value for s in SessionStatus)
 #: what became of a connection request: the CPE answered 200/204 (or the UDP datagrams left), it
 #: answered 401/503, nothing listens or routes there, no answer in time, anything else
 CONNECTION_REQUEST_OUTCOMES = ("sent", "refused", "unreachable", "timed_out", "error")
@@ -192,7 +218,7 @@ sessions = sa.Table(
     sa.Column("started_at", UTCDateTime, nullable=False, default=utcnow),
     sa.Column("last_message_at", UTCDateTime),
     sa.Column("ended_at", UTCDateTime),
-    sa.Column("status", sa.Text, nullable=False, server_default="open"),
+    sa.Column("status", sa.Text, nullable=False, server_default=SessionStatus.OPEN),
     sa.Column("remote_addr", sa.Text),
     # The exact cwmp-1-N namespace the CPE used; the ACS answers in it.
     sa.Column("cwmp_ns", sa.Text),
@@ -225,7 +251,7 @@ tasks = sa.Table(
     # The RPC's name (Reboot, SetParameterValues, ...); args are its arguments by element name.
     sa.Column("kind", sa.Text, nullable=False),
     sa.Column("args", JSONDoc, nullable=False),
-    sa.Column("status", sa.Text, nullable=False, server_default="pending"),
+    sa.Column("status", sa.Text, nullable=False, server_default=TaskStatus.PENDING),
     sa.Column("created_at", UTCDateTime, nullable=False, default=utcnow),
     sa.Column("sent_at", UTCDateTime),
     sa.Column("session_id", sa.Text, sa.ForeignKey("sessions.id", ondelete="SET NULL")),

@@ -6,8 +6,10 @@ never waits for the database and a slow phone never stalls another; under load
 the messages waiting for the store share one transaction (``acs.web.groupcommit``).
 
 Sessions are found by their cookie; CPEs that return no cookie are followed
-by their TCP connection. Bodies over the size cap get HTTP 413, unreadable or
-out-of-order messages HTTP 400 with the reason; neither touches other sessions.
+by their TCP connection (its ``CwmpConnection``, the endpoint's, not the HTTP
+channel's). Bodies over the size cap get HTTP 413, an unknown Content-Encoding
+415, unreadable or out-of-order messages HTTP 400 with the reason; neither
+touches other sessions.
 What a stranger can make it log (refused requests, failed authentication) is
 written at a bounded rate, cut short and with secrets masked (``acs.web.boundedlog``).
 
@@ -21,7 +23,7 @@ the empty ones too (libcurl's Digest probes with an empty POST first), and its
 credentials are checked before its body is inflated or parsed: a stranger's body costs
 no XML parse, and a user name no device has no database lookup per request
 (``acs.web.auth.UnknownUsers``). Who may speak for which device is decided by the
-backend, with the parsed Inform (``CwmpBackend._admit``). Lines strangers can cause are
+session service, with the parsed Inform (``SessionHandler._admit``). Lines strangers can cause are
 logged at a bounded rate (``acs.web.boundedlog``).
 """
 
@@ -32,6 +34,7 @@ import io
 import logging
 import re
 import traceback
+import weakref
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -42,10 +45,10 @@ from twisted.web import server
 from acs import cwmp
 from acs.cwmp import rpc
 from acs.cwmp.faults import CwmpError, MessageTooLarge
-from acs.session.machine import ProtocolError, device_id
+from acs.session.machine import ProtocolError, Turn, device_id
+from acs.session.service import Owner, Principal, Refused
 from acs.store import inventory
 from acs.web.auth import BASIC_REFUSED, Authenticator, Credentials, UnknownUsers, parse_authorization
-from acs.web.backend import Owner, Principal, Refused
 from acs.web.boundedlog import Long, bounded_log
 from acs.web.groupcommit import GroupCommit
 from acs.web.http11 import Answer, HttpChannel, HttpRequest
@@ -84,13 +87,19 @@ class CpeAuth:
         return None
 
 
+class UnsupportedEncoding(ValueError):
+    """A Content-Encoding the ACS does not read: HTTP 415 (a body it cannot inflate is a 400)."""
+
+
 def inflate(body: bytes, encoding: bytes, max_size: int) -> bytes:
     """A gzip- or deflate-encoded body (CWMP 1.4 HTTP compression), never larger than ``max_size``.
 
-    The cap applies to what comes out, so a small compressed bomb cannot fill memory.
+    The cap applies to what comes out, so a small compressed bomb cannot fill memory. An encoding
+    other than those is ``UnsupportedEncoding``; a body that is not what it says, ``ValueError``.
     """
     if encoding not in (b"gzip", b"x-gzip", b"deflate"):
-        raise ValueError(f"unsupported Content-Encoding {encoding.decode('latin-1')!r}; use gzip or deflate")
+        words = f"unsupported Content-Encoding {encoding.decode('latin-1')!r}; use gzip or deflate"
+        raise UnsupportedEncoding(words)
     inflater = zlib.decompressobj(wbits=47)  # 32 + 15: gzip or zlib header, detected
     try:
         data = inflater.decompress(body, max_size + 1)
@@ -140,6 +149,19 @@ class LimitedRequest(server.Request):
         super().handleContentChunk(data)
 
 
+@dataclass(slots=True)
+class CwmpConnection:
+    """What the CWMP endpoint knows of one TCP connection, kept by the endpoint (not on the HTTP
+    channel, which knows nothing of CWMP) for as long as the connection lives."""
+
+    #: the session this connection opened, or proved it may continue: a CPE that keeps no cookie is
+    #: followed by it, and its requests need no new authentication (``CwmpEndpoint._bound``)
+    session: str | None = None
+    #: the names in the connection's client certificate (None: none), once read
+    certificate: CertificateNames | None = None
+    certificate_read: bool = False
+
+
 _TEXT = (b"Content-Type", b"text/plain; charset=utf-8")
 _XML = (b"Content-Type", CONTENT_TYPE)
 _NOT_POST = b"This is a TR-069 ACS: CPEs POST CWMP messages here.\n"
@@ -171,6 +193,17 @@ class CwmpEndpoint:
         self.max_size = max_size
         #: lines a stranger can cause, at a bounded rate (plain logging without a reactor: unit tests)
         self.strangers = bounded_log(reactor, log) if reactor is not None else None
+        #: each open connection's CWMP state, gone with the connection
+        self._connections: weakref.WeakKeyDictionary[HttpChannel, CwmpConnection] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def connection(self, channel: HttpChannel) -> CwmpConnection:
+        """The CWMP state of ``channel``'s connection (a new one on its first request)."""
+        state = self._connections.get(channel)
+        if state is None:
+            state = self._connections[channel] = CwmpConnection()
+        return state
 
     def note(self, kind: str, level: int, message: str, *args: Any) -> None:
         """Log a line a stranger can cause: at most a few of a kind per interval."""
@@ -257,8 +290,11 @@ class CwmpEndpoint:
             except MessageTooLarge as e:
                 self._error(channel, request, 413, str(e))
                 return False
+            except UnsupportedEncoding as e:
+                self._error(channel, request, 415, str(e))
+                return False
             except ValueError as e:
-                self._error(channel, request, 415 if "unsupported" in str(e) else 400, str(e))
+                self._error(channel, request, 400, str(e))
                 return False
         try:
             return cwmp.parse(body, max_size=self.max_size) if body.strip() else None
@@ -323,7 +359,7 @@ class CwmpEndpoint:
         headers: list[tuple[bytes, bytes]] = []
         if opening:
             headers.append((b"Set-Cookie", b"%s=%s; Path=/; HttpOnly" % (COOKIE_B, session.id.encode())))
-        channel.session = session.id if session.state != "ended" else None
+        self.connection(channel).session = session.id if session.state != Turn.ENDED else None
         if step.reply is None:
             return channel.respond(request, 204, headers)
         headers.append(_XML)
@@ -479,10 +515,11 @@ class CwmpEndpoint:
     def _bound(self, channel: HttpChannel, request: HttpRequest) -> bool:
         """Whether this connection authenticated for the session the request belongs to: it opened it
         (or proved it may continue it), and the cookie, if any, names that session."""
-        if channel.session is None:
+        bound = self.connection(channel).session
+        if bound is None:
             return False
         cookie = session_cookie(request.headers.get(b"cookie"))
-        return cookie is None or cookie == channel.session
+        return cookie is None or cookie == bound
 
     def _unasked(self, channel: HttpChannel, request: HttpRequest) -> bool:
         """A POST that must authenticate and carries no credentials: an Inform to challenge, a request
@@ -496,9 +533,11 @@ class CwmpEndpoint:
 
     def _certificate(self, channel: HttpChannel) -> CertificateNames | None:
         """The names in the client certificate of this connection (verified by the TLS handshake)."""
-        if channel.client is None:
-            channel.client = CertificateNames.of_peer(channel.peer_certificate()) or False
-        return channel.client or None
+        state = self.connection(channel)
+        if not state.certificate_read:
+            state.certificate = CertificateNames.of_peer(channel.peer_certificate()) or None
+            state.certificate_read = True
+        return state.certificate
 
     def _challenge(self, channel: HttpChannel, request: HttpRequest, *, stale: bool) -> None:
         channel.respond(request, 401, self._challenge_headers(channel, stale=stale))
@@ -511,7 +550,7 @@ class CwmpEndpoint:
 
     def _session_id(self, channel: HttpChannel, request: HttpRequest) -> str | None:
         """The cookie's session, or for CPEs that keep no cookie the one on this TCP connection."""
-        return session_cookie(request.headers.get(b"cookie")) or channel.session
+        return session_cookie(request.headers.get(b"cookie")) or self.connection(channel).session
 
     def _error(self, channel: HttpChannel, request: HttpRequest, code: int, reason: str) -> None:
         self.note(f"http-{code}", logging.INFO, "CWMP %s from %s: %s", code, channel.peer, reason)

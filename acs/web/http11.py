@@ -119,11 +119,6 @@ class HttpChannel(protocol.Protocol):
     deadlines and the caps on connections are the ``Guard``'s.
     """
 
-    #: for the handler's own use: CWMP follows a cookie-less CPE's session by its connection
-    session: str | None = None
-    #: for the handler's own use: what it learnt of the client (CWMP: its certificate's names)
-    client: Any = None
-
     def __init__(
         self,
         handler: Handler,

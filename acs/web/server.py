@@ -19,10 +19,10 @@ from twisted.web import http, server
 
 from acs.cwmp.codec import DEFAULT_MAX_SIZE
 from acs.nbi.resource import Kicker, NbiResource, NbiSite, soap_authorize
+from acs.session.service import SessionHandler
 from acs.web import guard as http_guard
 from acs.web import workers
 from acs.web.auth import Authenticator
-from acs.web.backend import CwmpBackend
 from acs.web.boundedlog import access_line
 from acs.web.cwmp import CpeAuth, CwmpEndpoint, LimitedRequest
 from acs.web.groupcommit import GroupCommit
@@ -191,7 +191,7 @@ class QuietSite(server.Site):
         pass
 
 
-def cwmp_site(backend: CwmpBackend, pool: ThreadPool, options: ServeOptions, reactor: Any) -> HttpFactory:
+def cwmp_site(backend: SessionHandler, pool: ThreadPool, options: ServeOptions, reactor: Any) -> HttpFactory:
     """The CWMP endpoint on every path: phones are given URLs like /, /acs or /cwmp.
 
     Served by ``acs.web.http11``, not twisted.web: see there why. A connection silent for the
@@ -326,7 +326,7 @@ def listen(
     ``worker_argv``/``worker_env``, and they inherit these sockets (``inherited``).
     """
     pool = pool or start_pool(engine, reactor)
-    backend = CwmpBackend(
+    backend = SessionHandler(
         engine, session_timeout=options.session_timeout, shared_new=options.cpe_shared_new == "allow"
     )
     factory = cwmp_site(backend, pool, options, reactor)

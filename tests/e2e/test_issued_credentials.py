@@ -11,9 +11,9 @@ from collections.abc import Callable
 
 import pytest
 
+from acs.session.service import KILL_BEFORE_COMMIT
 from acs.testing import SimulatedPhone, run_session
 from acs.testing.phone import SessionError
-from acs.web.backend import KILL_BEFORE_COMMIT
 from tests.e2e.conftest import AUTH, SESSION_TIMEOUT, Acs, Operator, new_phone
 from tests.web.conftest import CPE_PASSWORD, CPE_USERNAME, start_server
 

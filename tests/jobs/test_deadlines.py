@@ -3,7 +3,7 @@
 A Reboot whose device never comes back with ``1 BOOT``, a Download whose TransferComplete never
 comes, would otherwise stay ``sent`` forever. The deadline is set when the response comes
 (``queue.answer``): the kind's default or the task's ``complete_within``, plus any DelaySeconds;
-the server's sweep (``CwmpBackend.sweep``, its clock injectable) turns the overdue into faults.
+the server's sweep (``SessionHandler.sweep``, its clock injectable) turns the overdue into faults.
 SQLite and PostgreSQL.
 """
 
@@ -17,10 +17,10 @@ from sqlalchemy.engine import Engine
 
 from acs.jobs import policies, queue
 from acs.jobs.queue import QueueError
+from acs.session.service import SessionHandler, Swept
 from acs.store import create_engine, upgrade
 from acs.store.schema import devices, revisions, sessions, tasks, utcnow
 from acs.store.schema import policies as policies_table
-from acs.web.backend import CwmpBackend, Swept
 
 PHONE = "00562B-CP-8841-3PCC-FCH1234ABCD"
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
@@ -94,7 +94,7 @@ def test_the_sweep_makes_an_overdue_reboot_a_fault_that_says_what_never_came(pho
     reboot = answered(phone, "Reboot")
     download = answered(phone, "Download", {"URL": "http://fw/x.loads"})
     clock = [T0 + timedelta(minutes=9)]
-    backend = CwmpBackend(phone, clock=lambda: clock[0])
+    backend = SessionHandler(phone, clock=lambda: clock[0])
 
     assert backend.sweep() == Swept(timed_out=0, expired=0, missed=0)
     assert queue.get(phone, reboot.id).status == "sent"

@@ -10,9 +10,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from acs.jobs import policies, queue
+from acs.session.service import SessionHandler
 from acs.store.schema import revisions
 from acs.testing import SimulatedPhone
-from acs.web.backend import CwmpBackend
 
 
 class CountedReads:
@@ -29,7 +29,7 @@ class CountedReads:
         monkeypatch.setattr(policies._ENABLED, "mappings", mappings)
 
 
-def periodic(cwmp: CwmpBackend, phone: SimulatedPhone) -> None:
+def periodic(cwmp: SessionHandler, phone: SimulatedPhone) -> None:
     session, _ = cwmp.step(None, phone.envelope(phone.inform(["2 PERIODIC"])), "192.0.2.10")
     cwmp.step(session.id, None, "192.0.2.10")  # nothing queued: 204, or a task sent and left
 
@@ -52,7 +52,7 @@ def revision(engine: Engine) -> int:
 
 
 def test_informs_read_the_policies_once_while_they_do_not_change(
-    engine: Engine, cwmp: CwmpBackend, monkeypatch: pytest.MonkeyPatch
+    engine: Engine, cwmp: SessionHandler, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     counted, phone = CountedReads(monkeypatch), SimulatedPhone()
     for _ in range(5):
@@ -61,7 +61,7 @@ def test_informs_read_the_policies_once_while_they_do_not_change(
 
 
 def test_every_change_of_a_policy_is_seen_at_the_next_inform(
-    engine: Engine, cwmp: CwmpBackend, monkeypatch: pytest.MonkeyPatch
+    engine: Engine, cwmp: SessionHandler, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     counted, phone = CountedReads(monkeypatch), SimulatedPhone()
     periodic(cwmp, phone)
@@ -93,7 +93,7 @@ def test_every_change_of_a_policy_is_seen_at_the_next_inform(
 
 
 def test_a_change_rolled_back_leaves_no_trace_in_what_informs_see(
-    engine: Engine, cwmp: CwmpBackend, monkeypatch: pytest.MonkeyPatch
+    engine: Engine, cwmp: SessionHandler, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An Inform handled in a transaction that also changed policies, then rolled back, must not
     leave those policies cached under a revision a later, different change will take."""
@@ -119,7 +119,7 @@ def open_by_creator(engine: Engine, phone: SimulatedPhone) -> dict[str, list[str
 
 
 def test_a_policy_named_like_another_with_a_colon_queues_its_own_tasks(
-    engine: Engine, cwmp: CwmpBackend
+    engine: Engine, cwmp: SessionHandler
 ) -> None:
     """``office:night``'s open tasks are not ``office``'s: each policy queues its own (once the
     policy's name was read back from ``created_by``, and ``office`` stopped queuing)."""

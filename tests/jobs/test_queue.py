@@ -11,7 +11,8 @@ import sqlalchemy as sa
 
 from acs.jobs import queue
 from acs.jobs.queue import QueueError
-from acs.store import devices, sessions, tasks, utcnow
+from acs.store import devices, tasks, utcnow
+from acs.store.schema import sessions
 
 PHONE = "00562B-CP-8841-3PCC-FCH1234ABCD"
 OTHER = "00562B-CP-7841-3PCC-FCH5678EFGH"
@@ -294,13 +295,17 @@ def test_an_event_closes_the_task_it_names(phones, session):
     live = _open_session(phones, "s2")
     queue.requeue_orphans(phones, PHONE, live)
 
-    closed = queue.complete_by_command_key(phones, PHONE, "Reboot", f"acs-{reboot}")
-    failed = queue.fail_by_command_key(phones, PHONE, "Download", "fw-12.0.1", 9010, "bad image")
+    # as the session service closes them (its TransferComplete, acs.session.service)
+    named = queue.find_by_command_key(phones, PHONE, "Reboot", f"acs-{reboot}")
+    closed = queue.complete(phones, named.id, None)
+    transfer = queue.find_by_command_key(phones, PHONE, "Download", "fw-12.0.1")
+    failed = queue.fail(phones, transfer.id, 9010, "bad image")
 
     assert (closed.id, closed.status, closed.result) == (reboot, "done", None)
     assert (failed.id, failed.status, failed.fault_code) == (download, "fault", 9010)
-    assert queue.complete_by_command_key(phones, PHONE, "Reboot", f"acs-{reboot}") is None
-    assert queue.complete_by_command_key(phones, PHONE, "Reboot", "not-ours") is None
+    assert queue.find_by_command_key(phones, PHONE, "Reboot", f"acs-{reboot}") is None
+    assert queue.find_by_command_key(phones, PHONE, "Download", "fw-12.0.1") is None
+    assert queue.find_by_command_key(phones, PHONE, "Reboot", "not-ours") is None
 
 
 def test_rpcs_with_a_command_key_get_one(phones):

@@ -20,8 +20,8 @@ from acs.connreq import Attempt, KickResult
 from acs.cwmp import rpc
 from acs.jobs import policies
 from acs.nbi import tokens
+from acs.session.service import SessionHandler
 from acs.store.schema import utcnow
-from acs.web.backend import CwmpBackend
 from acs.web.server import ServeOptions, nbi_site
 
 #: seconds any one API call may take before the test fails
@@ -145,7 +145,7 @@ def session(
 ) -> str:
     """One CWMP session through the backend: the Inform, then the empty POST; queued requests are
     answered by ``respond`` (or left unanswered, the session ending there). Returns the device id."""
-    backend = CwmpBackend(engine)
+    backend = SessionHandler(engine)
     sess, step = backend.step(None, envelope, "192.0.2.7")
     sess, step = backend.step(sess.id, None, "192.0.2.7")
     while step.reply is not None and respond is not None:

@@ -26,7 +26,8 @@ from acs.cli import main
 from acs.cwmp import rpc
 from acs.jobs import policies, queue
 from acs.nbi import tokens
-from acs.store import create_engine, inventory, sessions
+from acs.store import create_engine, inventory
+from acs.store.schema import sessions
 from acs.testing import SimulatedPhone
 from tests.web.conftest import start_server
 

@@ -1,6 +1,6 @@
 """A simulated phone's CWMP session through the session backend, in this process.
 
-``CwmpBackend.step`` (one transaction per message, as ``acs serve`` runs it) without HTTP,
+``SessionHandler.step`` (one transaction per message, as ``acs serve`` runs it) without HTTP,
 so a test can act between two messages of a session.
 """
 
@@ -12,8 +12,8 @@ from sqlalchemy.engine import Engine
 
 from acs import cwmp
 from acs.cwmp import rpc
+from acs.session.service import SessionHandler
 from acs.testing import SimulatedPhone
-from acs.web.backend import CwmpBackend
 
 
 def phone_session(
@@ -24,7 +24,7 @@ def phone_session(
     events: list[str] | None = None,
 ) -> list[rpc.Message]:
     """One CWMP session of ``phone`` through the backend; the requests the ACS sent, in order."""
-    backend = CwmpBackend(engine)
+    backend = SessionHandler(engine)
     cpe = phone.session(events)
     body: bytes | None = cpe.start()
     sid: str | None = None

@@ -1,6 +1,6 @@
 """A phone gets its profile when its discovery finishes, in the same session (SQLite and PostgreSQL).
 
-The session backend (``CwmpBackend.step``, one transaction per message, as ``acs serve``
+The session backend (``SessionHandler.step``, one transaction per message, as ``acs serve``
 runs it) driven in-process by a simulated Cisco 8841, so a test can act between two
 messages: an operator's assignment in the middle of a discovery, a batch that faults.
 """

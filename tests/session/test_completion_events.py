@@ -2,7 +2,7 @@
 
 TR-069 has a CPE report a Reboot with ``1 BOOT`` and ``M Reboot`` carrying the request's CommandKey;
 real ones come back with ``1 BOOT`` alone, or ``M Reboot`` with an empty CommandKey. The session
-backend (``CwmpBackend.step``, driven in-process by a simulated phone told to report that way)
+backend (``SessionHandler.step``, driven in-process by a simulated phone told to report that way)
 matches the CommandKey first, else closes the oldest answered task of the kind.
 """
 
@@ -13,8 +13,8 @@ from sqlalchemy.engine import Engine
 
 from acs.cwmp import rpc
 from acs.jobs import queue
+from acs.session.service import SessionHandler
 from acs.testing import SimulatedPhone
-from acs.web.backend import CwmpBackend
 from tests.provisioning.inprocess import phone_session
 
 
@@ -24,7 +24,7 @@ def status(engine: Engine, task_id: int) -> str:
     return task.status
 
 
-def boot(cwmp: CwmpBackend, phone: SimulatedPhone, events: list[rpc.EventStruct]) -> str:
+def boot(cwmp: SessionHandler, phone: SimulatedPhone, events: list[rpc.EventStruct]) -> str:
     """A session that opens with exactly ``events`` and asks for nothing: its id."""
     inform = phone.inform()
     inform.Event = events
@@ -34,7 +34,7 @@ def boot(cwmp: CwmpBackend, phone: SimulatedPhone, events: list[rpc.EventStruct]
 
 @pytest.mark.parametrize("m_events", ["none", "empty-key"])
 def test_a_reboot_is_done_when_the_phone_comes_back_without_its_command_key(
-    engine: Engine, cwmp: CwmpBackend, m_events: str
+    engine: Engine, cwmp: SessionHandler, m_events: str
 ) -> None:
     phone = SimulatedPhone(m_events=m_events)
     phone_session(engine, phone)
@@ -52,7 +52,7 @@ def test_a_reboot_is_done_when_the_phone_comes_back_without_its_command_key(
     assert status(engine, task) == "done"
 
 
-def test_a_schedule_inform_is_done_at_3_scheduled_alone(engine: Engine, cwmp: CwmpBackend) -> None:
+def test_a_schedule_inform_is_done_at_3_scheduled_alone(engine: Engine, cwmp: SessionHandler) -> None:
     phone = SimulatedPhone(m_events="none")
     phone_session(engine, phone)
     task = queue.enqueue(engine, phone.device_id, "ScheduleInform", {"DelaySeconds": 5})
@@ -66,7 +66,7 @@ def test_a_schedule_inform_is_done_at_3_scheduled_alone(engine: Engine, cwmp: Cw
 
 
 def test_the_command_key_is_matched_before_the_oldest_answered_reboot(
-    engine: Engine, cwmp: CwmpBackend
+    engine: Engine, cwmp: SessionHandler
 ) -> None:
     phone = SimulatedPhone()
     phone_session(engine, phone)
@@ -85,7 +85,7 @@ def test_the_command_key_is_matched_before_the_oldest_answered_reboot(
 
 
 def test_an_m_reboot_with_an_unknown_key_and_1_boot_close_the_oldest_answered(
-    engine: Engine, cwmp: CwmpBackend
+    engine: Engine, cwmp: SessionHandler
 ) -> None:
     phone, other = SimulatedPhone(), SimulatedPhone(serial="FCH9999Z9Z9", mac="00562b049999")
     for p in (phone, other):
@@ -102,7 +102,7 @@ def test_an_m_reboot_with_an_unknown_key_and_1_boot_close_the_oldest_answered(
 
 
 def test_a_reboot_whose_session_died_before_its_response_is_done_at_1_boot_not_sent_again(
-    engine: Engine, cwmp: CwmpBackend
+    engine: Engine, cwmp: SessionHandler
 ) -> None:
     phone = SimulatedPhone(m_events="none")
     phone_session(engine, phone)
@@ -119,7 +119,7 @@ def test_a_reboot_whose_session_died_before_its_response_is_done_at_1_boot_not_s
 
 
 def test_a_periodic_inform_asks_nothing_about_waiting_tasks(
-    engine: Engine, cwmp: CwmpBackend, monkeypatch: pytest.MonkeyPatch
+    engine: Engine, cwmp: SessionHandler, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     phone = SimulatedPhone()
     phone_session(engine, phone)
@@ -133,7 +133,7 @@ def test_a_periodic_inform_asks_nothing_about_waiting_tasks(
     boot(cwmp, phone, [rpc.EventStruct("2 PERIODIC", "")])
 
 
-def test_a_factory_reset_waits_for_0_bootstrap(engine: Engine, cwmp: CwmpBackend) -> None:
+def test_a_factory_reset_waits_for_0_bootstrap(engine: Engine, cwmp: SessionHandler) -> None:
     phone = SimulatedPhone()
     phone_session(engine, phone)
     task = queue.enqueue(engine, phone.device_id, "FactoryReset")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
@@ -13,9 +15,9 @@ from twisted.python.failure import Failure
 from acs import cwmp
 from acs.cwmp import rpc
 from acs.session.machine import ProtocolError, Step, device_id
+from acs.session.service import Owner, Principal
 from acs.web.auth import Authenticator, DigestAuth
-from acs.web.backend import Owner, Principal
-from acs.web.cwmp import CpeAuth, CwmpEndpoint
+from acs.web.cwmp import CpeAuth, CwmpConnection, CwmpEndpoint, UnsupportedEncoding, inflate
 from acs.web.http11 import HttpChannel, HttpFactory
 from tests.cwmp_messages import inform
 from tests.web.test_http11 import responses
@@ -129,7 +131,7 @@ def test_a_session_without_cookies_is_followed_by_its_connection() -> None:
     status, headers, body = responses(transport)[2]
     assert (status, body, "set-cookie" in headers) == (204, b"", False)
     assert backend.steps[1][0] == SID
-    assert channel.session is None  # ended
+    assert channel.handler.connection(channel).session is None  # ended
 
 
 def test_an_unasked_post_is_challenged_before_its_body_is_read() -> None:
@@ -149,7 +151,7 @@ def test_per_device_passwords_are_looked_up_on_the_pool_and_name_their_device() 
     pool.run()
     assert backend.looked_up == ["phone-1"]
     assert responses(transport)[0][0] == 200
-    # the backend decides whether they speak for the device the Inform names (CwmpBackend._admit)
+    # the backend decides whether they speak for the device the Inform names (SessionHandler._admit)
     principal, nonce = backend.principals[0]
     assert principal == Principal("device", device_id(device))
     assert nonce is not None and nonce[1] == 1
@@ -219,7 +221,7 @@ def test_the_connection_that_opened_a_session_carries_it_and_no_other() -> None:
     backend, pool, channel, transport, digest = setup()
     channel.dataReceived(post(inform("2 PERIODIC"), answer_for(digest, "acs", "pw")))
     pool.run()
-    assert responses(transport)[0][0] == 200 and channel.session == SID
+    assert responses(transport)[0][0] == 200 and channel.handler.connection(channel).session == SID
     channel.dataReceived(post(b"", b"Cookie: session=" + SID.encode()))  # its own: no credentials needed
     pool.run()
     assert responses(transport)[1][0] == 204 and backend.principals[1] == (None, None)
@@ -233,3 +235,39 @@ def test_the_connection_that_opened_a_session_carries_it_and_no_other() -> None:
     other.dataReceived(post(b"", b"Cookie: session=" + SID.encode(), answer_for(digest, "acs", "pw")))
     pool.run()
     assert responses(wire)[1][0] == 204 and backend.principals[2][0] == Principal("shared", "acs")
+
+
+def test_an_unknown_content_encoding_is_a_type_of_its_own_and_a_415() -> None:
+    with pytest.raises(UnsupportedEncoding):
+        inflate(b"junk", b"br", 1000)
+    with pytest.raises(ValueError, match="not valid gzip") as bad:  # a body not in its encoding: 400
+        inflate(b"junk", b"gzip", 1000)
+    assert not isinstance(bad.value, UnsupportedEncoding)
+
+    backend, _, channel, transport, _ = setup(auth=False)
+    channel.dataReceived(post(inform("1 BOOT"), b"Content-Encoding: br"))
+    channel.dataReceived(post(b"junk", b"Content-Encoding: gzip"))
+    (s1, _, b1), (s2, _, b2) = responses(transport)
+    assert (s1, b1) == (415, b"unsupported Content-Encoding 'br'; use gzip or deflate\n")
+    assert s2 == 400 and b"not valid gzip" in b2
+    assert backend.steps == []
+
+
+def test_each_connection_s_cwmp_state_is_the_endpoint_s_and_goes_with_the_connection() -> None:
+    _, pool, channel, _, digest = setup()
+    endpoint = channel.handler
+    assert isinstance(endpoint, CwmpEndpoint)
+    channel.dataReceived(post(inform("2 PERIODIC"), answer_for(digest, "acs", "pw")))
+    pool.run()
+    other = HttpFactory(endpoint, Clock(), max_body=100_000).buildProtocol(None)
+    other.makeConnection(StringTransport())
+
+    assert endpoint.connection(channel) == CwmpConnection(
+        session=SID, certificate=None, certificate_read=True
+    )
+    assert endpoint.connection(other) == CwmpConnection()
+    assert not hasattr(channel, "session")  # the HTTP channel knows nothing of CWMP
+    other.connectionLost(None)
+    del other
+    gc.collect()
+    assert list(endpoint._connections) == [channel]

@@ -16,10 +16,10 @@ import sqlalchemy as sa
 from acs import cwmp
 from acs.cwmp import rpc
 from acs.jobs import queue
+from acs.session.service import KILL_BEFORE_COMMIT
 from acs.store import create_engine
 from acs.store.schema import sessions
 from acs.testing import SessionError, SessionLog, SimulatedPhone, run_session
-from acs.web.backend import KILL_BEFORE_COMMIT
 from tests.cwmp_messages import inform, message
 from tests.web.conftest import CPE_PASSWORD, CPE_USERNAME, Server, start_server
 from tests.web.test_serve import BOOT_PARAMS, DEVICE, Cpe, acs

@@ -15,9 +15,9 @@ from twisted.python.failure import Failure
 
 from acs.cwmp import rpc
 from acs.jobs import queue
+from acs.session.service import SessionGone, SessionHandler
 from acs.store.schema import devices, sessions
 from acs.testing import SimulatedPhone
-from acs.web.backend import CwmpBackend, SessionGone
 from acs.web.groupcommit import GroupCommit
 
 
@@ -57,7 +57,7 @@ def commits(engine: Engine) -> list[int]:
 
 
 def test_messages_that_wait_together_share_one_commit_and_are_answered_after_it(
-    engine: Engine, cwmp: CwmpBackend
+    engine: Engine, cwmp: SessionHandler
 ) -> None:
     pool, answers = HandPool(), Answers()
     store = GroupCommit(engine, pool, Reactor())
@@ -81,7 +81,7 @@ def test_messages_that_wait_together_share_one_commit_and_are_answered_after_it(
     assert stored == {p.device_id for p in phones} and open_sessions == 5
 
 
-def test_nothing_is_answered_before_it_is_committed(engine: Engine, cwmp: CwmpBackend) -> None:
+def test_nothing_is_answered_before_it_is_committed(engine: Engine, cwmp: SessionHandler) -> None:
     pool, seen_from_outside = HandPool(), []
     store = GroupCommit(engine, pool, Reactor())
     phone = SimulatedPhone()
@@ -96,7 +96,7 @@ def test_nothing_is_answered_before_it_is_committed(engine: Engine, cwmp: CwmpBa
 
 
 def test_a_message_that_fails_rolls_back_alone_and_the_others_are_answered(
-    engine: Engine, cwmp: CwmpBackend
+    engine: Engine, cwmp: SessionHandler
 ) -> None:
     pool, answers = HandPool(), Answers()
     store = GroupCommit(engine, pool, Reactor())

@@ -1,20 +1,22 @@
-"""What a CWMP session asks of the store: each message's work inside one transaction.
+"""The CWMP session service: each message's work inside one transaction.
 
-Runs on the thread pool, never on the reactor. Each POST loads its session
-from the store (locked, so two POSTs of one session never interleave), lets
-the state machine handle the message, records the effects (device, events,
-parameters, task outcomes), claims the next task, and saves the session's
-state, all in one transaction (which, under load, ``acs.web.groupcommit``
-shares among the messages that waited together). So any worker process can
-continue any session, a task is never claimed twice nor lost between two steps,
-and a session superseded by a newer Inform from the same device cannot touch
-the tasks the newer one now owns.
+Runs on a thread pool, never on a reactor (it imports no Twisted, and reaches the database only
+through ``acs.store``'s functions). Each POST loads its session from the store (locked, so two
+POSTs of one session never interleave), lets the state machine (``acs.session.machine``) handle
+the message, records the effects (device, events, parameters, task outcomes), claims the next
+task, and saves the session's state, all in one transaction (which, under load,
+``acs.web.groupcommit`` shares among the messages that waited together). So any worker process
+can continue any session, a task is never claimed twice nor lost between two steps, and a session
+superseded by a newer Inform from the same device cannot touch the tasks the newer one now owns.
 
 Who may speak for a device is decided here too, in the same transaction, before anything is
 written (``_admit``): the endpoint says who the request authenticated as (a ``Principal``), and
 a device with credentials of its own is served only to them; the session remembers who opened
 it, and a request on another connection must be from them. A CPE's answer writes only what its
 request asked for (``_asked``).
+
+Time is the ``clock``'s (the real one by default): session time-outs, task deadlines and expiry
+are tested by moving it.
 """
 
 from __future__ import annotations
@@ -30,83 +32,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple, cast
 
-import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
-
 from acs import cwmp
 from acs.cwmp import rpc
 from acs.jobs import delivery, policies, queue
 from acs.jobs.requests import build_request, to_json
 from acs.provisioning import tr069
 from acs.session import machine
-from acs.session.machine import ProtocolError, Session, Step
-from acs.store import inventory, nonces
-from acs.store.prepared import Prepared
-from acs.store.schema import devices, revisions, sessions, tasks, utcnow
+from acs.session.machine import ProtocolError, Session, Step, Turn
+from acs.store import Connection, Engine, inventory, nonces
+from acs.store import sessions as rows
+from acs.store.schema import TaskStatus, utcnow
 
 log = logging.getLogger(__name__)
-_s = sessions.c
-#: the hot-path statements run through SQL compiled once (``acs.store.prepared``); FOR UPDATE locks
-#: the session row on PostgreSQL and renders as nothing on SQLite (one writer at a time)
-_LOAD = Prepared(
-    sa.select(_s.state)
-    .where(_s.id == sa.bindparam("sid"), _s.status == "open", _s.last_message_at >= sa.bindparam("cutoff"))
-    .with_for_update()
-)
-#: a CPE user name's device and password, with the credentials' revision (``acs.web.auth.UnknownUsers``)
-_PASSWORD = Prepared(
-    sa.select(revisions.c.revision, devices.c.id, devices.c.password)
-    .select_from(revisions.outerjoin(devices, devices.c.username == sa.bindparam("username")))
-    .where(revisions.c.name == "credentials")
-)
-#: credentials a policy sent a device (``IssueCredentials``) whose answer never came: the device may
-#: have applied them, and then authenticates with them (its id as user name)
-_ISSUED = (
-    sa.select(tasks)
-    .where(
-        tasks.c.device_id == sa.bindparam("device"),
-        tasks.c.status == "sent",
-        tasks.c.kind == "SetParameterValues",
-        tasks.c.origin_kind == policies.POLICY,
-        tasks.c.purpose == policies.CREDENTIALS,
-    )
-    .order_by(tasks.c.id.desc())
-    .limit(1)
-)
-_EXPIRE = (
-    sa.update(sessions)
-    .where(_s.status == "open", _s.last_message_at < sa.bindparam("cutoff"))
-    .values(status="timed_out", ended_at=sa.bindparam("now"))
-)
-_OPEN = Prepared(
-    sa.insert(sessions).values(
-        id=sa.bindparam("sid"),
-        device_id=sa.bindparam("device"),
-        started_at=sa.bindparam("now"),
-        last_message_at=sa.bindparam("now"),
-        status="open",
-        remote_addr=sa.bindparam("remote"),
-        cwmp_ns=sa.bindparam("ns"),
-        state=sa.bindparam("new_state"),
-    )
-)
-#: a new Inform ends the device's earlier sessions, wherever they ran
-_SUPERSEDE = Prepared(
-    sa.update(sessions)
-    .where(_s.device_id == sa.bindparam("device"), _s.status == "open")
-    .values(status="failed", ended_at=sa.bindparam("now"))
-)
-_END = Prepared(
-    sa.update(sessions)
-    .where(_s.id == sa.bindparam("sid"))
-    .values(status="ended", ended_at=sa.bindparam("now"), last_message_at=sa.bindparam("now"))
-)
-_SAVE = Prepared(
-    sa.update(sessions)
-    .where(_s.id == sa.bindparam("sid"))
-    .values(state=sa.bindparam("new_state"), last_message_at=sa.bindparam("now"))
-)
-
 
 #: What completes an answered task of these kinds: its "M <Method>" event carrying its CommandKey,
 #: matched first; else, as real CPEs report it (1 BOOT alone, M Reboot with an empty CommandKey),
@@ -186,7 +123,8 @@ class Owner(NamedTuple):
 
     device: str
     password: str
-    #: the ``IssueCredentials`` task these come from, while its answer is not in (see ``_ISSUED``)
+    #: the ``IssueCredentials`` task these come from, while its answer is not in
+    #: (``policies.unconfirmed_credentials``)
     issued: int | None = None
 
 
@@ -204,7 +142,9 @@ def _log_note(kind: str, level: int, message: str, *args: Any) -> None:
     log.log(level, message, *args)
 
 
-class CwmpBackend:
+class SessionHandler:
+    """The CWMP session service: one message of a session at a time, in the caller's transaction."""
+
     def __init__(
         self,
         engine: Engine,
@@ -215,7 +155,7 @@ class CwmpBackend:
     ) -> None:
         self.engine = engine
         self.session_timeout = timedelta(seconds=session_timeout)
-        #: what the sweep takes for now (tests move it)
+        #: now, aware (tests move it): session time-outs, task deadlines and expiry, the rows' times
         self.clock = clock
         #: whether the shared credentials may make a device the store does not know (--cpe-shared-new)
         self.shared_new = shared_new
@@ -250,6 +190,7 @@ class CwmpBackend:
         connection, or authentication is off); ``nonce``: its Digest nonce, nonce count and expiry,
         to be used once (``acs.store.nonces``). A request they do not admit is ``Refused``, and
         nothing is written."""
+        now = self.clock()
         opening = sid is None or (env is not None and isinstance(env.body, rpc.Inform))
         if opening:
             if principal is not None:
@@ -261,7 +202,7 @@ class CwmpBackend:
             session.principal = principal.key if principal is not None else None
         else:
             assert sid is not None
-            session = self._load(conn, sid)
+            session = self._load(conn, sid, now)
             if principal is not None and session.principal is not None and not principal.continues(session):
                 return Refused(
                     403,
@@ -280,14 +221,14 @@ class CwmpBackend:
             )
         if opening and principal is not None and principal.issued is not None:
             assert env is not None and isinstance(env.body, rpc.Inform)
-            self._confirm_issued(conn, machine.device_id(env.body.DeviceId), principal.issued)
+            self._confirm_issued(conn, machine.device_id(env.body.DeviceId), principal.issued, now)
         step = session.handle(env)
         for effect in step.effects:
-            self._apply(conn, session, effect, remote_addr)
+            self._apply(conn, session, effect, remote_addr, now)
         if step.wants_task:
-            step = self._next(conn, session, remote_addr)
-        if session.state != "ended" and not (opening and not step.wants_task):
-            _SAVE.execute(conn, {"sid": session.id, "new_state": session.to_dict(), "now": utcnow()})
+            step = self._next(conn, session, remote_addr, now)
+        if session.state != Turn.ENDED and not (opening and not step.wants_task):
+            rows.save_state(conn, session.id, session.to_dict(), now=now)
         if self._kill_on and env is not None and type(env.body).__name__ in self._kill_on:
             self._kill_countdown -= 1
             if self._kill_countdown <= 0:
@@ -323,21 +264,22 @@ class CwmpBackend:
             return Refused(403, "unknown device: import it first", "unknown-device", words)
         return None
 
-    def _confirm_issued(self, conn: Connection, device: str, task_id: int) -> None:
+    def _confirm_issued(self, conn: Connection, device: str, task_id: int, now: datetime) -> None:
         """The device authenticated with the credentials an ``IssueCredentials`` task sent it in a
         session that died before its answer: it applied them. They become its own, the task done."""
         task = queue.get(conn, task_id)
-        pair = policies.issued_credentials(task) if task is not None and task.status == "sent" else None
+        pair = (
+            policies.issued_credentials(task) if task is not None and task.status == TaskStatus.SENT else None
+        )
         if task is None or pair is None or task.device_id != device:
             return
         inventory.set_credentials(conn, device, *pair)
         words = "the device authenticated with the credentials this task sets: it applied them"
-        queue.complete(conn, task.id, {"recovered": words})
+        queue.complete(conn, task.id, {"recovered": words}, now=now)
         log.info("task %s (%s of %s): %s", task.id, task.kind, device, words)
 
-    def _load(self, conn: Connection, sid: str) -> Session:
-        row = _LOAD.first(conn, {"sid": sid, "cutoff": utcnow() - self.session_timeout})
-        state = row[0] if row is not None else None
+    def _load(self, conn: Connection, sid: str, now: datetime) -> Session:
+        state = rows.load_state(conn, sid, heard_since=now - self.session_timeout)
         if state is None:
             raise SessionGone(f"session {sid[:8]}... is over (ended, timed out or replaced by a new Inform)")
         return Session.from_dict(state)
@@ -347,16 +289,14 @@ class CwmpBackend:
         the credentials' revision (for the cache of names no device has).
 
         A name no device has yet may be a device's id with issued credentials in flight
-        (``_ISSUED``): they are its password until their answer comes."""
-        row = _PASSWORD.first(conn, {"username": username})
-        revision = row[0] if row is not None else None
-        if row is not None and row[1] is not None:
-            return (Owner(row[1], row[2].reveal()) if row[2] is not None else None), revision
-        for found in conn.execute(_ISSUED, {"device": username}).mappings():
-            task = queue.Task(**found)
-            pair = policies.issued_credentials(task)
-            if pair is not None and pair[0] == username:
-                return Owner(username, pair[1], task.id), revision
+        (``policies.unconfirmed_credentials``): they are its password until their answer comes."""
+        revision, device, password = rows.device_password(conn, username)
+        if device is not None:
+            return (Owner(device, password.reveal()) if password is not None else None), revision
+        task = policies.unconfirmed_credentials(conn, username)
+        pair = policies.issued_credentials(task) if task is not None else None
+        if task is not None and pair is not None and pair[0] == username:
+            return Owner(username, pair[1], task.id), revision
         return None, revision
 
     def sweep(self) -> Swept:
@@ -365,7 +305,7 @@ class CwmpBackend:
         and make answered tasks whose event did not come by their deadline faults."""
         now = self.clock()
         with self.engine.begin() as conn:
-            timed_out = conn.execute(_EXPIRE, {"cutoff": now - self.session_timeout, "now": now}).rowcount
+            timed_out = rows.time_out(conn, silent_since=now - self.session_timeout, now=now)
             expired = queue.expire_overdue(conn, now)
             missed = queue.fail_overdue(conn, now)
             nonces.purge(conn, now.timestamp())
@@ -373,43 +313,42 @@ class CwmpBackend:
             log.info("task %s (%s of %s): %s", task.id, task.kind, task.device_id, task.fault_string)
         return Swept(timed_out, expired, len(missed))
 
-    def _next(self, conn: Connection, session: Session, remote_addr: str | None) -> Step:
+    def _next(self, conn: Connection, session: Session, remote_addr: str | None, now: datetime) -> Step:
         """The session's next request, or the end of the session when nothing is queued."""
         assert session.device_id is not None
-        while (task := queue.claim_next(conn, session.device_id, session.id)) is not None:
+        while (task := queue.claim_next(conn, session.device_id, session.id, now=now)) is not None:
             try:
                 return session.send(task.id, _request(conn, task))
             except ValueError as e:  # a task stored with arguments no request can carry
-                queue.fail(conn, task.id, 8003, str(e))
+                queue.fail(conn, task.id, 8003, str(e), now=now)
         step = session.finish()
         for effect in step.effects:
-            self._apply(conn, session, effect, remote_addr)
+            self._apply(conn, session, effect, remote_addr, now)
         return step
 
-    def _apply(self, conn: Connection, session: Session, effect: Any, remote_addr: str | None) -> None:
-        now = utcnow()
+    def _apply(
+        self, conn: Connection, session: Session, effect: Any, remote_addr: str | None, now: datetime
+    ) -> None:
         match effect:
             case machine.InformReceived(device_id=device_id, inform=inform, version=version):
                 if self._lock_rows:
                     # first: a POST locks its session row before the device's, the Inform must too
-                    _SUPERSEDE.execute(conn, {"device": device_id, "now": now})
+                    rows.supersede(conn, device_id, now=now)
                 device = inventory.record_device(
                     conn, device_id, inform, version=version, remote_addr=remote_addr, now=now
                 )
                 if not self._lock_rows and device["open_sessions"]:
                     # SQLite: one writer at a time, no row locks; mostly no session to end
-                    _SUPERSEDE.execute(conn, {"device": device_id, "now": now})
+                    rows.supersede(conn, device_id, now=now)
                 # the session's row, with the state the Inform left it in: nothing more to save this step
-                _OPEN.execute(
+                rows.open_session(
                     conn,
-                    {
-                        "sid": session.id,
-                        "device": device_id,
-                        "now": now,
-                        "remote": remote_addr,
-                        "ns": session.ns,
-                        "new_state": session.to_dict(),
-                    },
+                    session.id,
+                    device_id,
+                    now=now,
+                    remote_addr=remote_addr,
+                    ns=session.ns,
+                    state=session.to_dict(),
                 )
                 # mostly no task of a dead session: the statements for them are skipped
                 orphaned = device["sent_tasks"]
@@ -418,7 +357,7 @@ class CwmpBackend:
                 inventory.record_report(conn, device_id, inform, session_id=session.id, now=now)
                 codes = inform.event_codes
                 if _COMPLETING_CODES.intersection(codes):  # first: a Reboot its M Reboot closes is no orphan
-                    _complete_by_events(conn, device_id, inform.Event)
+                    _complete_by_events(conn, device_id, inform.Event, now)
                 if orphaned:
                     key = (reported[1], known.get(reported[0])) if reported else None
                     orphans = self._orphans(conn, session.id, device_id, inform, key, now)
@@ -428,19 +367,19 @@ class CwmpBackend:
                 policies.on_inform(conn, device, codes, new=device["first_inform"] == now, root=root)
             case machine.TransferCompleted(message=message):
                 if isinstance(message, rpc.TransferComplete) and session.device_id:
-                    self._transfer_complete(conn, session.device_id, message)
+                    self._transfer_complete(conn, session.device_id, message, now)
             case machine.TaskDone(task_id=task_id, response=response):
                 with _late_answers(task_id):
                     self._task_done(conn, session, task_id, response, now)
             case machine.TaskFailed(task_id=task_id, fault_code=code, fault_string=text, detail=detail):
                 with _late_answers(task_id):
                     result = to_json(detail) if detail is not None else None
-                    self._after(conn, queue.fail(conn, task_id, code, text, result))
+                    self._after(conn, queue.fail(conn, task_id, code, text, result, now=now))
             case machine.SessionEnded():
-                _END.execute(conn, {"sid": session.id, "now": now})
+                rows.end(conn, session.id, now=now)
 
     def _task_done(
-        self, conn: Connection, session: Session, task_id: int, response: rpc.Message, now: Any
+        self, conn: Connection, session: Session, task_id: int, response: rpc.Message, now: datetime
     ) -> None:
         device_id = session.device_id
         assert device_id is not None
@@ -474,7 +413,7 @@ class CwmpBackend:
                 # Status 1: the transfer completes later and TransferComplete closes the task.
                 queue.answer(conn, task_id, result, now=now)
                 return
-        queue.record_done(conn, task_id, result)  # the task is in hand: nothing read back
+        queue.record_done(conn, task_id, result, now=now)  # the task is in hand: nothing read back
         self._after(conn, task)
 
     def _asked(self, task: queue.Task, response: rpc.Message) -> rpc.Message:
@@ -538,19 +477,21 @@ class CwmpBackend:
                     "; the instance number was not returned: tasks "
                     f"{', '.join(map(str, reread))} read {task.args.get('ObjectName')} again"
                 )
-            queue.complete(conn, task.id, result)
+            queue.complete(conn, task.id, result, now=now)
             log.info("task %s (%s of %s): %s", task.id, task.kind, device_id, result["recovered"])
         for task in verdicts.transferred:
             queue.answer(conn, task.id, {"recovered": delivery.transferred_words(task)}, now=now)
             log.info("task %s (%s of %s): reported by its M event", task.id, task.kind, device_id)
-        return queue.requeue_orphans(conn, device_id, live, keep=[t.id for t in verdicts.held])
+        return queue.requeue_orphans(conn, device_id, live, keep=[t.id for t in verdicts.held], now=now)
 
     def _after(self, conn: Connection, task: queue.Task) -> None:
         """What an answered task leads to beyond itself: a finished discovery provisions the phone."""
         if policies.finishes_discovery(conn, task):
             tr069.provision_discovered(conn, task.device_id)
 
-    def _transfer_complete(self, conn: Connection, device_id: str, message: rpc.TransferComplete) -> None:
+    def _transfer_complete(
+        self, conn: Connection, device_id: str, message: rpc.TransferComplete, now: datetime
+    ) -> None:
         task = queue.find_by_command_key(conn, device_id, "Download", message.CommandKey)
         task = task or queue.find_by_command_key(conn, device_id, "Upload", message.CommandKey)
         if task is None:
@@ -558,9 +499,9 @@ class CwmpBackend:
         fault = message.FaultStruct
         result = to_json(message)
         if fault.FaultCode:
-            queue.fail(conn, task.id, fault.FaultCode, fault.FaultString, result)
+            queue.fail(conn, task.id, fault.FaultCode, fault.FaultString, result, now=now)
         else:
-            queue.complete(conn, task.id, result)
+            queue.complete(conn, task.id, result, now=now)
 
 
 def _applied(conn: Connection, task: queue.Task, now: datetime, number: int | None = None) -> list[int]:
@@ -598,7 +539,9 @@ def _applied(conn: Connection, task: queue.Task, now: datetime, number: int | No
     return []
 
 
-def _complete_by_events(conn: Connection, device_id: str, events: list[rpc.EventStruct]) -> None:
+def _complete_by_events(
+    conn: Connection, device_id: str, events: list[rpc.EventStruct], now: datetime
+) -> None:
     """Close the tasks an Inform's events report done (``_COMPLETED_BY``), with one statement.
 
     Runs before the device's orphans are put back: a Reboot whose session died before its
@@ -619,4 +562,4 @@ def _complete_by_events(conn: Connection, device_id: str, events: list[rpc.Event
             answered = sorted((t for t in mine if t.answered_at), key=lambda t: (t.answered_at, t.id))
             done = (answered or [t for t in mine if t.answered_at is None])[:1]
         for task in done:
-            queue.complete(conn, task.id, task.result)
+            queue.complete(conn, task.id, task.result, now=now)

@@ -2,7 +2,7 @@
 
 The Inform step ends the device's sessions still open and puts back the tasks a dead session
 had been sent, and skips both statements when there is nothing of the kind: these tests drive
-``CwmpBackend.step`` in-process to both cases.
+``SessionHandler.step`` in-process to both cases.
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ from sqlalchemy.engine import Engine
 
 from acs.cwmp import rpc
 from acs.jobs import queue
+from acs.session.service import SessionGone, SessionHandler
 from acs.store.schema import sessions
 from acs.testing import SimulatedPhone
-from acs.web.backend import CwmpBackend, SessionGone
 
 
-def inform(cwmp: CwmpBackend, phone: SimulatedPhone, events: list[str]) -> str:
+def inform(cwmp: SessionHandler, phone: SimulatedPhone, events: list[str]) -> str:
     """A new session's Inform; its id."""
     session, step = cwmp.step(None, phone.envelope(phone.inform(events)), "192.0.2.10")
     assert step.reply is not None and isinstance(step.reply.body, rpc.InformResponse)
@@ -31,7 +31,7 @@ def statuses(engine: Engine) -> dict[str, str]:
 
 
 def test_a_periodic_session_on_a_quiet_device_opens_and_ends_its_own_row(
-    engine: Engine, cwmp: CwmpBackend
+    engine: Engine, cwmp: SessionHandler
 ) -> None:
     phone = SimulatedPhone()
     first = inform(cwmp, phone, ["0 BOOTSTRAP", "1 BOOT"])
@@ -45,7 +45,7 @@ def test_a_periodic_session_on_a_quiet_device_opens_and_ends_its_own_row(
 
 
 def test_a_new_inform_ends_the_open_session_and_sends_its_unanswered_task_again(
-    engine: Engine, cwmp: CwmpBackend
+    engine: Engine, cwmp: SessionHandler
 ) -> None:
     phone = SimulatedPhone()
     old = inform(cwmp, phone, ["0 BOOTSTRAP", "1 BOOT"])

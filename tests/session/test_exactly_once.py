@@ -4,7 +4,7 @@ The crash comes between the phone's answer and the ACS's commit: the phone appli
 request, the store never learnt it. The phone's next Inform tells: its ParameterKey for a
 SetParameterValues, AddObject or DeleteObject, its ``M`` events and TransferComplete for
 Download, Upload, Reboot and ScheduleInform, ``0 BOOTSTRAP`` for FactoryReset. The session
-backend (``CwmpBackend``) is driven in-process by a simulated phone, which counts what it
+backend (``SessionHandler``) is driven in-process by a simulated phone, which counts what it
 carried out (``SimulatedPhone.applied``).
 """
 
@@ -18,9 +18,9 @@ from sqlalchemy.engine import Engine
 
 from acs.cwmp import parse, rpc, serialize
 from acs.jobs import queue
+from acs.session.service import SessionHandler
 from acs.store.schema import devices, parameters
 from acs.testing import SimulatedPhone
-from acs.web.backend import CwmpBackend
 from tests.provisioning.inprocess import phone_session
 
 INTERVAL = "Device.ManagementServer.PeriodicInformInterval"
@@ -35,7 +35,7 @@ def lost_answer(engine: Engine, phone: SimulatedPhone, kind: type[rpc.Request]) 
     """A session in which the phone answers the first ``kind`` request and the ACS crashes before
     recording it: that message's transaction is rolled back and the session goes no further.
     Returns the phone's answer."""
-    backend = CwmpBackend(engine)
+    backend = SessionHandler(engine)
     cpe = phone.session()
     body: bytes | None = cpe.start()
     sid: str | None = None
@@ -77,7 +77,7 @@ def new_phone(engine: Engine, **options: Any) -> SimulatedPhone:
 
 
 def test_a_set_parameter_values_the_phone_applied_is_done_not_sent_again(
-    engine: Engine, cwmp: CwmpBackend
+    engine: Engine, cwmp: SessionHandler
 ) -> None:
     phone = new_phone(engine)
     task_id = queue.enqueue(
@@ -105,7 +105,7 @@ def test_a_set_parameter_values_the_phone_applied_is_done_not_sent_again(
 
 
 def test_an_add_object_the_phone_applied_makes_one_instance_and_the_table_is_read_again(
-    engine: Engine, cwmp: CwmpBackend
+    engine: Engine, cwmp: SessionHandler
 ) -> None:
     phone = new_phone(engine)
     before = phone.model.instances(INFORM_PARAMETER)
@@ -136,7 +136,7 @@ def test_an_add_object_the_phone_applied_makes_one_instance_and_the_table_is_rea
 
 
 def test_a_delete_object_the_phone_applied_is_done_and_the_instance_leaves_the_store(
-    engine: Engine, cwmp: CwmpBackend
+    engine: Engine, cwmp: SessionHandler
 ) -> None:
     phone = new_phone(engine)
     queue.enqueue(engine, phone.device_id, "GetParameterNames", {"ParameterPath": VOIP_PROFILE})
@@ -153,11 +153,11 @@ def test_a_delete_object_the_phone_applied_is_done_and_the_instance_leaves_the_s
     assert not [p for p in stored(engine, phone.device_id, VOIP_PROFILE) if p.startswith(f"{VOIP_PROFILE}1.")]
 
 
-def test_a_request_the_phone_never_got_is_sent_again(engine: Engine, cwmp: CwmpBackend) -> None:
+def test_a_request_the_phone_never_got_is_sent_again(engine: Engine, cwmp: SessionHandler) -> None:
     """The session died after the ACS sent it: the ParameterKey the phone reports is an older one."""
     phone = new_phone(engine)
     task_id = queue.enqueue(engine, phone.device_id, "AddObject", {"ObjectName": INFORM_PARAMETER})
-    backend = CwmpBackend(engine)
+    backend = SessionHandler(engine)
     cpe = phone.session()
     session, _ = backend.step(None, parse(cpe.start()), "192.0.2.10")
     _, step = backend.step(session.id, None, "192.0.2.10")
@@ -174,7 +174,7 @@ def test_a_request_the_phone_never_got_is_sent_again(engine: Engine, cwmp: CwmpB
 
 
 def test_a_parameter_key_the_phone_already_had_cannot_tell_and_the_values_are_sent_again(
-    engine: Engine, cwmp: CwmpBackend
+    engine: Engine, cwmp: SessionHandler
 ) -> None:
     """Two tasks with one ParameterKey (a profile version sent again) in one session: the first was
     recorded, the second's answer lost. The key the phone reports was already set by the first."""
@@ -191,7 +191,7 @@ def test_a_parameter_key_the_phone_already_had_cannot_tell_and_the_values_are_se
         "SetParameterValues",
         {"ParameterList": [[HOST_NAME, "desk"]], "ParameterKey": "v1"},
     )
-    backend = CwmpBackend(engine)
+    backend = SessionHandler(engine)
     cpe = phone.session()
     session, step = backend.step(None, parse(cpe.start()), "192.0.2.10")
     assert cpe.receive(serialize(step.reply)) == b""
@@ -216,7 +216,7 @@ def test_a_parameter_key_the_phone_already_had_cannot_tell_and_the_values_are_se
 
 @pytest.mark.parametrize("kind", ["Download", "Upload"])
 def test_a_transfer_the_phone_reports_is_not_sent_again_and_its_transfer_complete_closes_it(
-    engine: Engine, cwmp: CwmpBackend, kind: str
+    engine: Engine, cwmp: SessionHandler, kind: str
 ) -> None:
     phone = new_phone(engine)
     args = {"FileType": "1 Firmware Upgrade Image", "URL": FIRMWARE}
@@ -237,7 +237,7 @@ def test_a_transfer_the_phone_reports_is_not_sent_again_and_its_transfer_complet
 
 
 def test_a_transfer_complete_without_its_m_event_closes_the_download_before_the_acs_sends_anything(
-    engine: Engine, cwmp: CwmpBackend
+    engine: Engine, cwmp: SessionHandler
 ) -> None:
     """Some CPEs report 7 TRANSFER COMPLETE without M Download: the TransferComplete, which follows
     the Inform, is waited for before the ACS's turn, when the Download would be sent again."""
@@ -260,7 +260,7 @@ def test_a_transfer_complete_without_its_m_event_closes_the_download_before_the_
     [("Reboot", {}), ("ScheduleInform", {"DelaySeconds": 0}), ("FactoryReset", {})],
 )
 def test_a_reboot_schedule_inform_or_factory_reset_reported_by_its_event_is_not_sent_again(
-    engine: Engine, cwmp: CwmpBackend, kind: str, args: dict[str, Any]
+    engine: Engine, cwmp: SessionHandler, kind: str, args: dict[str, Any]
 ) -> None:
     phone = new_phone(engine)
     task_id = queue.enqueue(engine, phone.device_id, kind, args)
@@ -273,7 +273,7 @@ def test_a_reboot_schedule_inform_or_factory_reset_reported_by_its_event_is_not_
     assert task_of(engine, task_id).status == "done"
 
 
-def test_a_read_whose_answer_was_lost_is_read_again(engine: Engine, cwmp: CwmpBackend) -> None:
+def test_a_read_whose_answer_was_lost_is_read_again(engine: Engine, cwmp: SessionHandler) -> None:
     """Reads change nothing on the phone: sent again, harmless."""
     phone = new_phone(engine)
     task_id = queue.enqueue(engine, phone.device_id, "GetParameterValues", {"ParameterNames": [INTERVAL]})
